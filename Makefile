@@ -1,0 +1,40 @@
+# The two commands: `make demo` and `make test`. Both create .venv on first use and reuse it after.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export OMP_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-install only when the project's dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/wattmesh simulate --out out
+
+test: $(STAMP)
+	$(BIN)/ruff check wattmesh tests benchmarks
+	$(BIN)/ruff format --check wattmesh tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check wattmesh tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format wattmesh tests benchmarks
+	$(BIN)/ruff check --fix wattmesh tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/simulate_scale.py
+
+clean:
+	rm -rf out .pytest_cache

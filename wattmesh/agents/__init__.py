@@ -1,0 +1,1 @@
+"""Trading strategies that turn forecasts and energy plans into orders."""

@@ -1,0 +1,1 @@
+"""The physical world: members, assets, feeder topology and the scenario that names them."""

@@ -1,0 +1,1 @@
+"""Home and community energy management: battery and EV dispatch and demand response."""

@@ -1,0 +1,1 @@
+"""Load, solar and wind forecasters, their baselines, backtests and skill scores."""

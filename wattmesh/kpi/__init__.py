@@ -1,0 +1,1 @@
+"""Community and member KPIs (pure functions) and the HTML report."""

@@ -1,0 +1,1 @@
+"""Trade records, signatures, the Merkle log, proofs, audit and the EVM backend."""

@@ -1,0 +1,1 @@
+"""Asset health: PV expected-vs-actual, battery state of health, transformer ageing."""

@@ -1,0 +1,1 @@
+"""Orders, clearing mechanisms, the utility as last resort, grid fees and trades."""

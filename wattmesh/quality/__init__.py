@@ -1,0 +1,1 @@
+"""Meter-data validation and repair."""

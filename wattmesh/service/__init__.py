@@ -1,0 +1,1 @@
+"""Driver 2: the live exchange server, its store and the home-agent client."""

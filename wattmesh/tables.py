@@ -1,0 +1,131 @@
+"""Table schemas: each column declared once (name, dtype, unit, default, description, required).
+
+Members, assets, EV sessions and orders are pandas DataFrames with one row per item, as PyPSA keeps its
+components. Their columns are declared here as data, so that validation, defaults and the documentation
+tables all come from one declaration and never drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """One declared column of a table."""
+
+    name: str
+    dtype: str  # "str", "float", "int", "bool"
+    unit: str
+    description: str
+    default: object = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A declared table: its name (used in error messages), key column and columns."""
+
+    name: str
+    key: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name}: no column {name!r}")
+
+    def problems(self, table: pd.DataFrame) -> list[str]:
+        """Every problem with ``table`` as a message naming the row, the field and the value."""
+        found: list[str] = []
+        for col in self.columns:
+            if col.name not in table.columns:
+                if col.required:
+                    found.append(f"{self.name}: required column {col.name!r} is missing")
+                continue
+            for key, value in zip(table[self.key], table[col.name], strict=True):
+                message = _value_problem(col, value)
+                if message:
+                    found.append(f"{self.name} {key!r}: {col.name} {message}")
+        if self.key in table.columns:
+            duplicated = table[self.key][table[self.key].duplicated()].unique()
+            found.extend(f"{self.name} {key!r}: {self.key} appears more than once" for key in duplicated)
+        return found
+
+    def conform(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` with missing optional columns filled by their defaults, in declared order, validated.
+
+        Raises
+        ------
+        ValueError
+            listing every problem, one per line.
+        """
+        problems = self.problems(table)
+        if problems:
+            raise ValueError("\n".join(problems))
+        out = table.copy()
+        for col in self.columns:
+            if col.name not in out.columns:
+                out[col.name] = col.default
+        extra = [c for c in out.columns if c not in {col.name for col in self.columns}]
+        out = out[[col.name for col in self.columns] + extra]
+        for col in self.columns:
+            if col.dtype == "float":
+                out[col.name] = out[col.name].astype(float)
+            elif col.dtype == "int":
+                out[col.name] = out[col.name].astype(np.int64)
+            elif col.dtype == "bool":
+                out[col.name] = out[col.name].astype(bool)
+            else:
+                out[col.name] = out[col.name].astype(object)
+        return out.reset_index(drop=True)
+
+    def empty(self) -> pd.DataFrame:
+        return self.conform(pd.DataFrame({col.name: [] for col in self.columns if col.required}))
+
+    def markdown(self) -> str:
+        """The schema as a Markdown table, for the docs."""
+        lines = [
+            "| column | type | unit | default | required | description |",
+            "|---|---|---|---|---|---|",
+        ]
+        for col in self.columns:
+            default = "" if col.default is None else repr(col.default)
+            lines.append(
+                f"| `{col.name}` | {col.dtype} | {col.unit} | {default} | "
+                f"{'yes' if col.required else 'no'} | {col.description} |"
+            )
+        return "\n".join(lines)
+
+
+def _value_problem(col: Column, value: object) -> str | None:
+    """Why ``value`` does not fit ``col``, or None when it does."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        if col.required:
+            return "is missing"
+        return None
+    if col.dtype in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            return f"{value!r} is not a number"
+        if not math.isfinite(float(value)):
+            return f"{value!r} is not a finite number"
+        if col.minimum is not None and value < col.minimum:
+            return f"{value!r} is below {col.minimum:g}"
+        if col.maximum is not None and value > col.maximum:
+            return f"{value!r} is above {col.maximum:g}"
+    elif col.dtype == "str":
+        if not isinstance(value, str):
+            return f"{value!r} is not text"
+        if col.choices is not None and value not in col.choices:
+            return f"{value!r} is not one of {', '.join(col.choices)}"
+    elif col.dtype == "bool" and not isinstance(value, bool | np.bool_):
+        return f"{value!r} is not true or false"
+    return None
