@@ -19,7 +19,7 @@ class Column:
     """One declared column of a table."""
 
     name: str
-    dtype: str  # "str", "float", "int", "bool"
+    dtype: str  # "str", "float", "int", "bool", "time" (tz-aware UTC)
     unit: str
     description: str
     default: object = None
@@ -84,6 +84,8 @@ class TableSchema:
                 out[col.name] = out[col.name].astype(np.int64)
             elif col.dtype == "bool":
                 out[col.name] = out[col.name].astype(bool)
+            elif col.dtype == "time":
+                out[col.name] = pd.to_datetime(out[col.name], utc=True)
             else:
                 out[col.name] = out[col.name].astype(object)
         return out.reset_index(drop=True)
@@ -128,4 +130,11 @@ def _value_problem(col: Column, value: object) -> str | None:
             return f"{value!r} is not one of {', '.join(col.choices)}"
     elif col.dtype == "bool" and not isinstance(value, bool | np.bool_):
         return f"{value!r} is not true or false"
+    elif col.dtype == "time":
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            return f"{value!r} is not a time"
+        if stamp.tzinfo is None:
+            return f"{value!r} has no time zone (expected UTC, e.g. 2016-06-01T00:00:00Z)"
     return None
