@@ -87,7 +87,8 @@ def load_feeder(code: str) -> FeederData:
     index = simbench_index()
     load_kw = pd.read_parquet(paths["load_kw.parquet"]).set_axis(index)
     sgen_kw = pd.read_parquet(paths["sgen_kw.parquet"]).set_axis(index)
-    elements = pd.read_csv(paths["elements.csv"], keep_default_na=False)
+    elements = pd.read_csv(paths["elements.csv"])
+    elements["profile"] = elements["profile"].fillna("")
     return FeederData(code, elements, load_kw, sgen_kw, paths["net.json"])
 
 

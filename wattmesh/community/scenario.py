@@ -1,0 +1,425 @@
+"""Scenario files (TOML): what a simulation is about, declared field by field and validated before it runs.
+
+Every field is declared once in ``FIELDS`` (dotted name, type, unit, default, description); validation,
+defaults and the field table in ``docs/scenarios.md`` all come from that declaration.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
+
+MECHANISMS = ("pay_as_clear",)
+PRICE_RULES = ("midpoint", "marginal_ask", "marginal_bid")
+INTERVAL_MINUTES = (15, 30, 60)
+FLEET_KINDS = ("battery", "pv")
+FLEET_AMONG = ("all", "pv_owners", "without_pv")
+TOU_DAYS = ("all", "weekdays", "weekends")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared scenario field."""
+
+    name: str
+    kind: str  # "str", "int", "float", "time"
+    unit: str
+    description: str
+    default: object = None
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "-", "name of the community, shown in the report", required=True),
+    Field("seed", "int", "-", "seed of every random draw (load variety, fleet placement, tie-breaks)", 42),
+    Field("currency", "str", "-", "currency of all prices", "EUR"),
+    Field("timezone", "str", "-", "local time zone in which time-of-use windows are given", "Europe/Berlin"),
+    Field("time.start", "time", "UTC", "first interval start; default: the data's first interval"),
+    Field("time.end", "time", "UTC", "end of the span (exclusive); default: the data's end"),
+    Field("time.interval_minutes", "int", "min", "market interval length", 15, choices=INTERVAL_MINUTES),
+    Field(
+        "feeder.source",
+        "str",
+        "-",
+        "where the feeder and profiles come from",
+        "simbench",
+        choices=("simbench",),
+    ),
+    Field("feeder.code", "str", "-", "SimBench LV feeder code, e.g. 1-LV-rural3--2-sw", required=True),
+    Field(
+        "members.shift_minutes_max",
+        "float",
+        "min",
+        "largest random time shift of a member's load",
+        60.0,
+        minimum=0.0,
+        maximum=720.0,
+    ),
+    Field(
+        "members.scale_sigma",
+        "float",
+        "-",
+        "spread (log-normal sigma) of members' load scale",
+        0.25,
+        minimum=0.0,
+        maximum=2.0,
+    ),
+    Field(
+        "members.noise_sigma",
+        "float",
+        "-",
+        "relative noise added to each interval's load",
+        0.1,
+        minimum=0.0,
+        maximum=1.0,
+    ),
+    Field("ev.capacity_kwh", "float", "kWh", "battery capacity assumed for every EV", 50.0, minimum=1.0),
+    Field(
+        "community_battery.capacity_kwh",
+        "float",
+        "kWh",
+        "community battery at the transformer (0: none)",
+        0.0,
+        minimum=0.0,
+    ),
+    Field("community_battery.power_kw", "float", "kW", "its charge/discharge power limit", 0.0, minimum=0.0),
+    Field(
+        "community_battery.efficiency",
+        "float",
+        "-",
+        "its round-trip efficiency",
+        0.9,
+        minimum=0.01,
+        maximum=1.0,
+    ),
+    Field(
+        "tariff.retail_per_kwh",
+        "float",
+        "currency/kWh",
+        "utility import price outside time-of-use windows",
+        required=True,
+        minimum=0.0,
+    ),
+    Field(
+        "tariff.feed_in_per_kwh",
+        "float",
+        "currency/kWh",
+        "utility feed-in price outside windows",
+        required=True,
+        minimum=0.0,
+    ),
+    Field(
+        "tariff.local_fee_per_kwh",
+        "float",
+        "currency/kWh",
+        "grid fee on each local trade, paid by the buyer",
+        0.0,
+        minimum=0.0,
+    ),
+    Field(
+        "emissions.grid_kg_per_kwh",
+        "float",
+        "kg CO2/kWh",
+        "carbon intensity of grid imports (unset: no CO2 KPI)",
+        minimum=0.0,
+    ),
+    Field(
+        "market.mechanism",
+        "str",
+        "-",
+        "clearing mechanism of the local market",
+        "pay_as_clear",
+        choices=MECHANISMS,
+    ),
+    Field("market.price_rule", "str", "-", "uniform price rule", "midpoint", choices=PRICE_RULES),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+
+# Lists of tables, each entry declared like the scalar fields.
+TOU_FIELDS: tuple[Field, ...] = (
+    Field("start", "str", "HH:MM", "window start, local time", required=True),
+    Field(
+        "end",
+        "str",
+        "HH:MM",
+        "window end, local time (before start: the window crosses midnight)",
+        required=True,
+    ),
+    Field("price_per_kwh", "float", "currency/kWh", "price inside the window", required=True, minimum=0.0),
+    Field("days", "str", "-", "all, weekdays or weekends", "all", choices=TOU_DAYS),
+)
+FLEET_FIELDS: tuple[Field, ...] = (
+    Field("kind", "str", "-", "battery or pv", required=True, choices=FLEET_KINDS),
+    Field(
+        "count",
+        "int",
+        "-",
+        "how many to add (to households that do not have one yet)",
+        required=True,
+        minimum=0,
+    ),
+    Field("among", "str", "-", "all households, pv_owners or those without_pv", "all", choices=FLEET_AMONG),
+    Field("power_kw", "float", "kW", "PV peak power or battery power limit", required=True, minimum=0.0),
+    Field("capacity_kwh", "float", "kWh", "battery capacity", 0.0, minimum=0.0),
+    Field("efficiency", "float", "-", "battery round-trip efficiency", 0.9, minimum=0.01, maximum=1.0),
+)
+LIST_SECTIONS = {"tariff.retail_tou": TOU_FIELDS, "tariff.feed_in_tou": TOU_FIELDS, "fleet": FLEET_FIELDS}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario: the field, the value found, and what was expected."""
+
+    field: str
+    value: object
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; ``problems`` lists every reason."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: every declared field resolved (defaults filled), plus the list sections."""
+
+    values: dict
+    retail_tou: list[dict] = field(default_factory=list)
+    feed_in_tou: list[dict] = field(default_factory=list)
+    fleet: list[dict] = field(default_factory=list)
+    source: str = "<memory>"
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+
+def load_scenario(path: str | Path | None = None, overrides: dict | None = None) -> Scenario:
+    """Read and validate a scenario file (the packaged default when ``path`` is None).
+
+    ``overrides`` maps dotted field names to values that replace the file's (e.g. ``{"time.start": ...}``).
+
+    Raises
+    ------
+    ScenarioError
+        listing every problem, each with its field and value.
+    """
+    path = Path(path) if path is not None else DEFAULT_SCENARIO
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [Problem("file", str(path), "no such file")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), [Problem("file", str(path), f"is not valid TOML: {exc}")]) from None
+    return parse_scenario(raw, source=str(path), overrides=overrides)
+
+
+def parse_scenario(raw: dict, source: str = "<memory>", overrides: dict | None = None) -> Scenario:
+    """Validate a scenario given as a (TOML-shaped) dict; see :func:`load_scenario`."""
+    flat, lists, problems = _flatten(raw)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            flat[name] = value
+    values: dict = {}
+    for spec in FIELDS:
+        if spec.name in flat:
+            value = flat[spec.name]
+            message = _check(spec, value)
+            if message:
+                problems.append(Problem(spec.name, value, message))
+                continue
+            values[spec.name] = _convert(spec, value)
+        elif spec.required:
+            problems.append(Problem(spec.name, None, "is missing (required)"))
+        else:
+            values[spec.name] = spec.default
+    parsed_lists = {}
+    for section, specs in LIST_SECTIONS.items():
+        parsed_lists[section] = _parse_list(section, lists.get(section, []), specs, problems)
+    problems.extend(_cross_checks(values, parsed_lists))
+    if problems:
+        raise ScenarioError(source, problems)
+    return Scenario(
+        values=values,
+        retail_tou=parsed_lists["tariff.retail_tou"],
+        feed_in_tou=parsed_lists["tariff.feed_in_tou"],
+        fleet=parsed_lists["fleet"],
+        source=source,
+    )
+
+
+def _flatten(raw: dict) -> tuple[dict, dict, list[Problem]]:
+    """Dotted scalar fields, the list sections, and problems for unknown names."""
+    flat: dict = {}
+    lists: dict = {}
+    problems: list[Problem] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if name in LIST_SECTIONS:
+                if isinstance(value, list):
+                    lists[name] = value
+                else:
+                    problems.append(Problem(name, value, "expected a list of tables ([[...]] in TOML)"))
+            elif isinstance(value, dict) and not any(f.name == name for f in FIELDS):
+                walk(value, f"{name}.")
+            elif name in FIELD_BY_NAME:
+                flat[name] = value
+            else:
+                problems.append(Problem(name, value, "is not a known field (see docs/scenarios.md)"))
+
+    walk(raw, "")
+    return flat, lists, problems
+
+
+def _check(spec: Field, value: object) -> str | None:
+    """Why ``value`` does not fit ``spec``, or None."""
+    if spec.kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{value!r} is not a number"
+        if spec.kind == "int" and not float(value).is_integer():
+            return f"{value!r} is not a whole number"
+        if not math.isfinite(value):
+            return f"{value!r} is not a finite number"
+        if spec.minimum is not None and value < spec.minimum:
+            return f"{value!r} is below the minimum {spec.minimum:g}"
+        if spec.maximum is not None and value > spec.maximum:
+            return f"{value!r} is above the maximum {spec.maximum:g}"
+    elif spec.kind == "str":
+        if not isinstance(value, str):
+            return f"{value!r} is not text"
+    elif spec.kind == "time":
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            return f"{value!r} is not a time (expected ISO 8601, e.g. 2016-06-01T00:00:00Z)"
+        if stamp.tzinfo is None:
+            return f"{value!r} has no time zone (expected UTC, e.g. 2016-06-01T00:00:00Z)"
+    if spec.choices is not None and value not in spec.choices:
+        return f"{value!r} is not one of {', '.join(map(str, spec.choices))}"
+    return None
+
+
+def _convert(spec: Field, value: object) -> object:
+    if spec.kind == "float":
+        return float(value)
+    if spec.kind == "int":
+        return int(value)
+    if spec.kind == "time":
+        return pd.Timestamp(value).tz_convert("UTC")
+    return value
+
+
+def _parse_list(section: str, entries: list, specs: tuple[Field, ...], problems: list[Problem]) -> list[dict]:
+    parsed = []
+    known = {s.name for s in specs}
+    for i, entry in enumerate(entries):
+        where = f"{section}[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(Problem(where, entry, "expected a table"))
+            continue
+        problems.extend(
+            Problem(f"{where}.{key}", value, "is not a known field (see docs/scenarios.md)")
+            for key, value in entry.items()
+            if key not in known
+        )
+        item = {}
+        for spec in specs:
+            if spec.name in entry:
+                message = _check(spec, entry[spec.name])
+                if message:
+                    problems.append(Problem(f"{where}.{spec.name}", entry[spec.name], message))
+                    continue
+                item[spec.name] = _convert(spec, entry[spec.name])
+            elif spec.required:
+                problems.append(Problem(f"{where}.{spec.name}", None, "is missing (required)"))
+            else:
+                item[spec.name] = spec.default
+        for key in ("start", "end"):
+            if isinstance(item.get(key), str) and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item[key]):
+                problems.append(Problem(f"{where}.{key}", item[key], "is not a time of day HH:MM"))
+        parsed.append(item)
+    return parsed
+
+
+def _cross_checks(values: dict, lists: dict) -> list[Problem]:
+    """Checks that need several fields or outside knowledge (the feeder list, the data's time span)."""
+    from wattmesh.community.simbench_source import simbench_index, simbench_lv_codes
+
+    problems = []
+    if "timezone" in values:
+        try:
+            ZoneInfo(values["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                Problem(
+                    "timezone",
+                    values["timezone"],
+                    f"{values['timezone']!r} is not a known time zone (e.g. Europe/Berlin)",
+                )
+            )
+    code = values.get("feeder.code")
+    if code is not None and code not in simbench_lv_codes():
+        problems.append(
+            Problem(
+                "feeder.code", code, f"{code!r} is not a SimBench LV feeder code (e.g. 1-LV-rural3--2-sw)"
+            )
+        )
+    data = simbench_index()
+    data_start, data_end = data[0], data[-1] + (data[1] - data[0])
+    start, end = values.get("time.start"), values.get("time.end")
+    for name, stamp in (("time.start", start), ("time.end", end)):
+        if stamp is not None and not (data_start <= stamp <= data_end):
+            problems.append(
+                Problem(
+                    name,
+                    str(stamp),
+                    f"{stamp} is outside the data's span {data_start} to {data_end} (SimBench 2016)",
+                )
+            )
+    if start is not None and end is not None and end <= start:
+        problems.append(Problem("time.end", str(end), f"{end} is not after time.start {start}"))
+    capacity = values.get("community_battery.capacity_kwh")
+    power = values.get("community_battery.power_kw")
+    if capacity and power == 0:
+        problems.append(Problem("community_battery.power_kw", power, "0 while capacity_kwh is above 0"))
+    for i, item in enumerate(lists["fleet"]):
+        if item.get("kind") == "battery" and item.get("capacity_kwh") == 0:
+            problems.append(Problem(f"fleet[{i}].capacity_kwh", 0.0, "missing or 0 for a battery fleet"))
+    return problems
+
+
+def fields_markdown() -> str:
+    """The scenario fields as Markdown tables, for docs/scenarios.md."""
+
+    def table(specs: tuple[Field, ...]) -> str:
+        rows = ["| field | type | unit | default | description |", "|---|---|---|---|---|"]
+        for spec in specs:
+            default = "required" if spec.required else ("" if spec.default is None else f"`{spec.default!r}`")
+            choices = f" ({', '.join(map(str, spec.choices))})" if spec.choices else ""
+            rows.append(
+                f"| `{spec.name}` | {spec.kind} | {spec.unit} | {default} | {spec.description}{choices} |"
+            )
+        return "\n".join(rows)
+
+    parts = [table(FIELDS)]
+    parts += [f"\n`[[{name}]]` entries:\n\n{table(specs)}" for name, specs in LIST_SECTIONS.items()]
+    return "\n".join(parts)

@@ -1,0 +1,212 @@
+"""The HTML report: one self-contained file (Plotly inlined) that opens offline in any browser."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+COLOURS = {
+    "own": "#f2b701",
+    "battery": "#7f3c8d",
+    "local": "#11a579",
+    "import": "#e73f74",
+    "export": "#3969ac",
+    "consumption": "#222222",
+    "generation": "#f2b701",
+}
+
+
+def typical_week(intervals: pd.DataFrame) -> pd.DataFrame:
+    """The 7 days whose generation is closest to the median of all 7-day windows (the whole span if shorter)."""
+    daily = intervals["generation_kwh"].resample("D").sum()
+    if len(daily) <= 7:
+        return intervals
+    weekly = daily.rolling(7).sum().dropna()
+    end_day = (weekly - weekly.median()).abs().idxmin()
+    start = end_day - pd.Timedelta(days=6)
+    return intervals.loc[start : end_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)]
+
+
+def flows_figure(week: pd.DataFrame, interval_h: float) -> go.Figure:
+    """How the members' consumption was met, interval by interval, with exports below zero [kW]."""
+    to_kw = 1.0 / interval_h
+    bought_by_homes = week["local_traded_kwh"] - week["community_battery_charge_kwh"]
+    fig = go.Figure()
+    stack = [
+        ("own PV used on site", week["own_use_kwh"], COLOURS["own"]),
+        ("home batteries", week["home_battery_discharge_kwh"], COLOURS["battery"]),
+        ("bought from neighbours", bought_by_homes, COLOURS["local"]),
+        ("grid import", week["import_kwh"], COLOURS["import"]),
+    ]
+    for name, series, colour in stack:
+        fig.add_trace(
+            go.Scatter(
+                x=week.index,
+                y=series * to_kw,
+                name=name,
+                stackgroup="in",
+                line={"width": 0},
+                fillcolor=colour,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=week.index,
+            y=-week["export_kwh"] * to_kw,
+            name="grid export",
+            stackgroup="out",
+            line={"width": 0},
+            fillcolor=COLOURS["export"],
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=week.index,
+            y=week["consumption_kwh"] * to_kw,
+            name="consumption",
+            line={"color": "black", "width": 1},
+        )
+    )
+    fig.update_layout(
+        title="Energy flows in a typical week (P2P + batteries)", yaxis_title="kW", hovermode="x unified"
+    )
+    return fig
+
+
+def daily_figure(intervals: pd.DataFrame) -> go.Figure:
+    """Daily energy over the whole span [kWh]."""
+    daily = intervals.resample("D").sum(numeric_only=True)
+    fig = go.Figure()
+    for column, name, colour in (
+        ("local_traded_kwh", "traded locally", COLOURS["local"]),
+        ("import_kwh", "grid import", COLOURS["import"]),
+        ("export_kwh", "grid export", COLOURS["export"]),
+    ):
+        fig.add_trace(go.Bar(x=daily.index, y=daily[column], name=name, marker_color=colour))
+    for column, name, colour in (
+        ("consumption_kwh", "consumption", COLOURS["consumption"]),
+        ("generation_kwh", "generation", COLOURS["generation"]),
+        ("alone_import_kwh", "grid import without sharing", "#999999"),
+    ):
+        fig.add_trace(go.Scatter(x=daily.index, y=daily[column], name=name, line={"color": colour}))
+    fig.update_layout(title="Daily energy over the whole span", yaxis_title="kWh per day", barmode="group")
+    return fig
+
+
+def price_figure(week: pd.DataFrame, currency: str) -> go.Figure:
+    """Local clearing price against the utility's retail and feed-in prices."""
+    fig = go.Figure()
+    for column, name, colour in (
+        ("retail_per_kwh", "retail (import)", COLOURS["import"]),
+        ("local_price_per_kwh", "local market", COLOURS["local"]),
+        ("feed_in_per_kwh", "feed-in", COLOURS["export"]),
+    ):
+        fig.add_trace(
+            go.Scatter(x=week.index, y=week[column], name=name, line={"shape": "hv", "color": colour})
+        )
+    fig.update_layout(
+        title="Local price against the utility's prices (typical week)", yaxis_title=f"{currency}/kWh"
+    )
+    return fig
+
+
+def transformer_figure(week: pd.DataFrame) -> go.Figure:
+    """Power through the transformer with and without sharing [kW]; negative is reverse flow."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=week.index, y=week["alone_transformer_kw"], name="no sharing", line={"color": "#999999"})
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=week.index, y=week["transformer_kw"], name="P2P + batteries", line={"color": COLOURS["local"]}
+        )
+    )
+    fig.update_layout(
+        title="Transformer loading (typical week); above zero the community imports", yaxis_title="kW"
+    )
+    return fig
+
+
+def savings_figure(members: pd.DataFrame, currency: str) -> go.Figure:
+    """Each member's saving versus no sharing, sorted."""
+    people = members[members["kind"] != "community"].sort_values("saving_p2p_battery", ascending=False)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=people["member_id"], y=people["saving_p2p"], name="P2P market", marker_color="#80ba5a")
+    )
+    fig.add_trace(
+        go.Bar(
+            x=people["member_id"],
+            y=people["saving_p2p_battery"],
+            name="P2P + batteries",
+            marker_color=COLOURS["local"],
+        )
+    )
+    fig.update_layout(
+        title="Saving per member versus no sharing",
+        yaxis_title=currency,
+        barmode="group",
+        xaxis={"showticklabels": False},
+    )
+    return fig
+
+
+def write_report(
+    path: Path,
+    title: str,
+    intervals: pd.DataFrame,
+    members: pd.DataFrame,
+    kpis: pd.DataFrame,
+    currency: str,
+    meta: dict,
+) -> None:
+    """Write the self-contained HTML report to ``path``."""
+    interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
+    week = typical_week(intervals)
+    figures = [
+        flows_figure(week, interval_h),
+        transformer_figure(week),
+        price_figure(week, currency),
+        daily_figure(intervals),
+        savings_figure(members, currency),
+    ]
+    body = "\n".join(
+        pio.to_html(
+            fig.update_layout(template="plotly_white", height=420), full_html=False, include_plotlyjs=False
+        )
+        for fig in figures
+    )
+    kpi_html = kpis.map(lambda v: "" if isinstance(v, float) and np.isnan(v) else f"{v:,.1f}").to_html(
+        classes="kpi", border=0, escape=True
+    )
+    meta_html = "".join(
+        f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} - wattmesh report</title>
+<script type="text/javascript">{get_plotlyjs()}</script>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
+table.kpi {{ border-collapse: collapse; margin: 1em 0; }}
+table.kpi td, table.kpi th {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: right; }}
+table.kpi th:first-child {{ text-align: left; }}
+dl {{ display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }}
+dt {{ font-weight: 600; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<dl>{meta_html}</dl>
+<h2>Key figures</h2>
+<p>Three cases on the same data: <b>No sharing</b> (every home alone with the utility, no batteries),
+<b>P2P market</b> (neighbours trade locally, no batteries) and <b>P2P + batteries</b> (local market, home
+batteries and the community battery under the self-consumption rule).</p>
+{kpi_html}
+<h2>Figures</h2>
+{body}
+</body></html>"""
+    path.write_text(page)

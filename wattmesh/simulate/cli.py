@@ -1,0 +1,81 @@
+"""Terminal front of the simulator: progress bar, KPI table and exit codes for `wattmesh simulate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from wattmesh.community.scenario import ScenarioError, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+
+def run_validate(path: Path, console: Console) -> int:
+    """Print every problem of a scenario file; 0 when it is valid, 2 otherwise."""
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        console.print(f"[red]{path}: {len(exc.problems)} problem(s)[/red]")
+        for problem in exc.problems:
+            console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+        return EXIT_BAD_INPUT
+    console.print(f"[green]{path}: valid[/green] ({scenario['name']})")
+    return 0
+
+
+def run_simulate(path: Path | None, out: Path, start: str | None, end: str | None, console: Console) -> int:
+    """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
+    from wattmesh.community.build import build_community
+    from wattmesh.simulate.engine import simulate
+    from wattmesh.simulate.outputs import kpi_table, write_outputs
+
+    try:
+        scenario = load_scenario(path, overrides={"time.start": start, "time.end": end})
+    except ScenarioError as exc:
+        console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
+        for problem in exc.problems:
+            console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+        return EXIT_BAD_INPUT
+
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        load = bar.add_task("loading the community", total=1)
+        community = build_community(scenario)
+        bar.update(load, completed=1)
+        tasks = {
+            "batteries": bar.add_task("batteries", total=len(community.index)),
+            "market": bar.add_task("local market", total=len(community.index)),
+        }
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = simulate(
+            community, price_rule=scenario["market.price_rule"], seed=scenario["seed"], progress=progress
+        )
+        write = bar.add_task("writing report", total=1)
+        paths = write_outputs(result, out)
+        bar.update(write, completed=1)
+
+    kpis = kpi_table(result)
+    table = Table(
+        title=f"{scenario['name']}: {len(community.members)} members, {len(community.index)} intervals"
+    )
+    table.add_column("KPI", no_wrap=True)
+    for case in kpis.columns:
+        table.add_column(case, justify="right")
+    for name, row in kpis.iterrows():
+        table.add_row(escape(name), *("" if v != v else f"{v:,.1f}" for v in row))
+    console.print(table)
+    console.print(f"{len(result.full.trades):,} trades in {paths['trades']}")
+    console.print(f"Report: [bold]{paths['report'].resolve()}[/bold]")
+    return 0
