@@ -145,11 +145,15 @@ def _write_cache(code: str, folder: Path) -> None:
     # Write to temporary names first so an interrupted run never leaves a half-written cache behind.
     load_kw = profiles[("load", "p_mw")].set_axis(load["name"].tolist(), axis=1) * 1000
     sgen_kw = profiles[("sgen", "p_mw")].set_axis(sgen["name"].tolist(), axis=1) * 1000
-    tmp = {name: folder / f".{name}.tmp" for name in ("elements.csv", "load_kw.parquet", "sgen_kw.parquet")}
+    # Per-process temporary names: parallel test workers may fill the same cache at once.
+    tag = f"{os.getpid()}.tmp"
+    tmp = {
+        name: folder / f".{name}.{tag}"
+        for name in ("elements.csv", "load_kw.parquet", "sgen_kw.parquet", "net.json")
+    }
     elements.to_csv(tmp["elements.csv"], index=False)
     load_kw.reset_index(drop=True).to_parquet(tmp["load_kw.parquet"])
     sgen_kw.reset_index(drop=True).to_parquet(tmp["sgen_kw.parquet"])
-    pp.to_json(net, str(folder / ".net.json.tmp"))
+    pp.to_json(net, str(tmp["net.json"]))
     for name, path in tmp.items():
         path.replace(folder / name)
-    (folder / ".net.json.tmp").replace(folder / "net.json")

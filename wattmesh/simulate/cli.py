@@ -21,7 +21,9 @@ def run_validate(path: Path, console: Console) -> int:
     except ScenarioError as exc:
         console.print(f"[red]{path}: {len(exc.problems)} problem(s)[/red]")
         for problem in exc.problems:
-            console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+            console.print(
+                f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False
+            )
         return EXIT_BAD_INPUT
     console.print(f"[green]{path}: valid[/green] ({scenario['name']})")
     return 0
@@ -38,7 +40,9 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
     except ScenarioError as exc:
         console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
         for problem in exc.problems:
-            console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+            console.print(
+                f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False
+            )
         return EXIT_BAD_INPUT
 
     columns = (

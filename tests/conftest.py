@@ -1,0 +1,32 @@
+"""Shared fixtures: the default scenario's community over a short span (built once per session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+
+
+def shared_data(name: str) -> Path:
+    """A data set from ../shared/data, or a failure naming the path that was looked for."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.fail(f"test data not found: {path} (expected ../shared/data beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def short_community():
+    """The default scenario over two June days."""
+    from wattmesh.community.build import build_community
+    from wattmesh.community.scenario import load_scenario
+
+    scenario = load_scenario(
+        overrides={"time.start": "2016-06-10T00:00:00Z", "time.end": "2016-06-12T00:00:00Z"}
+    )
+    return build_community(scenario)

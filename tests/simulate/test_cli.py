@@ -1,0 +1,62 @@
+"""`wattmesh simulate` and `wattmesh scenario validate` end to end, through the real command line."""
+
+import json
+import tomllib
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from wattmesh.cli import app
+from wattmesh.community.scenario import DEFAULT_SCENARIO
+
+runner = CliRunner()
+
+
+def test_simulate_writes_every_output_for_a_short_span(tmp_path):
+    out = tmp_path / "out"
+    args = ["simulate", "--out", str(out), "--start", "2016-06-10T00:00:00Z", "--end", "2016-06-11T00:00:00Z"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "trades.jsonl", "intervals.parquet", "members.csv", "kpis.csv"):
+        assert (out / name).is_file(), name
+    first = json.loads((out / "trades.jsonl").read_text().splitlines()[0])
+    assert set(first) >= {
+        "transaction_id",
+        "seller",
+        "buyer",
+        "energy_amount_kwh",
+        "price_per_kwh",
+        "timestamp",
+        "status",
+    }
+    assert first["timestamp"].endswith("Z")
+    intervals = pd.read_parquet(out / "intervals.parquet")
+    assert len(intervals) == 96
+    members = pd.read_csv(out / "members.csv")
+    assert {"bill_alone", "bill_p2p", "bill_p2p_battery", "saving_p2p_battery"} <= set(members.columns)
+    page = (out / "report.html").read_text()
+    # Self-contained: Plotly inlined, nothing loaded from the network.
+    assert "<script src=" not in page
+    assert "Plotly.newPlot" in page
+
+
+def test_invalid_scenario_stops_with_exit_code_2_and_names_each_field(tmp_path):
+    raw = DEFAULT_SCENARIO.read_text().replace("capacity_kwh = 200.0", "capacity_kwh = -200.0")
+    raw = raw.replace('code = "1-LV-rural3--2-sw"', 'code = "no-such-feeder"')
+    path = tmp_path / "bad.toml"
+    path.write_text(raw)
+    for command in (
+        ["scenario", "validate", str(path)],
+        ["simulate", str(path), "--out", str(tmp_path / "o")],
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert "community_battery.capacity_kwh" in result.output
+        assert "feeder.code" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_default_scenario_validates_and_prints():
+    assert runner.invoke(app, ["scenario", "validate", str(DEFAULT_SCENARIO)]).exit_code == 0
+    printed = runner.invoke(app, ["scenario", "default"]).output
+    assert tomllib.loads(printed)["feeder"]["code"] == "1-LV-rural3--2-sw"
