@@ -1,0 +1,332 @@
+"""The full audit of a local ledger: every signature re-verified, every hash and root rebuilt.
+
+The audit trusts nothing in the file except, optionally, a pinned operator key and an older signed tree
+head kept elsewhere (by a member, a regulator, or on chain). Without that outside anchor an operator who
+rewrites the whole file and re-signs it cannot be caught; with it, a consistency proof shows whether the
+current log still extends the old head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wattmesh.ledger import merkle
+from wattmesh.ledger.keys import failed_signatures, public_key_from_bytes
+from wattmesh.ledger.local import (
+    FORMAT,
+    OPERATOR_ID,
+    TreeHead,
+    connect,
+    entry_message,
+    key_message,
+    trade_message,
+)
+from wattmesh.ledger.records import decode_record
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: what (``entry``, ``tree_head``, ``key``, ``node``, ``log``), which one, and why."""
+
+    kind: str
+    where: object
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.where}: {self.reason}"
+
+
+@dataclass
+class AuditReport:
+    """The result of :func:`verify`.
+
+    Attributes
+    ----------
+    entries, tree_heads : int
+        How many were checked [count].
+    signatures : int
+        Ed25519 signatures verified [count].
+    problems : list of Problem
+        Every finding, keys first, then entries in log order, then tree heads.
+    seconds : float
+        Wall time of the audit [s].
+    """
+
+    path: Path
+    entries: int = 0
+    tree_heads: int = 0
+    signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    def summary(self) -> str:
+        if self.ok:
+            return (
+                f"OK: {self.entries} entries, {self.tree_heads} tree heads, {self.signatures} signatures "
+                f"verified in {self.seconds:.2f} s"
+            )
+        more = f" ({len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        return f"FAILED: {self.first_problem}{more}"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def _blob(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogateescape")
+
+
+def verify(
+    path: str | Path,
+    trusted_head: TreeHead | None = None,
+    operator_public: bytes | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Audit the ledger at ``path``: OK, or every bad entry, tree head or key with the reason.
+
+    Parameters
+    ----------
+    path : path
+        The ledger file.
+    trusted_head : TreeHead, optional
+        A signed tree head saved earlier outside the file; the log must extend it (RFC 6962
+        consistency proof), else it was truncated or its history rewritten.
+    operator_public : bytes, optional
+        The operator's raw public key to pin; by default the key registered in the file is used.
+    workers : int, optional
+        Threads for signature checks (default: up to 2).
+
+    Returns
+    -------
+    AuditReport
+    """
+    started = time.perf_counter()
+    report = AuditReport(Path(path))
+    conn = connect(path, readonly=True)
+    conn.text_factory = bytes
+    try:
+        _audit(conn, report, trusted_head, operator_public, workers)
+    finally:
+        conn.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) -> None:
+    add = report.problems.append
+    fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    if fmt is None or _text(fmt[0]) != FORMAT:
+        add(Problem("log", "meta", f"format {fmt and _text(fmt[0])!r} is not {FORMAT!r}"))
+
+    # keys: the operator's registration is self-signed, the members' are signed by the operator
+    key_rows = [(_text(m), _blob(k), _blob(s)) for m, k, s in conn.execute("SELECT * FROM keys")]
+    stored_operator = next((k for m, k, _ in key_rows if m == OPERATOR_ID), None)
+    if stored_operator is None:
+        add(Problem("key", OPERATOR_ID, "no operator key is registered"))
+        return
+    if operator_public is not None and stored_operator != operator_public:
+        add(Problem("key", OPERATOR_ID, "the registered operator key differs from the pinned one"))
+    operator_raw = operator_public or stored_operator
+    operator_key = public_key_from_bytes(operator_raw)
+    bad = failed_signatures(
+        [operator_key] * len(key_rows),
+        [s for _, _, s in key_rows],
+        [key_message(m, k) for m, k, _ in key_rows],
+    )
+    report.signatures += len(key_rows)
+    for i in bad:
+        add(
+            Problem(
+                "key", key_rows[i][0], "the operator's signature over this key registration does not verify"
+            )
+        )
+    member_keys = {m: public_key_from_bytes(k) for i, (m, k, _) in enumerate(key_rows) if i not in set(bad)}
+
+    # entries
+    rows = conn.execute(
+        "SELECT seq, transaction_id, interval, record, seller_sig, buyer_sig, operator_sig, leaf_hash "
+        "FROM entries ORDER BY seq"
+    ).fetchall()
+    report.entries = n = len(rows)
+    entry_problems: list[tuple[int, Problem]] = []
+    keys, sigs, messages, owners = [], [], [], []
+    leaves = []
+    sha = hashlib.sha256
+    seen: dict[str, int] = {}
+    for position, (seq, tid, interval, record, seller_sig, buyer_sig, operator_sig, stored_leaf) in enumerate(
+        rows
+    ):
+        record, seller_sig, buyer_sig = _blob(record), _blob(seller_sig), _blob(buyer_sig)
+        operator_sig, tid, interval = _blob(operator_sig), _text(tid), _text(interval)
+
+        def problem(reason: str, where=(position, seq, tid)) -> None:
+            entry_problems.append((where[0], Problem("entry", f"{where[1]} ({where[2]})", reason)))
+
+        if seq != position:
+            missing = f"seq {position}" if seq == position + 1 else f"seqs {position}..{seq - 1}"
+            problem(f"seq {seq} is not the expected {position}: {missing} missing (a gap in the log)")
+        message = entry_message(seq, record, seller_sig, buyer_sig)
+        keys.append(operator_key)
+        sigs.append(operator_sig)
+        messages.append(message)
+        owners.append((position, seq, tid, "operator signature over the entry does not verify"))
+        leaf = sha(b"\x00" + message + operator_sig).digest()
+        leaves.append(leaf)
+        if _blob(stored_leaf) != leaf:
+            problem("the stored leaf hash differs from the hash of the entry")
+        try:
+            rec = decode_record(record)
+        except ValueError as err:
+            problem(f"record: {err}")
+            continue
+        if rec["transaction_id"] != tid:
+            problem(f"transaction_id column {tid!r} differs from the record's {rec['transaction_id']!r}")
+        if rec["interval"] != interval:
+            problem(f"interval column {interval!r} differs from the record's {rec['interval']!r}")
+        if rec["transaction_id"] in seen:
+            problem(f"transaction_id {rec['transaction_id']!r} replays entry {seen[rec['transaction_id']]}")
+        else:
+            seen[rec["transaction_id"]] = seq
+        for side, sig in (("seller", seller_sig), ("buyer", buyer_sig)):
+            if not sig:
+                continue
+            member = rec[side]
+            keys.append(member_keys.get(member))
+            sigs.append(sig)
+            messages.append(trade_message(record))
+            why = (
+                f"{side} signature does not verify under the key registered for member {member!r}"
+                if member in member_keys
+                else f"{side} signature present but no valid key is registered for member {member!r}"
+            )
+            owners.append((position, seq, tid, why))
+    for i in failed_signatures(keys, sigs, messages, workers):
+        position, seq, tid, why = owners[i]
+        entry_problems.append((position, Problem("entry", f"{seq} ({tid})", why)))
+    report.signatures += len(sigs)
+    entry_problems.sort(key=lambda item: item[0])
+    report.problems.extend(p for _, p in entry_problems)
+
+    # the tree, rebuilt from the entries; the node cache must agree with it
+    levels = merkle.full_levels(b"".join(leaves))
+    node = merkle.level_lookup(levels)
+    _check_node_cache(conn, levels, add)
+
+    # tree heads
+    head_rows = conn.execute(
+        "SELECT head_index, tree_size, first_seq, timestamp, interval, root_hash, interval_root, signature "
+        "FROM tree_heads ORDER BY head_index"
+    ).fetchall()
+    report.tree_heads = len(head_rows)
+    previous_size, previous_time = 0, ""
+    head = None
+    for position, row in enumerate(head_rows):
+        head = TreeHead(
+            row[0], row[1], row[2], _text(row[3]), _text(row[4]), _blob(row[5]), _blob(row[6]), _blob(row[7])
+        )
+        where = head.head_index
+
+        def problem(reason: str, where=where) -> None:
+            add(Problem("tree_head", where, reason))
+
+        report.signatures += 1
+        if not head.is_signed_by(operator_raw):
+            problem("the operator's signature over the tree head does not verify")
+        if head.head_index != position:
+            problem(f"head_index {head.head_index} is not the expected {position} (a head is missing)")
+        if head.first_seq != previous_size:
+            problem(f"first_seq {head.first_seq} is not the previous head's tree_size {previous_size}")
+        if head.timestamp <= previous_time:
+            problem(f"timestamp {head.timestamp} is not after the previous head's {previous_time}")
+        if head.tree_size > n:
+            problem(f"covers {head.tree_size} entries but the log holds {n}: the log was truncated")
+        elif head.tree_size < head.first_seq:
+            problem(f"tree_size {head.tree_size} is below first_seq {head.first_seq}")
+        else:
+            if merkle.root_from_nodes(head.tree_size, node) != head.root_hash:
+                problem(f"root_hash differs from the root rebuilt from the first {head.tree_size} entries")
+            interval_root = merkle.root(b"".join(leaves[head.first_seq : head.tree_size]))
+            if interval_root != head.interval_root:
+                problem(
+                    f"interval_root differs from the root of entries {head.first_seq}..{head.tree_size - 1}"
+                )
+        previous_size, previous_time = head.tree_size, head.timestamp
+    if previous_size < n:
+        add(Problem("log", "end", f"entries {previous_size}..{n - 1} are not covered by a signed tree head"))
+
+    if trusted_head is not None:
+        _check_trusted(trusted_head, operator_raw, n, node, add)
+
+
+def _check_node_cache(conn, levels: list[bytes], add) -> None:
+    cursor = conn.execute("SELECT level, idx, hash FROM nodes ORDER BY level, idx")
+    by_level: dict[int, list] = {}
+    for level, index, value in cursor:
+        by_level.setdefault(level, []).append((index, _blob(value)))
+    for level in range(1, max(len(levels), max(by_level, default=0) + 1)):
+        expected = levels[level] if level < len(levels) else b""
+        stored = by_level.get(level, [])
+        indices = [i for i, _ in stored]
+        if indices != list(range(len(expected) // 32)):
+            add(
+                Problem(
+                    "node",
+                    f"level {level}",
+                    f"cache holds {len(stored)} nodes, expected {len(expected) // 32}",
+                )
+            )
+            continue
+        joined = b"".join(v for _, v in stored)
+        if joined != expected:
+            first = next(i for i in range(len(stored)) if stored[i][1] != expected[32 * i : 32 * i + 32])
+            add(Problem("node", f"level {level} index {first}", "cached hash differs from the rebuilt tree"))
+
+
+def _check_trusted(trusted: TreeHead, operator_raw: bytes, n: int, node, add) -> None:
+    if not trusted.is_signed_by(operator_raw):
+        add(
+            Problem(
+                "trusted_head", trusted.head_index, "its signature does not verify under the operator key"
+            )
+        )
+        return
+    if trusted.tree_size > n:
+        add(
+            Problem(
+                "trusted_head",
+                trusted.head_index,
+                f"the log holds {n} entries, fewer than the {trusted.tree_size} of the trusted tree head: "
+                "the log was truncated",
+            )
+        )
+        return
+    if trusted.tree_size == 0:
+        return
+    proof = merkle.consistency_path(trusted.tree_size, n, node)
+    if not merkle.verify_consistency(
+        trusted.tree_size, n, trusted.root_hash, merkle.root_from_nodes(n, node), proof
+    ):
+        add(
+            Problem(
+                "trusted_head",
+                trusted.head_index,
+                f"consistency proof from size {trusted.tree_size} to {n} fails against the trusted tree head: "
+                "the history before it was rewritten",
+            )
+        )

@@ -1,0 +1,201 @@
+"""Identities: one Ed25519 key pair per member and one for the market operator, kept in a key directory.
+
+Each private key is a PKCS#8 PEM file readable by its owner only (mode 0600), next to its raw public key
+in hex (also 0600). Member ids are free text, so file names are the id when it is a plain name and
+``x-<hex of the id>`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+OPERATOR_ID = "operator"
+SIGNATURE_SIZE = 64
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
+
+
+def default_workers() -> int:
+    """Threads for signing and verifying (cryptography releases the GIL): at most 2, one per core."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _file_stem(member_id: str) -> str:
+    if _PLAIN_NAME.match(member_id) and member_id != OPERATOR_ID:
+        return member_id
+    return "x-" + member_id.encode().hex()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _check_mode(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise PermissionError(f"key file {path}: mode {mode:04o} lets others read it; expected 0600")
+
+
+def public_bytes(key: Ed25519PublicKey) -> bytes:
+    """The raw 32-byte Ed25519 public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+@dataclass
+class Keyring:
+    """Private keys of the operator and of members who let the operator's software sign for them.
+
+    Attributes
+    ----------
+    key_dir : Path
+        Where the key files live.
+    operator_key : Ed25519PrivateKey
+        The market operator's key (signs every entry and every tree head).
+    member_keys : dict
+        Member id -> private key.
+    """
+
+    key_dir: Path
+    operator_key: Ed25519PrivateKey
+    member_keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
+
+    @property
+    def operator_public(self) -> bytes:
+        return public_bytes(self.operator_key.public_key())
+
+    def member_public(self) -> dict[str, bytes]:
+        """Member id -> raw public key, for every member with a key."""
+        return {member: public_bytes(key.public_key()) for member, key in self.member_keys.items()}
+
+
+def ensure_keys(key_dir: str | Path, member_ids: Iterable[str]) -> Keyring:
+    """Load the operator's and the members' keys from ``key_dir``, creating missing ones (files 0600).
+
+    Parameters
+    ----------
+    key_dir : path
+        Key directory; created with mode 0700 when missing.
+    member_ids : iterable of str
+        Members who need a key. ``"operator"`` is reserved for the market operator.
+
+    Returns
+    -------
+    Keyring
+
+    Raises
+    ------
+    ValueError
+        if a member id is empty or is the reserved operator id.
+    PermissionError
+        if an existing key file can be read by others than its owner.
+    """
+    key_dir = Path(key_dir)
+    key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    operator_key = _load_or_create(key_dir, OPERATOR_ID)
+    members: dict[str, Ed25519PrivateKey] = {}
+    for member in member_ids:
+        if not isinstance(member, str) or not member:
+            raise ValueError(f"member id {member!r}: expected a non-empty string")
+        if member == OPERATOR_ID:
+            raise ValueError(f"member id {member!r} is reserved for the market operator")
+        members[member] = _load_or_create(key_dir, _file_stem(member))
+    return Keyring(key_dir, operator_key, members)
+
+
+def _load_or_create(key_dir: Path, stem: str) -> Ed25519PrivateKey:
+    path = key_dir / f"{stem}.key"
+    if path.exists():
+        _check_mode(path)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"key file {path}: holds a {type(key).__name__}, expected an Ed25519 key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    _write_private(path, pem)
+    public_path = key_dir / f"{stem}.pub"
+    if not public_path.exists():
+        _write_private(public_path, public_bytes(key.public_key()).hex().encode() + b"\n")
+    return key
+
+
+def load_public_key(path: str | Path) -> bytes:
+    """A raw Ed25519 public key from a ``.pub`` file (hex) written by :func:`ensure_keys`."""
+    text = Path(path).read_text().strip()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError as err:
+        raise ValueError(f"public key file {path}: {text[:20]!r}... is not hex") from err
+    if len(raw) != 32:
+        raise ValueError(f"public key file {path}: {len(raw)} bytes, expected 32")
+    return raw
+
+
+def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-n // parts) if n else 1
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def sign_many(
+    keys: Sequence[Ed25519PrivateKey], messages: Sequence[bytes], workers: int | None = None
+) -> list[bytes]:
+    """Ed25519 signatures of ``messages[i]`` by ``keys[i]``, on ``workers`` threads."""
+    workers = workers or default_workers()
+
+    def run(span: tuple[int, int]) -> list[bytes]:
+        return [keys[i].sign(messages[i]) for i in range(*span)]
+
+    spans = _chunks(len(messages), workers)
+    if len(spans) <= 1 or len(messages) < 64:
+        return run((0, len(messages)))
+    with ThreadPoolExecutor(workers) as pool:
+        return [sig for part in pool.map(run, spans) for sig in part]
+
+
+def failed_signatures(
+    public_keys: Sequence[Ed25519PublicKey | None],
+    signatures: Sequence[bytes],
+    messages: Sequence[bytes],
+    workers: int | None = None,
+) -> list[int]:
+    """Positions whose signature does not verify (a missing key counts as a failure), on threads."""
+    workers = workers or default_workers()
+
+    def run(span: tuple[int, int]) -> list[int]:
+        bad = []
+        for i in range(*span):
+            key = public_keys[i]
+            try:
+                if key is None or len(signatures[i]) != SIGNATURE_SIZE:
+                    raise InvalidSignature
+                key.verify(signatures[i], messages[i])
+            except InvalidSignature:
+                bad.append(i)
+        return bad
+
+    spans = _chunks(len(messages), workers)
+    if len(spans) <= 1 or len(messages) < 64:
+        return run((0, len(messages)))
+    with ThreadPoolExecutor(workers) as pool:
+        return [i for part in pool.map(run, spans) for i in part]
+
+
+def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey | None:
+    """The public key of 32 raw bytes, or None when they are not a valid key."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        return None

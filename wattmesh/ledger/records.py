@@ -1,0 +1,173 @@
+"""Trade records: their declared columns, validation and the canonical byte encoding that gets signed.
+
+A trade record is the seed's format (``transaction_id, seller, buyer, energy_amount_kwh, price_per_kwh,
+timestamp, status``) plus the market ``interval`` it cleared in and the clearing ``mechanism``. Its
+canonical encoding is compact JSON with the keys in that fixed order, ASCII only, floats in Python's
+shortest round-trip form and times as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. The bytes are stored as signed,
+so verifiers never need to re-encode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from json.encoder import encode_basestring_ascii as _quote
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.tables import Column, TableSchema
+
+TRADES = TableSchema(
+    "trade",
+    "transaction_id",
+    (
+        Column("transaction_id", "str", "-", "unique id of the trade, e.g. tx_789abcde", required=True),
+        Column("seller", "str", "-", "member id of the seller", required=True),
+        Column("buyer", "str", "-", "member id of the buyer", required=True),
+        Column("energy_amount_kwh", "float", "kWh", "energy traded", required=True, minimum=0.0),
+        Column("price_per_kwh", "float", "currency/kWh", "price of the trade", required=True),
+        Column("timestamp", "time", "UTC", "when the trade was made", required=True),
+        Column("status", "str", "-", "state of the trade", default="completed"),
+        Column("interval", "time", "UTC", "start of the market interval it cleared in"),
+        Column("mechanism", "str", "-", "clearing mechanism, e.g. pay_as_clear", default=""),
+    ),
+)
+RECORD_FIELDS = tuple(col.name for col in TRADES.columns)
+SEED_FIELDS = RECORD_FIELDS[:7]
+
+
+def iso_utc(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
+    """UTC ISO 8601 strings with a ``Z`` suffix, microseconds only when present.
+
+    Raises
+    ------
+    ValueError
+        naming the first value that is not a time or has no time zone.
+    """
+    values = pd.Series(times)
+    if values.empty:
+        return []
+    if values.dtype == object:
+        for value in values:
+            if isinstance(value, str) and not value.endswith(("Z", "+00:00")) and "+" not in value[10:]:
+                raise ValueError(f"time {value!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)")
+    stamps = pd.to_datetime(values, utc=True)
+    if stamps.isna().any():
+        raise ValueError(f"time {values[stamps.isna()].iloc[0]!r} is not a time")
+    whole = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    micro = stamps.dt.microsecond.to_numpy() != 0
+    if micro.any():
+        fine = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        whole = whole.where(~micro, fine)
+    return whole.tolist()
+
+
+def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tuple[list[bytes], list[dict]]:
+    """Validate a trades table and encode each row canonically.
+
+    Parameters
+    ----------
+    trades : DataFrame
+        Columns of :data:`TRADES`; ``status`` defaults to ``"completed"``, ``mechanism`` to ``""`` and
+        ``interval`` to the argument.
+    interval : str, optional
+        ISO UTC start of the market interval, used where the table has no ``interval`` column.
+
+    Returns
+    -------
+    (encodings, records)
+        The canonical bytes and the decoded records (dicts in field order), one per row.
+
+    Raises
+    ------
+    ValueError
+        naming the trade, the field, the value and what was expected.
+    """
+    missing = [c.name for c in TRADES.columns if c.required and c.name not in trades.columns]
+    if missing:
+        raise ValueError(f"trades: required column(s) {', '.join(missing)} missing")
+    n = len(trades)
+    ids = trades["transaction_id"].tolist()
+    for name in ("transaction_id", "seller", "buyer"):
+        bad = [i for i, v in enumerate(trades[name].tolist()) if not isinstance(v, str) or not v]
+        if bad:
+            raise ValueError(
+                f"trade {ids[bad[0]]!r}: {name} {trades[name].iloc[bad[0]]!r} is not a non-empty string"
+            )
+    duplicated = trades["transaction_id"].duplicated()
+    if duplicated.any():
+        raise ValueError(f"trade {ids[int(np.argmax(duplicated))]!r}: transaction_id repeats in the batch")
+    same = (trades["seller"] == trades["buyer"]).to_numpy()
+    if same.any():
+        i = int(np.argmax(same))
+        raise ValueError(f"trade {ids[i]!r}: seller and buyer are both {trades['seller'].iloc[i]!r}")
+    energy = _floats(trades, "energy_amount_kwh", ids)
+    price = _floats(trades, "price_per_kwh", ids)
+    if (energy <= 0).any():
+        i = int(np.argmax(energy <= 0))
+        raise ValueError(f"trade {ids[i]!r}: energy_amount_kwh {energy[i]!r} is not above 0")
+    stamps = iso_utc(trades["timestamp"])
+    if "interval" in trades.columns:
+        intervals = iso_utc(trades["interval"])
+    elif interval is not None:
+        intervals = [iso_utc([interval])[0]] * n
+    else:
+        raise ValueError("trades: no interval column and no interval given")
+    status = trades["status"].astype(str).tolist() if "status" in trades.columns else ["completed"] * n
+    mechanism = trades["mechanism"].astype(str).tolist() if "mechanism" in trades.columns else [""] * n
+    sellers = trades["seller"].tolist()
+    buyers = trades["buyer"].tolist()
+    energy_list = energy.tolist()
+    price_list = price.tolist()
+    encodings = [
+        (
+            f'{{"transaction_id":{_quote(t)},"seller":{_quote(s)},"buyer":{_quote(b)},'
+            f'"energy_amount_kwh":{e!r},"price_per_kwh":{p!r},"timestamp":"{ts}",'
+            f'"status":{_quote(st)},"interval":"{iv}","mechanism":{_quote(m)}}}'
+        ).encode()
+        for t, s, b, e, p, ts, st, iv, m in zip(
+            ids, sellers, buyers, energy_list, price_list, stamps, status, intervals, mechanism, strict=True
+        )
+    ]
+    records = [
+        dict(zip(RECORD_FIELDS, row, strict=True))
+        for row in zip(
+            ids, sellers, buyers, energy_list, price_list, stamps, status, intervals, mechanism, strict=True
+        )
+    ]
+    return encodings, records
+
+
+def _floats(trades: pd.DataFrame, name: str, ids: list) -> np.ndarray:
+    try:
+        values = trades[name].to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"trades: {name} holds values that are not numbers ({err})") from err
+    finite = np.isfinite(values)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ValueError(f"trade {ids[i]!r}: {name} {values[i]!r} is not a finite number")
+    return values
+
+
+def decode_record(data: bytes) -> dict:
+    """A trade record from its canonical bytes.
+
+    Raises
+    ------
+    ValueError
+        when the bytes are not JSON with exactly the record's fields in order, or hold a bad value.
+    """
+    try:
+        record = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"record is not valid JSON ({err})") from err
+    if not isinstance(record, dict) or tuple(record) != RECORD_FIELDS:
+        keys = tuple(record) if isinstance(record, dict) else type(record).__name__
+        raise ValueError(f"record fields {keys} differ from the expected {RECORD_FIELDS}")
+    for name in ("energy_amount_kwh", "price_per_kwh"):
+        value = record[name]
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"record {name} {value!r} is not a finite number")
+    return record
