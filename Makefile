@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/wattmesh simulate --out out
 
-test: $(STAMP)
+# anvil (a real EVM node for the ledger's integration test) from npm: the binary ships inside the
+# platform package @foundry-rs/anvil-<os>-<arch>, so nothing is fetched from GitHub.
+ANVIL := .tools/node_modules/.bin/anvil
+$(ANVIL):
+	npm install --prefix .tools --no-save --no-audit --no-fund @foundry-rs/anvil@1.7.1
+
+test: $(STAMP) $(ANVIL)
 	$(BIN)/ruff check wattmesh tests benchmarks
 	$(BIN)/ruff format --check wattmesh tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q
