@@ -1,0 +1,114 @@
+"""Battery parameters for the planners: the declared table, its validation, and one-step battery physics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.tables import Column, TableSchema
+
+PLAN_BATTERIES = TableSchema(
+    "battery",
+    "battery_id",
+    (
+        Column("battery_id", "str", "-", "name of the battery, used in messages", required=True),
+        Column("capacity_kwh", "float", "kWh", "usable energy capacity", required=True),
+        Column("power_kw", "float", "kW", "charge and discharge power limit (meter side)", required=True),
+        Column("efficiency", "float", "-", "round-trip efficiency, split evenly as sqrt", default=0.9),
+        Column("soc_kwh", "float", "kWh", "state of charge now, at the start of the plan", default=0.0),
+        Column("soc_min_fraction", "float", "-", "lowest state of charge allowed, of capacity", default=0.0),
+        Column("soc_max_fraction", "float", "-", "highest state of charge allowed, of capacity", default=1.0),
+    ),
+)
+
+
+def no_batteries(n_members: int) -> pd.DataFrame:
+    """A battery table of ``n_members`` empty batteries (capacity and power 0), for homes without one."""
+    return pd.DataFrame(
+        {
+            "battery_id": [f"none_{i}" for i in range(n_members)],
+            "capacity_kwh": np.zeros(n_members),
+            "power_kw": np.zeros(n_members),
+        }
+    )
+
+
+def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
+    """``batteries`` with defaults filled in, or a ValueError naming every impossible parameter.
+
+    Parameters
+    ----------
+    batteries : one row per member, in member order, with the columns of ``PLAN_BATTERIES``
+        (``battery_id`` may be omitted: the row number is used)
+
+    Raises
+    ------
+    ValueError
+        e.g. ``battery 'b7': efficiency 1.2 is above 1``; also for a negative capacity or power, a state of
+        charge outside [0, capacity] or limits with soc_min_fraction > soc_max_fraction.
+    """
+    table = batteries.copy()
+    if "battery_id" not in table.columns:
+        table["battery_id"] = [str(i) for i in range(len(table))]
+    table["battery_id"] = table["battery_id"].astype(str)
+    problems = PLAN_BATTERIES.problems(table)
+    if problems:
+        raise ValueError("\n".join(problems))
+    table = PLAN_BATTERIES.conform(table)
+    for row in table.itertuples(index=False):
+        name = f"battery {row.battery_id!r}"
+        if row.capacity_kwh < 0:
+            problems.append(f"{name}: capacity_kwh {row.capacity_kwh:g} is negative (expected >= 0)")
+        if row.power_kw < 0:
+            problems.append(f"{name}: power_kw {row.power_kw:g} is negative (expected >= 0)")
+        if row.efficiency > 1:
+            problems.append(f"{name}: efficiency {row.efficiency:g} is above 1")
+        if row.efficiency <= 0:
+            problems.append(f"{name}: efficiency {row.efficiency:g} is not above 0 (expected 0 < eff <= 1)")
+        if not 0 <= row.soc_min_fraction <= row.soc_max_fraction <= 1:
+            problems.append(
+                f"{name}: soc limits {row.soc_min_fraction:g}..{row.soc_max_fraction:g} "
+                "are not 0 <= soc_min_fraction <= soc_max_fraction <= 1"
+            )
+        if not -1e-9 <= row.soc_kwh <= max(row.capacity_kwh, 0) + 1e-9:
+            problems.append(f"{name}: soc_kwh {row.soc_kwh:g} is outside 0..{row.capacity_kwh:g} (capacity)")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return table
+
+
+def apply_battery_kw(
+    charge_kw: np.ndarray,
+    discharge_kw: np.ndarray,
+    soc_kwh: np.ndarray,
+    capacity_kwh: np.ndarray,
+    power_kw: np.ndarray,
+    efficiency: np.ndarray,
+    interval_h: float,
+    soc_min_kwh: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply charge/discharge set-points for one interval within the battery's limits.
+
+    Parameters
+    ----------
+    charge_kw, discharge_kw : (M,) requested power on the meter side [kW]
+    soc_kwh : (M,) state of charge at the start [kWh]
+    capacity_kwh, power_kw, efficiency : (M,) battery parameters [kWh], [kW], round trip [-]
+    interval_h : interval length [h]
+    soc_min_kwh : lowest allowed state of charge [kWh]
+
+    Returns
+    -------
+    charge_kw, discharge_kw, soc_kwh : what was done and the state of charge at the end
+
+    Notes
+    -----
+    One-way efficiency is sqrt(round trip), as in ``wattmesh.energy.rules.battery_step``.
+    """
+    eta = np.sqrt(efficiency)
+    charge = np.clip(charge_kw, 0.0, power_kw)
+    charge = np.minimum(charge, np.maximum(capacity_kwh - soc_kwh, 0.0) / (eta * interval_h))
+    discharge = np.clip(discharge_kw, 0.0, power_kw)
+    discharge = np.minimum(discharge, np.maximum(soc_kwh - soc_min_kwh, 0.0) * eta / interval_h)
+    soc = soc_kwh + (charge * eta - discharge / eta) * interval_h
+    return charge, discharge, np.clip(soc, 0.0, capacity_kwh)

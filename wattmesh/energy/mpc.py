@@ -1,0 +1,285 @@
+"""Model-predictive control: re-plan every home with fresh forecasts, apply the first step(s), repeat.
+
+Also the two baselines the planner is measured against, run over the same span with the same physics:
+no battery, and the self-consumption rule of ``wattmesh.energy.rules``; and the perfect-foresight LP over the
+whole span (the bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.energy.battery import apply_battery_kw, validate_batteries
+from wattmesh.energy.forecasts import Forecaster
+from wattmesh.energy.planner import _per_home, ev_slots, plan_homes
+from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
+
+
+@dataclass
+class Dispatch:
+    """What happened at each meter over a span; arrays are (T, M) [kW] unless noted.
+
+    ``soc_kwh`` is the state of charge at the end of each interval [kWh]; ``ev_kw`` the EV charging per home;
+    ``ev_delivered_kwh`` (S,) the energy each EV session received, in the order of the sessions table.
+    """
+
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    soc_kwh: np.ndarray
+    import_kw: np.ndarray
+    export_kw: np.ndarray
+    ev_kw: np.ndarray
+    ev_delivered_kwh: np.ndarray
+    warnings: list[str]
+
+    @property
+    def net_kw(self) -> np.ndarray:
+        """Import minus export at each meter [kW]."""
+        return self.import_kw - self.export_kw
+
+
+def _exchange(net_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.maximum(net_kw, 0.0), np.maximum(-net_kw, 0.0)
+
+
+def dispatch_no_battery(
+    load_kw: np.ndarray, pv_kw: np.ndarray, ev_kw: np.ndarray | None = None, ev_delivered_kwh=None
+) -> Dispatch:
+    """The homes as they are without batteries (EVs charging as given, e.g. on arrival)."""
+    ev_kw = np.zeros_like(load_kw) if ev_kw is None else ev_kw
+    imp, exp = _exchange(load_kw - pv_kw + ev_kw)
+    zeros = np.zeros_like(load_kw)
+    delivered = np.zeros(0) if ev_delivered_kwh is None else ev_delivered_kwh
+    return Dispatch(zeros, zeros, zeros, imp, exp, ev_kw, delivered, [])
+
+
+def dispatch_self_consumption(
+    load_kw: np.ndarray, pv_kw: np.ndarray, batteries: pd.DataFrame, interval_h: float, ev_kw=None
+) -> Dispatch:
+    """The self-consumption rule (``rules.battery_step``) over the span; EVs charge as given."""
+    bat = validate_batteries(batteries)
+    ev_kw = np.zeros_like(load_kw) if ev_kw is None else ev_kw
+    net_kwh = (pv_kw - load_kw - ev_kw) * interval_h
+    soc = bat["soc_kwh"].to_numpy().copy()
+    args = (bat["capacity_kwh"].to_numpy(), bat["power_kw"].to_numpy(), bat["efficiency"].to_numpy())
+    charge = np.zeros_like(load_kw)
+    discharge = np.zeros_like(load_kw)
+    socs = np.zeros_like(load_kw)
+    for t in range(len(load_kw)):
+        c, d, soc = battery_step(net_kwh[t], soc, *args, interval_h)
+        charge[t], discharge[t], socs[t] = c / interval_h, d / interval_h, soc
+    imp, exp = _exchange(load_kw - pv_kw + ev_kw + charge - discharge)
+    return Dispatch(charge, discharge, socs, imp, exp, ev_kw, np.zeros(0), [])
+
+
+def ev_on_arrival(sessions: pd.DataFrame, index: pd.DatetimeIndex, member_ids: pd.Index) -> np.ndarray:
+    """EV charging power (T, M) of the charge-on-arrival rule (``rules.ev_charge_on_arrival_kw``)."""
+    return ev_charge_on_arrival_kw(sessions, index, pd.Index(member_ids))
+
+
+def plan_perfect_foresight(
+    load_kw: pd.DataFrame,
+    pv_kw: pd.DataFrame,
+    buy_price_per_kwh: np.ndarray,
+    sell_price_per_kwh: np.ndarray | float,
+    batteries: pd.DataFrame,
+    ev_sessions: pd.DataFrame | None = None,
+    **plan_options,
+) -> Dispatch:
+    """The perfect-foresight bound: one LP over the whole span, knowing every load, PV and EV in advance.
+
+    Homes are independent, so they are solved one LP per home (the same optimum as one joint LP, faster);
+    ``plan_options`` go to ``plan_homes`` (e.g. ``peak_price_per_kw``, ``peak_window_intervals``).
+    """
+    index = load_kw.index
+    interval_h = (index[1] - index[0]).total_seconds() / 3600
+    members = list(load_kw.columns)
+    parts = []
+    for m, name in enumerate(members):
+        sessions = None if ev_sessions is None else ev_sessions[ev_sessions["member_id"] == name]
+        ev = None if sessions is None else ev_slots(sessions, index, [name])
+        parts.append(
+            plan_homes(
+                load_kw.iloc[:, [m]].to_numpy(),
+                pv_kw.iloc[:, [m]].to_numpy(),
+                _column(buy_price_per_kwh, m),
+                _column(sell_price_per_kwh, m),
+                batteries.iloc[[m]],
+                interval_h,
+                ev=ev,
+                member_ids=[name],
+                **plan_options,
+            )
+        )
+    stack = {k: np.hstack([getattr(p, k) for p in parts]) for k in ("charge_kw", "discharge_kw", "soc_kwh")}
+    ev_kw = np.hstack([p.ev_kw for p in parts])
+    imp, exp = _exchange(
+        load_kw.to_numpy() - pv_kw.to_numpy() + ev_kw + stack["charge_kw"] - stack["discharge_kw"]
+    )
+    delivered = _delivered(ev_sessions, index, members, ev_kw, interval_h)
+    return Dispatch(
+        stack["charge_kw"],
+        stack["discharge_kw"],
+        stack["soc_kwh"],
+        imp,
+        exp,
+        ev_kw,
+        delivered,
+        [w for p in parts for w in p.warnings],
+    )
+
+
+def _column(values: np.ndarray | float, m: int) -> np.ndarray | float:
+    arr = np.asarray(values, dtype=float)
+    return arr[:, m] if arr.ndim == 2 else arr
+
+
+def _delivered(sessions, index, members, ev_kw, interval_h) -> np.ndarray:
+    """Energy each session received, assuming one EV per home at a time (else by arrival order)."""
+    if sessions is None or sessions.empty:
+        return np.zeros(0)
+    col = pd.Index(members).get_indexer(sessions["member_id"])
+    first = index.searchsorted(pd.DatetimeIndex(pd.to_datetime(sessions["arrival"], utc=True)))
+    stop = index.searchsorted(pd.DatetimeIndex(pd.to_datetime(sessions["departure"], utc=True)))
+    cum = np.vstack([np.zeros((1, ev_kw.shape[1])), np.cumsum(ev_kw * interval_h, axis=0)])
+    return cum[stop, col] - cum[first, col]
+
+
+def run_mpc(
+    load_kw: pd.DataFrame,
+    pv_kw: pd.DataFrame,
+    buy_price_per_kwh: np.ndarray,
+    sell_price_per_kwh: np.ndarray | float,
+    batteries: pd.DataFrame,
+    *,
+    load_forecaster: Forecaster,
+    pv_forecaster: Forecaster,
+    horizon_intervals: int = 96,
+    replan_every: int = 1,
+    ev_sessions: pd.DataFrame | None = None,
+    import_cap_kw: np.ndarray | None = None,
+    follow: str = "hybrid",
+    **plan_options,
+) -> Dispatch:
+    """Run the planner as MPC over the span of ``load_kw``: plan the next horizon, apply, move on.
+
+    Parameters
+    ----------
+    load_kw, pv_kw : (T, M) measured load and PV (the forecasters see only the past of them) [kW]
+    buy_price_per_kwh, sell_price_per_kwh : (T,) or (T, M) prices, known ahead (time-of-use)
+        [currency/kWh]
+    batteries : (M rows) as for ``plan_homes``; ``soc_kwh`` is the state of charge at the start
+    load_forecaster, pv_forecaster : see ``wattmesh.energy.forecasts``
+    horizon_intervals : planning horizon (96 = 24 h at 15 min)
+    replan_every : intervals applied from each plan before re-planning (1 = every interval)
+    ev_sessions : EV sessions (``EV_SESSIONS`` columns); a session becomes known when the EV plugs in
+    import_cap_kw : (T, M) demand-response caps, NaN where none, known to the planner in advance [kW]
+    follow : how an applied step follows the plan. ``"hybrid"`` (default): as planned, but surplus PV
+        that the battery can store is never exported, the battery never discharges into export, and
+        while the plan discharges the battery holds the planned import; ``"grid"``: the battery holds each home's grid
+        exchange at the planned value as far as its limits allow, so it absorbs the forecast error of the
+        step; ``"battery"``: the battery runs at its planned power and the grid takes the error.
+    plan_options : passed to ``plan_homes`` (peak_price_per_kw, wear_per_kwh, ...)
+
+    Notes
+    -----
+    EVs charge at their planned power. Peak windows are the horizon.
+    """
+    if follow not in ("grid", "battery", "hybrid"):
+        raise ValueError(f"follow {follow!r} is not one of grid, battery, hybrid")
+    index = load_kw.index
+    members = list(load_kw.columns)
+    n_t, n_m = load_kw.shape
+    interval_h = (index[1] - index[0]).total_seconds() / 3600
+    bat = validate_batteries(batteries)
+    capacity = bat["capacity_kwh"].to_numpy()
+    power = bat["power_kw"].to_numpy()
+    efficiency = bat["efficiency"].to_numpy()
+    soc_min = capacity * bat["soc_min_fraction"].to_numpy()
+    soc = bat["soc_kwh"].to_numpy().copy()
+    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    load = load_kw.to_numpy()
+    pv = pv_kw.to_numpy()
+    charge = np.zeros((n_t, n_m))
+    discharge = np.zeros((n_t, n_m))
+    socs = np.zeros((n_t, n_m))
+    ev_kw = np.zeros((n_t, n_m))
+    sessions = None
+    if ev_sessions is not None and len(ev_sessions):
+        sessions = ev_sessions.reset_index(drop=True).copy()
+        sessions["arrival"] = pd.to_datetime(sessions["arrival"], utc=True)
+        sessions["departure"] = pd.to_datetime(sessions["departure"], utc=True)
+        remaining = sessions["energy_kwh"].to_numpy(dtype=float).copy()
+    messages: list[str] = []
+    step = pd.Timedelta(hours=interval_h)
+    for t0 in range(0, n_t, replan_every):
+        horizon = min(horizon_intervals, n_t - t0)
+        target = index[t0 : t0 + horizon]
+        history_load = load_kw.iloc[:t0]
+        load_hat = load_forecaster(history_load, target).to_numpy()
+        pv_hat = pv_forecaster(pv_kw.iloc[:t0], target).to_numpy()
+        batteries_now = bat.assign(soc_kwh=soc)
+        ev = None
+        if sessions is not None:
+            now = index[t0]
+            known = (
+                (sessions["arrival"] <= now + step * 0.999)
+                & (sessions["departure"] > now)
+                & (remaining > 1e-9)
+            )
+            current = sessions[known].assign(energy_kwh=remaining[known.to_numpy()])
+            ev = ev_slots(current, target, members)
+        cap = None if import_cap_kw is None else import_cap_kw[t0 : t0 + horizon]
+        plan = plan_homes(
+            load_hat,
+            pv_hat,
+            buy[t0 : t0 + horizon],
+            sell[t0 : t0 + horizon],
+            batteries_now,
+            interval_h,
+            ev=ev,
+            import_cap_kw=cap,
+            member_ids=members,
+            warn=False,
+            **plan_options,
+        )
+        messages.extend(f"{index[t0].isoformat()}: {w}" for w in plan.warnings)
+        for k in range(min(replan_every, horizon)):
+            t = t0 + k
+            battery_kw = plan.charge_kw[k] - plan.discharge_kw[k]
+            actual_net = load[t] - pv[t] + plan.ev_kw[k]
+            if follow == "grid":
+                battery_kw = plan.import_kw[k] - plan.export_kw[k] - actual_net
+            elif follow == "hybrid":
+                # Never export what the battery could store, never discharge into export, and when the
+                # plan discharges, hold the planned import.
+                grid_kw = plan.import_kw[k] - plan.export_kw[k] - actual_net
+                discharging = np.minimum(
+                    np.maximum(grid_kw, -np.maximum(actual_net, 0.0)), np.maximum(-actual_net, 0.0)
+                )
+                battery_kw = np.where(battery_kw < 0, discharging, np.maximum(battery_kw, -actual_net))
+            c, d, soc = apply_battery_kw(
+                np.maximum(battery_kw, 0.0),
+                np.maximum(-battery_kw, 0.0),
+                soc,
+                capacity,
+                power,
+                efficiency,
+                interval_h,
+                soc_min,
+            )
+            charge[t], discharge[t], socs[t] = c, d, soc
+            ev_kw[t] = plan.ev_kw[k]
+            if sessions is not None and len(ev.member):
+                slot_kw = plan.ev_slot_kw[k]
+                for s_idx in np.flatnonzero(known.to_numpy()):
+                    slot = np.flatnonzero(ev.names == str(sessions.at[s_idx, "asset_id"]))
+                    if len(slot) and sessions.at[s_idx, "arrival"] <= index[t] + step * 0.999:
+                        remaining[s_idx] = max(remaining[s_idx] - slot_kw[slot[0]] * interval_h, 0.0)
+    imp, exp = _exchange(load - pv + ev_kw + charge - discharge)
+    delivered = _delivered(sessions, index, members, ev_kw, interval_h)
+    return Dispatch(charge, discharge, socs, imp, exp, ev_kw, delivered, messages)
