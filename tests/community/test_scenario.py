@@ -113,3 +113,14 @@ def test_docs_table_lists_every_field():
     table = fields_markdown()
     for name in ("tariff.retail_per_kwh", "feeder.code", "community_battery.capacity_kwh", "price_per_kwh"):
         assert f"`{name}`" in table
+
+
+def test_docs_carry_the_current_field_and_table_declarations():
+    from pathlib import Path
+
+    from wattmesh.community.model import ASSETS, EV_SESSIONS, MEMBERS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    assert fields_markdown() in docs, "docs/scenarios.md is out of date: regenerate its field tables"
+    for schema in (MEMBERS, ASSETS, EV_SESSIONS):
+        assert schema.markdown() in docs, f"docs/scenarios.md is out of date for the {schema.name} table"

@@ -48,8 +48,8 @@ def test_trades_deliver_exactly_what_was_bought_and_sold(result, short_community
     r = result.full
     trades = r.trades
     ids = short_community.member_ids
-    sold = trades.groupby("seller")["energy_amount_kwh"].sum().reindex(ids, fill_value=0.0)
-    bought = trades.groupby("buyer")["energy_amount_kwh"].sum().reindex(ids, fill_value=0.0)
+    sold = trades.groupby("seller", observed=False)["energy_amount_kwh"].sum().reindex(ids, fill_value=0.0)
+    bought = trades.groupby("buyer", observed=False)["energy_amount_kwh"].sum().reindex(ids, fill_value=0.0)
     np.testing.assert_allclose(sold.to_numpy(), r.sold_kwh.sum(axis=0), atol=1e-3)
     np.testing.assert_allclose(bought.to_numpy(), r.bought_kwh.sum(axis=0), atol=1e-3)
     assert trades["transaction_id"].is_unique

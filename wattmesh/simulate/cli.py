@@ -55,10 +55,7 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
         load = bar.add_task("loading the community", total=1)
         community = build_community(scenario)
         bar.update(load, completed=1)
-        tasks = {
-            "batteries": bar.add_task("batteries", total=len(community.index)),
-            "market": bar.add_task("local market", total=len(community.index)),
-        }
+        tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)

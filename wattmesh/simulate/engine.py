@@ -11,13 +11,18 @@ goes to or comes from the utility. Three cases run side by side on the same data
 
 The community battery charges from the community's surplus left after the home batteries and discharges
 into its deficit, buying and selling on the local market like any member.
+
+Time is processed in chunks of a week: per-member and per-interval totals are always kept; the full
+(intervals, members) arrays only with ``detail=True`` (the default), since at 1,000 members and a year
+each such array takes 280 MB.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -28,40 +33,78 @@ from wattmesh.market.clearing import clear_pay_as_clear, pair_fills
 
 CASES = ("alone", "p2p", "p2p_battery")
 CHUNK_INTERVALS = 96 * 7
+ENERGY = (
+    "consumption_kwh",
+    "generation_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+    "bought_kwh",
+    "sold_kwh",
+    "import_kwh",
+    "export_kwh",
+)
+MONEY = ("paid_local", "received_local", "fee_paid", "paid_utility", "received_utility")
 
 Progress = Callable[[str, int, int], None]
 
 
 @dataclass
+class TradeArrays:
+    """Trades as compact arrays: interval row, seller and buyer member columns, energy [kWh]."""
+
+    interval: np.ndarray
+    seller: np.ndarray
+    buyer: np.ndarray
+    energy_kwh: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.interval)
+
+
+@dataclass
 class CaseResult:
-    """Energy and money of one case, arrays shaped (intervals, members) unless noted.
+    """Energy and money of one case.
 
     Energy balance per member and interval (all kWh):
     generation + discharge + bought + import = consumption + charge + sold + export
+
+    Attributes
+    ----------
+    by_member : per-member totals over the span, for every name in ENERGY and MONEY [kWh, currency]
+    by_interval : per-interval totals over members, for every name in ENERGY, plus ``own_use_kwh``
+        (generation used behind the meter) and, split into ``home_`` and ``community_`` members,
+        ``charge_kwh``, ``discharge_kwh``, ``soc_kwh`` and ``bought_kwh``
+    local_price_per_kwh : (T,) clearing price, NaN where nothing traded locally [currency/kWh]
+    detail : the full (T, M) arrays for every name in ENERGY and MONEY and ``soc_kwh``, when kept
     """
 
     name: str
-    consumption_kwh: np.ndarray
-    generation_kwh: np.ndarray
-    charge_kwh: np.ndarray
-    discharge_kwh: np.ndarray
-    soc_kwh: np.ndarray
-    bought_kwh: np.ndarray
-    sold_kwh: np.ndarray
-    import_kwh: np.ndarray
-    export_kwh: np.ndarray
-    local_price_per_kwh: np.ndarray  # (T,), NaN where nothing traded locally
-    paid_local: np.ndarray  # what each member paid for local purchases, fee included [currency]
-    received_local: np.ndarray  # what each member received for local sales [currency]
-    fee_paid: np.ndarray  # local grid fees paid [currency]
-    paid_utility: np.ndarray  # import cost [currency]
-    received_utility: np.ndarray  # feed-in revenue [currency]
-    trades: pd.DataFrame | None = None
+    by_member: dict[str, np.ndarray]
+    by_interval: dict[str, np.ndarray]
+    local_price_per_kwh: np.ndarray
+    trade_arrays: TradeArrays | None
+    community: Community = field(repr=False)
+    seed: int = 0
+    detail: dict[str, np.ndarray] | None = None
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        detail = self.__dict__.get("detail")
+        if detail is not None and name in detail:
+            return detail[name]
+        raise AttributeError(f"{name!r}: not a field, and the case kept no detail array of that name")
 
     @property
     def bill(self) -> np.ndarray:
         """(M,) net energy bill per member over the span [currency]; negative is a net income."""
-        return (self.paid_utility + self.paid_local - self.received_utility - self.received_local).sum(axis=0)
+        m = self.by_member
+        return m["paid_utility"] + m["paid_local"] - m["received_utility"] - m["received_local"]
+
+    @cached_property
+    def trades(self) -> pd.DataFrame | None:
+        """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism."""
+        if self.trade_arrays is None:
+            return None
+        return trade_records(self.community, self.trade_arrays, self.local_price_per_kwh, self.seed)
 
 
 @dataclass
@@ -77,149 +120,208 @@ class SimulationResult:
 
 
 def simulate(
-    community: Community, price_rule: str = "midpoint", seed: int = 0, progress: Progress | None = None
+    community: Community,
+    price_rule: str = "midpoint",
+    seed: int = 0,
+    progress: Progress | None = None,
+    detail: bool = True,
 ) -> SimulationResult:
     """Run the three cases for ``community`` over its whole span."""
     dt = community.interval_h
+    n_intervals, n_members = len(community.index), len(community.members)
     ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
-    consumption = (community.load_kw + ev_kw) * dt
-    generation = community.generation_kw * dt
-    zeros = np.zeros_like(consumption)
-    cases = {
-        "alone": _settle(
-            "alone", community, consumption, generation, zeros, zeros, zeros, None, price_rule, seed
-        ),
-        "p2p": _settle(
-            "p2p", community, consumption, generation, zeros, zeros, zeros, "market", price_rule, seed
-        ),
-    }
-    charge, discharge, soc = dispatch_batteries(community, generation - consumption, progress)
-    cases["p2p_battery"] = _settle(
-        "p2p_battery",
-        community,
-        consumption,
-        generation,
-        charge,
-        discharge,
-        soc,
-        "market",
-        price_rule,
-        seed,
-        progress=progress,
-    )
+    is_community = (community.members["kind"] == "community").to_numpy()
+    storage = community.storage_by_member("battery")
+    soc = storage["soc_initial_kwh"].copy()
+    rng = np.random.default_rng(seed)
+    acc = {case: _Accumulator(n_intervals, n_members, is_community, detail) for case in CASES}
+    for start in range(0, n_intervals, CHUNK_INTERVALS):
+        rows = slice(start, min(start + CHUNK_INTERVALS, n_intervals))
+        consumption = (community.load_kw[rows] + ev_kw[rows]) * dt
+        generation = community.generation_kw[rows] * dt
+        zeros = np.zeros_like(consumption)
+        charge, discharge, soc_chunk = dispatch_batteries(
+            generation - consumption, soc, storage, is_community, dt
+        )
+        soc = soc_chunk[-1] if len(soc_chunk) else soc
+        flows = {
+            "alone": (zeros, zeros, zeros, False),
+            "p2p": (zeros, zeros, zeros, True),
+            "p2p_battery": (charge, discharge, soc_chunk, True),
+        }
+        for case, (c, d, s, market) in flows.items():
+            _settle_chunk(
+                acc[case], rows, community, consumption, generation, c, d, s, market, price_rule, rng
+            )
+        if progress is not None:
+            progress("simulation", rows.stop, n_intervals)
+    cases = {case: acc[case].result(case, community, seed) for case in CASES}
     return SimulationResult(community, cases, ev_kw, price_rule)
 
 
 def dispatch_batteries(
-    community: Community, net_kwh: np.ndarray, progress: Progress | None = None
+    net_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    storage: dict[str, np.ndarray],
+    is_community: np.ndarray,
+    interval_h: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Battery charge, discharge and end-of-interval state of charge (T, M) under the self-consumption rule.
 
-    Home batteries act on their member's own net position; the community battery (members of kind
-    ``community``) acts on the sum of all members' positions left after the home batteries.
+    Home batteries act on their member's own net position ``net_kwh`` (generation minus consumption);
+    the community battery (members where ``is_community``) acts on the sum of all members' positions
+    left after the home batteries. ``soc_kwh`` (M,) is the state of charge before the first interval.
     """
-    storage = community.storage_by_member("battery")
-    is_community = (community.members["kind"] == "community").to_numpy()
     home = ~is_community
     n_intervals, n_members = net_kwh.shape
     charge = np.zeros((n_intervals, n_members))
     discharge = np.zeros((n_intervals, n_members))
     soc_out = np.zeros((n_intervals, n_members))
-    soc = storage["soc_initial_kwh"].copy()
+    soc = soc_kwh.copy()
     capacity, power, efficiency = storage["capacity_kwh"], storage["power_kw"], storage["efficiency"]
-    dt = community.interval_h
     home_args = (capacity[home], power[home], efficiency[home])
     community_args = (capacity[is_community], power[is_community], efficiency[is_community])
+    n_shared = int(is_community.sum())
     home_net = net_kwh[:, home]
+    home_soc = soc[home]
+    shared_soc = soc[is_community]
     for t in range(n_intervals):
-        c, d, soc[home] = battery_step(home_net[t], soc[home], *home_args, dt)
+        c, d, home_soc = battery_step(home_net[t], home_soc, *home_args, interval_h)
         charge[t, home], discharge[t, home] = c, d
-        if community_args[0].size:
+        if n_shared:
             residual = home_net[t].sum() - c.sum() + d.sum()
-            shared = np.full(community_args[0].size, residual / community_args[0].size)
-            cc, cd, soc[is_community] = battery_step(shared, soc[is_community], *community_args, dt)
+            shared = np.full(n_shared, residual / n_shared)
+            cc, cd, shared_soc = battery_step(shared, shared_soc, *community_args, interval_h)
             charge[t, is_community], discharge[t, is_community] = cc, cd
-        soc_out[t] = soc
-        if progress is not None and (t + 1) % CHUNK_INTERVALS == 0:
-            progress("batteries", t + 1, n_intervals)
-    if progress is not None:
-        progress("batteries", n_intervals, n_intervals)
+        soc_out[t, home] = home_soc
+        soc_out[t, is_community] = shared_soc
     return charge, discharge, soc_out
 
 
-def _settle(
-    name, community, consumption, generation, charge, discharge, soc, market, price_rule, seed, progress=None
-) -> CaseResult:
-    """Clear the local market (when ``market``) and settle the rest with the utility."""
+class _Accumulator:
+    """Collects one case's chunks into totals (and full arrays when ``detail``)."""
+
+    def __init__(self, n_intervals: int, n_members: int, is_community: np.ndarray, detail: bool):
+        self.is_community = is_community
+        self.by_member = {name: np.zeros(n_members) for name in ENERGY + MONEY}
+        self.by_interval = {name: np.zeros(n_intervals) for name in ENERGY + ("own_use_kwh",)}
+        for group in ("home", "community"):
+            for name in ("charge_kwh", "discharge_kwh", "soc_kwh", "bought_kwh"):
+                self.by_interval[f"{group}_{name}"] = np.zeros(n_intervals)
+        self.price = np.full(n_intervals, np.nan)
+        self.trades: list[tuple] = []
+        self.market = False
+        self.detail = (
+            {name: np.zeros((n_intervals, n_members)) for name in ENERGY + MONEY + ("soc_kwh",)}
+            if detail
+            else None
+        )
+
+    def add(self, rows: slice, arrays: dict[str, np.ndarray], price: np.ndarray) -> None:
+        self.price[rows] = price
+        for name in ENERGY + MONEY:
+            self.by_member[name] += arrays[name].sum(axis=0)
+        for name in ENERGY:
+            self.by_interval[name][rows] = arrays[name].sum(axis=1)
+        self.by_interval["own_use_kwh"][rows] = np.minimum(
+            arrays["generation_kwh"], arrays["consumption_kwh"]
+        ).sum(axis=1)
+        for group, mask in (("home", ~self.is_community), ("community", self.is_community)):
+            for name in ("charge_kwh", "discharge_kwh", "soc_kwh", "bought_kwh"):
+                self.by_interval[f"{group}_{name}"][rows] = arrays[name][:, mask].sum(axis=1)
+        if self.detail is not None:
+            for name, full in self.detail.items():
+                full[rows] = arrays[name]
+
+    def result(self, name: str, community: Community, seed: int) -> CaseResult:
+        trades = None
+        if self.market:
+            parts = (
+                list(zip(*self.trades, strict=True))
+                if self.trades
+                else [[np.zeros(0, np.int64)]] * 3 + [[np.zeros(0)]]
+            )
+            trades = TradeArrays(*(np.concatenate(p) for p in parts))
+        return CaseResult(
+            name=name,
+            by_member=self.by_member,
+            by_interval=self.by_interval,
+            local_price_per_kwh=self.price,
+            trade_arrays=trades,
+            community=community,
+            seed=seed,
+            detail=self.detail,
+        )
+
+
+def _settle_chunk(
+    acc, rows, community, consumption, generation, charge, discharge, soc, market, price_rule, rng
+):
+    """Clear the local market (when ``market``) for one chunk and settle the rest with the utility."""
     position = generation - consumption - charge + discharge
     surplus = np.maximum(position, 0.0)
     deficit = np.maximum(-position, 0.0)
-    retail = community.retail_per_kwh
-    feed_in = community.feed_in_per_kwh
+    retail = community.retail_per_kwh[rows]
+    feed_in = community.feed_in_per_kwh[rows]
     fee = community.local_fee_per_kwh
-    bought = np.zeros_like(position)
-    sold = np.zeros_like(position)
-    price = np.full(len(community.index), np.nan)
-    trades = []
     if market:
-        rng = np.random.default_rng(seed)
-        n_intervals = len(community.index)
-        for start in range(0, n_intervals, CHUNK_INTERVALS):
-            rows = slice(start, min(start + CHUNK_INTERVALS, n_intervals))
-            bid_price = np.broadcast_to((retail[rows] - fee)[:, None], deficit[rows].shape)
-            ask_price = np.broadcast_to(feed_in[rows][:, None], surplus[rows].shape)
-            cleared = clear_pay_as_clear(deficit[rows], bid_price, surplus[rows], ask_price, price_rule)
-            bought[rows], sold[rows], price[rows] = (
-                cleared.bid_fill_kwh,
-                cleared.ask_fill_kwh,
-                cleared.price_per_kwh,
-            )
-            interval, seller, buyer, energy = pair_fills(cleared.ask_fill_kwh, cleared.bid_fill_kwh, rng)
-            trades.append((interval + start, seller, buyer, energy))
-            if progress is not None:
-                progress("market", rows.stop, n_intervals)
+        acc.market = True
+        bid_price = np.broadcast_to((retail - fee)[:, None], deficit.shape)
+        ask_price = np.broadcast_to(feed_in[:, None], surplus.shape)
+        cleared = clear_pay_as_clear(deficit, bid_price, surplus, ask_price, price_rule)
+        bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
+        interval, seller, buyer, energy = pair_fills(sold, bought, rng)
+        acc.trades.append((interval + rows.start, seller, buyer, energy))
+    else:
+        bought = np.zeros_like(position)
+        sold = np.zeros_like(position)
+        price = np.full(len(retail), np.nan)
     local_price = np.nan_to_num(price)[:, None]
     imported = deficit - bought
     exported = surplus - sold
-    return CaseResult(
-        name=name,
-        consumption_kwh=consumption,
-        generation_kwh=generation,
-        charge_kwh=charge,
-        discharge_kwh=discharge,
-        soc_kwh=soc,
-        bought_kwh=bought,
-        sold_kwh=sold,
-        import_kwh=imported,
-        export_kwh=exported,
-        local_price_per_kwh=price,
-        paid_local=bought * (local_price + fee),
-        received_local=sold * local_price,
-        fee_paid=bought * fee,
-        paid_utility=imported * retail[:, None],
-        received_utility=exported * feed_in[:, None],
-        trades=_trade_records(community, trades, price, seed) if market else None,
+    acc.add(
+        rows,
+        {
+            "consumption_kwh": consumption,
+            "generation_kwh": generation,
+            "charge_kwh": charge,
+            "discharge_kwh": discharge,
+            "soc_kwh": soc,
+            "bought_kwh": bought,
+            "sold_kwh": sold,
+            "import_kwh": imported,
+            "export_kwh": exported,
+            "paid_local": bought * (local_price + fee),
+            "received_local": sold * local_price,
+            "fee_paid": bought * fee,
+            "paid_utility": imported * retail[:, None],
+            "received_utility": exported * feed_in[:, None],
+        },
+        price,
     )
 
 
-def _trade_records(community: Community, parts: list, price: np.ndarray, seed: int) -> pd.DataFrame:
-    """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism."""
-    interval = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
-    seller = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-    buyer = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
-    energy = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0)
+def trade_records(community: Community, trades: TradeArrays, price: np.ndarray, seed: int) -> pd.DataFrame:
+    """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism.
+
+    Transaction ids are ``tx_`` + 8 hex digits naming the run (scenario name, seed, start) + 8 hex digits
+    counting the run's trades, so ids are unique within a run and stable across identical runs.
+    """
     ids = community.member_ids.to_numpy()
     run = hashlib.blake2b(
         f"{community.name}|{seed}|{community.index[0].isoformat()}".encode(), digest_size=4
     ).hexdigest()
-    stamps = community.index.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()[interval]
+    stamps = pd.Categorical.from_codes(
+        trades.interval, categories=community.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    counter = pd.Series(np.arange(len(trades)), dtype=np.int64).map("{:08x}".format)
     return pd.DataFrame(
         {
-            "transaction_id": [f"tx_{run}{k:08x}" for k in range(len(interval))],
-            "seller": ids[seller],
-            "buyer": ids[buyer],
-            "energy_amount_kwh": np.round(energy, 6),
-            "price_per_kwh": np.round(price[interval], 6),
+            "transaction_id": f"tx_{run}" + counter,
+            "seller": pd.Categorical.from_codes(trades.seller, categories=ids),
+            "buyer": pd.Categorical.from_codes(trades.buyer, categories=ids),
+            "energy_amount_kwh": np.round(trades.energy_kwh, 6),
+            "price_per_kwh": np.round(price[trades.interval], 6),
             "timestamp": stamps,
             "status": "completed",
             "interval": stamps,

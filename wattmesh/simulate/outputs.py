@@ -15,36 +15,32 @@ CASE_LABELS = {"alone": "No sharing", "p2p": "P2P market", "p2p_battery": "P2P +
 
 def interval_table(result: SimulationResult) -> pd.DataFrame:
     """Per-interval community figures of the full case (P2P + batteries), with the no-sharing import beside."""
-    full = result.full
+    full = result.full.by_interval
+    alone = result.cases["alone"].by_interval
     community = result.community
-    is_community = (community.members["kind"] == "community").to_numpy()
-    direct = np.minimum(full.generation_kwh, full.consumption_kwh)
+    dt = community.interval_h
     return pd.DataFrame(
         {
-            "consumption_kwh": full.consumption_kwh.sum(axis=1),
-            "generation_kwh": full.generation_kwh.sum(axis=1),
-            "own_use_kwh": direct.sum(axis=1),
-            "local_traded_kwh": full.bought_kwh.sum(axis=1),
-            "import_kwh": full.import_kwh.sum(axis=1),
-            "export_kwh": full.export_kwh.sum(axis=1),
-            "home_battery_charge_kwh": full.charge_kwh[:, ~is_community].sum(axis=1),
-            "home_battery_discharge_kwh": full.discharge_kwh[:, ~is_community].sum(axis=1),
-            "community_battery_charge_kwh": full.charge_kwh[:, is_community].sum(axis=1),
-            "community_battery_discharge_kwh": full.discharge_kwh[:, is_community].sum(axis=1),
-            "home_battery_soc_kwh": full.soc_kwh[:, ~is_community].sum(axis=1),
-            "community_battery_soc_kwh": full.soc_kwh[:, is_community].sum(axis=1),
-            "ev_charging_kwh": result.ev_kw.sum(axis=1) * community.interval_h,
-            "local_price_per_kwh": full.local_price_per_kwh,
+            "consumption_kwh": full["consumption_kwh"],
+            "generation_kwh": full["generation_kwh"],
+            "own_use_kwh": full["own_use_kwh"],
+            "local_traded_kwh": full["bought_kwh"],
+            "import_kwh": full["import_kwh"],
+            "export_kwh": full["export_kwh"],
+            "home_battery_charge_kwh": full["home_charge_kwh"],
+            "home_battery_discharge_kwh": full["home_discharge_kwh"],
+            "community_battery_charge_kwh": full["community_charge_kwh"],
+            "community_battery_discharge_kwh": full["community_discharge_kwh"],
+            "home_battery_soc_kwh": full["home_soc_kwh"],
+            "community_battery_soc_kwh": full["community_soc_kwh"],
+            "ev_charging_kwh": result.ev_kw.sum(axis=1) * dt,
+            "local_price_per_kwh": result.full.local_price_per_kwh,
             "retail_per_kwh": community.retail_per_kwh,
             "feed_in_per_kwh": community.feed_in_per_kwh,
-            "transformer_kw": metrics.transformer_flow_kw(
-                full.import_kwh, full.export_kwh, community.interval_h
-            ),
-            "alone_import_kwh": result.cases["alone"].import_kwh.sum(axis=1),
-            "alone_export_kwh": result.cases["alone"].export_kwh.sum(axis=1),
-            "alone_transformer_kw": metrics.transformer_flow_kw(
-                result.cases["alone"].import_kwh, result.cases["alone"].export_kwh, community.interval_h
-            ),
+            "transformer_kw": (full["import_kwh"] - full["export_kwh"]) / dt,
+            "alone_import_kwh": alone["import_kwh"],
+            "alone_export_kwh": alone["export_kwh"],
+            "alone_transformer_kw": (alone["import_kwh"] - alone["export_kwh"]) / dt,
         },
         index=pd.Index(community.index, name="time"),
     )
@@ -55,7 +51,7 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
     community = result.community
     members = community.members
     assets = community.assets
-    full = result.full
+    full = result.full.by_member
 
     def asset_total(kind: str, column: str) -> np.ndarray:
         rows = assets[assets["kind"] == kind]
@@ -63,7 +59,7 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
             rows.groupby("member_id")[column].sum().reindex(members["member_id"], fill_value=0.0).to_numpy()
         )
 
-    consumption = full.consumption_kwh.sum(axis=0)
+    consumption = full["consumption_kwh"]
     table = pd.DataFrame(
         {
             "member_id": members["member_id"],
@@ -73,17 +69,14 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
             "battery_kwh": asset_total("battery", "capacity_kwh"),
             "ev_charger_kw": asset_total("ev", "power_kw"),
             "consumption_kwh": consumption,
-            "generation_kwh": full.generation_kwh.sum(axis=0),
-            "bought_local_kwh": full.bought_kwh.sum(axis=0),
-            "sold_local_kwh": full.sold_kwh.sum(axis=0),
-            "import_kwh": full.import_kwh.sum(axis=0),
-            "export_kwh": full.export_kwh.sum(axis=0),
+            "generation_kwh": full["generation_kwh"],
+            "bought_local_kwh": full["bought_kwh"],
+            "sold_local_kwh": full["sold_kwh"],
+            "import_kwh": full["import_kwh"],
+            "export_kwh": full["export_kwh"],
             "self_sufficiency": 1.0
             - np.divide(
-                full.import_kwh.sum(axis=0),
-                consumption,
-                out=np.full(len(members), np.nan),
-                where=consumption > 0,
+                full["import_kwh"], consumption, out=np.full(len(members), np.nan), where=consumption > 0
             ),
         }
     )
@@ -103,29 +96,28 @@ def kpi_table(result: SimulationResult) -> pd.DataFrame:
     alone_bill = result.cases["alone"].bill
     for case in CASES:
         r = result.cases[case]
+        t = r.by_interval
+        imported, exported = t["import_kwh"][:, None], t["export_kwh"][:, None]
         saving = (alone_bill - r.bill)[people]
+        shared = case != "alone"
         kpis = {
-            "self-sufficiency [%]": 100 * metrics.self_sufficiency(r.consumption_kwh, r.import_kwh),
-            "self-consumption [%]": 100 * metrics.self_consumption(r.generation_kwh, r.export_kwh),
-            "traded locally [kWh]": float(r.bought_kwh.sum()),
-            "grid import [kWh]": float(r.import_kwh.sum()),
-            "grid export [kWh]": float(r.export_kwh.sum()),
-            "peak import at transformer [kW]": metrics.peak_import_kw(r.import_kwh, r.export_kwh, dt),
-            "peak export at transformer [kW]": float(
-                max(-metrics.transformer_flow_kw(r.import_kwh, r.export_kwh, dt).min(initial=0.0), 0.0)
-            ),
+            "self-sufficiency [%]": 100 * metrics.self_sufficiency(t["consumption_kwh"], t["import_kwh"]),
+            "self-consumption [%]": 100 * metrics.self_consumption(t["generation_kwh"], t["export_kwh"]),
+            "traded locally [kWh]": float(t["bought_kwh"].sum()),
+            "grid import [kWh]": float(t["import_kwh"].sum()),
+            "grid export [kWh]": float(t["export_kwh"].sum()),
+            "peak import at transformer [kW]": metrics.peak_import_kw(imported, exported, dt),
+            "peak export at transformer [kW]": metrics.peak_import_kw(exported, imported, dt),
             f"community bill [{community.currency}]": float(r.bill.sum()),
             f"members' saving vs no sharing [{community.currency}]": float(saving.sum()),
-            "Gini of savings (clipped at 0)": metrics.gini(np.clip(saving, 0, None))
-            if case != "alone"
-            else np.nan,
+            "Gini of savings (clipped at 0)": metrics.gini(np.clip(saving, 0, None)) if shared else np.nan,
             "Jain's index of savings (clipped at 0)": metrics.jain_index(np.clip(saving, 0, None))
-            if case != "alone"
+            if shared
             else np.nan,
-            "members losing money [%]": 100 * metrics.share_losing(saving) if case != "alone" else np.nan,
+            "members losing money [%]": 100 * metrics.share_losing(saving) if shared else np.nan,
         }
         if community.carbon_kg_per_kwh is not None:
-            kpis["grid CO2 [kg]"] = metrics.emissions_kg(r.import_kwh, community.carbon_kg_per_kwh)
+            kpis["grid CO2 [kg]"] = metrics.emissions_kg(t["import_kwh"], community.carbon_kg_per_kwh)
         rows[CASE_LABELS[case]] = kpis
     return pd.DataFrame(rows)
 
