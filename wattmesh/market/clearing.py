@@ -57,11 +57,11 @@ def as_order_arrays(
         if qty.ndim != 2:
             raise ValueError(f"{qname} has {qty.ndim} dimensions, expected 2 (intervals, slots)")
         if not np.all(np.isfinite(qty)) or np.any(qty < 0):
-            bad = qty[~(np.isfinite(qty) & (qty >= 0))][0]
+            bad = float(qty[~(np.isfinite(qty) & (qty >= 0))][0])
             raise ValueError(f"{qname} holds {bad!r}, expected finite quantities >= 0 kWh")
         live_price = price[qty > 0]
         if not np.all(np.isfinite(live_price)):
-            bad = live_price[~np.isfinite(live_price)][0]
+            bad = float(live_price[~np.isfinite(live_price)][0])
             raise ValueError(f"{pname} holds {bad!r} for an order with quantity > 0, expected a finite price")
     if arrays[0].shape[0] != arrays[2].shape[0]:
         raise ValueError(

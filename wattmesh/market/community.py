@@ -73,7 +73,8 @@ def community_prices(
     nan = zero + np.nan
     deficit = tsp < tbp
     if rule == "sdr":
-        sdr = np.divide(tsp, tbp, out=zero + np.inf, where=tbp > 0)
+        with np.errstate(over="ignore"):
+            sdr = np.divide(tsp, tbp, out=zero + np.inf, where=tbp > 0)
         sdr_in = np.minimum(sdr, 1.0)
         denominator = (lam_b - lam_s) * sdr_in + lam_s
         sell = np.divide(lam_b * lam_s, denominator, out=lam_b.copy(), where=denominator > 0)

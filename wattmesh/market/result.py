@@ -101,5 +101,5 @@ def per_interval(value, n_intervals: int, name: str) -> np.ndarray:
     if array.shape != (n_intervals,):
         raise ValueError(f"{name} has shape {array.shape}, expected a number or ({n_intervals},)")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} holds {array[~np.isfinite(array)][0]!r}, expected finite values")
+        raise ValueError(f"{name} holds {float(array[~np.isfinite(array)][0])!r}, expected finite values")
     return array
