@@ -222,7 +222,7 @@ class LocalLedger:
             self._register(OPERATOR_ID, keyring.operator_public)
             for member, public in keyring.member_public().items():
                 self._register(member, public)
-        self._member_keys = {m: keyring.member_keys[m] for m in keyring.member_keys}
+        self._member_keys = keyring.member_secrets
 
     def _register(self, member_id: str, public: bytes) -> None:
         row = self.conn.execute("SELECT public_key FROM keys WHERE member_id = ?", (member_id,)).fetchone()
@@ -234,7 +234,7 @@ class LocalLedger:
                     f"the keyring holds {public.hex()[:16]}...; use the key directory the ledger was made with"
                 )
             return
-        signature = self.keyring.operator_key.sign(key_message(member_id, public))
+        signature = sign_many([self.keyring.operator_secret], [key_message(member_id, public)])[0]
         self.conn.execute("INSERT INTO keys VALUES (?, ?, ?)", (member_id, public, signature))
 
     def close(self) -> None:
@@ -332,7 +332,7 @@ class LocalLedger:
             entry_message(seq, rec, s, b)
             for seq, rec, s, b in zip(seqs, encodings, seller_sigs, buyer_sigs, strict=True)
         ]
-        operator_sigs = sign_many([self.keyring.operator_key] * len(messages), messages, self.workers)
+        operator_sigs = sign_many([self.keyring.operator_secret] * len(messages), messages, self.workers)
         sha = hashlib.sha256
         leaves = [sha(b"\x00" + m + s).digest() for m, s in zip(messages, operator_sigs, strict=True)]
         leaf_level = b"".join(leaves)
@@ -359,7 +359,9 @@ class LocalLedger:
             merkle.root_from_nodes(new_size, node),
             merkle.root(leaf_level),
         )
-        head = TreeHead(**{**asdict(head), "signature": self.keyring.operator_key.sign(head.message())})
+        head = TreeHead(
+            **{**asdict(head), "signature": sign_many([self.keyring.operator_secret], [head.message()])[0]}
+        )
         entries = [
             (seq, tid, rec_dict["interval"], rec, s, b, o, leaf)
             for seq, tid, rec_dict, rec, s, b, o, leaf in zip(
