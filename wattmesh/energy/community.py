@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from wattmesh.energy.battery import validate_batteries
-from wattmesh.energy.planner import EvSlots, HomePlan, plan_homes
+from wattmesh.energy.planner import EvSlots, HomePlan, _per_home, plan_homes
 
 
 @dataclass
@@ -64,9 +64,8 @@ def plan_community(
     load_kw = np.atleast_2d(np.asarray(load_kw, dtype=float))
     n_t, n_m = load_kw.shape
     names = [str(m) for m in (member_ids if member_ids is not None else range(n_m))]
-    buy = np.broadcast_to(np.asarray(buy_price_per_kwh, dtype=float).reshape(n_t, -1), (n_t, n_m))
-    sell_arr = np.asarray(sell_price_per_kwh, dtype=float)
-    sell = np.broadcast_to(sell_arr.reshape(n_t, -1) if sell_arr.ndim else sell_arr, (n_t, n_m))
+    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
     if community_battery is None:
         community_battery = pd.DataFrame(
             {"battery_id": ["community"], "capacity_kwh": [0.0], "power_kw": [0.0]}

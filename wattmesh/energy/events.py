@@ -127,11 +127,8 @@ def event_caps(
     step = index[1] - index[0] if n_t > 1 else pd.Timedelta("15min")
     home_cap = np.full((n_t, len(members)), np.inf)
     community_cap = np.full(n_t, np.inf)
-    starts = index.to_numpy()
     for row in events.itertuples(index=False):
-        inside = (starts < row.end.to_datetime64()) & (
-            starts + step.to_timedelta64() > row.start.to_datetime64()
-        )
+        inside = np.asarray((index < row.end) & (index + step > row.start))
         if row.member_id:
             m = members.get_indexer([row.member_id])[0]
             if m < 0:
