@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.ledger.cli import app as ledger_app
 
 app = typer.Typer(help="wattmesh: peer-to-peer community energy, simulated or live.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Check and inspect scenario files.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(forecast_app, name="forecast")
 
 console = Console()
 

@@ -88,10 +88,10 @@ class GradientBoostingForecaster:
         site: Site | None = None,
         pooling: str = "global",
         holidays: list[object] | None = None,
-        n_estimators: int = 300,
-        learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 40,
+        n_estimators: int = 400,
+        learning_rate: float = 0.03,
+        num_leaves: int = 15,
+        min_child_samples: int = 100,
         max_train_rows: int = 300_000,
         calibrate: bool = True,
         calibration_share: float = 0.2,
@@ -134,6 +134,10 @@ class GradientBoostingForecaster:
         self.fitted_until: pd.Timestamp | None = None
 
     # ------------------------------------------------------------------ features
+    @property
+    def _uses_sun(self) -> bool:
+        return self.site is not None and self.kind != "wind"
+
     def _lags(self, step: pd.Timedelta) -> tuple[int, list[int], int]:
         h = steps_in(self.horizon, step)
         d = steps_in(DAY, step, "day")
@@ -144,7 +148,7 @@ class GradientBoostingForecaster:
         names = ["lag_h", "lag_h1", "lag_h2"] + [f"lag_day{k}" for k in range(7)]
         names += ["same_time_mean", "last_day_mean", "last_week_mean", "hour", "weekday", "is_day_off"]
         names += ["doy_sin", "doy_cos"]
-        if self.site is not None:
+        if self._uses_sun:
             names += ["clear_sky", "clear_sky_ratio_last_day"]
         names += [f"weather_{c}" for c in weather_columns]
         if self.pooling == "global":
@@ -192,7 +196,7 @@ class GradientBoostingForecaster:
         cols += [window_mean(d), window_mean(7 * d)]
         cal = calendar_features(index, self.site.tz if self.site else "UTC", self.holidays).to_numpy()
         cols += [cal[t_idx, j] for j in range(cal.shape[1])]
-        if self.site is not None:
+        if self._uses_sun:
             cs = clear_sky_ghi(index, self.site).to_numpy() / 1000.0
             cs_sum = np.concatenate([[0.0], np.cumsum(cs)])
             end = np.clip(t_idx - h + 1, 0, None)

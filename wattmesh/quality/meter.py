@@ -156,6 +156,7 @@ def repair_meter_data(
     assume_tz: str | None = None,
     allow_negative: bool = False,
     max_interpolate: str | pd.Timedelta = "1h",
+    seasonal_fill: bool = True,
 ) -> tuple[pd.DataFrame, RepairLog]:
     """Repair a meter frame and count every repair.
 
@@ -180,6 +181,8 @@ def repair_meter_data(
         Keep negative readings (net meters); otherwise they are treated as missing.
     max_interpolate : str or Timedelta
         Longest NaN run filled by linear interpolation.
+    seasonal_fill : bool
+        Fill longer runs from a week or a day before; when False they stay NaN (and are counted).
 
     Returns
     -------
@@ -242,7 +245,7 @@ def repair_meter_data(
         values[fill_short] = interpolated[fill_short]
         counts["interpolated_values"] = int(fill_short.sum())
         seasonal = 0
-        for lag in (pd.Timedelta("7D"), pd.Timedelta("1D")):
+        for lag in (pd.Timedelta("7D"), pd.Timedelta("1D")) if seasonal_fill else ():
             k = int(lag / step_td)
             if k <= 0 or k >= len(values):
                 continue
