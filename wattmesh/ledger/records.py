@@ -106,7 +106,7 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
     price = _floats(trades, "price_per_kwh", ids)
     if (energy <= 0).any():
         i = int(np.argmax(energy <= 0))
-        raise ValueError(f"trade {ids[i]!r}: energy_amount_kwh {energy[i]!r} is not above 0")
+        raise ValueError(f"trade {ids[i]!r}: energy_amount_kwh {float(energy[i])!r} is not above 0")
     stamps = iso_utc(trades["timestamp"])
     if "interval" in trades.columns:
         intervals = iso_utc(trades["interval"])
@@ -147,7 +147,7 @@ def _floats(trades: pd.DataFrame, name: str, ids: list) -> np.ndarray:
     finite = np.isfinite(values)
     if not finite.all():
         i = int(np.argmin(finite))
-        raise ValueError(f"trade {ids[i]!r}: {name} {values[i]!r} is not a finite number")
+        raise ValueError(f"trade {ids[i]!r}: {name} {float(values[i])!r} is not a finite number")
     return values
 
 

@@ -1,0 +1,161 @@
+"""The local ledger: append, export, proofs, tree heads, and what it refuses."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pandas as pd
+import pytest
+from pymerkle import InmemoryTree
+
+from wattmesh.ledger import merkle
+from wattmesh.ledger.audit import verify
+from wattmesh.ledger.keys import ensure_keys
+from wattmesh.ledger.local import (
+    LedgerError,
+    LocalLedger,
+    entry_leaf,
+    export,
+    prove,
+    trade_message,
+    verify_proof,
+)
+from wattmesh.ledger.records import canonical_records
+
+
+@pytest.fixture
+def filled(tmp_path, keyring, make_trades, interval_end):
+    """A ledger of 4 intervals (5, 0, 7 and 1 trades)."""
+    path = tmp_path / "ledger.sqlite"
+    tables = [make_trades(k, n) for k, n in enumerate([5, 0, 7, 1])]
+    with LocalLedger(path, keyring) as ledger:
+        heads = [ledger.append_interval(t, interval_end(k), t["interval"].iloc[0] if len(t) else None)
+                 for k, t in enumerate(tables)]  # fmt: skip
+    return path, tables, heads
+
+
+def test_export_gives_back_every_trade_as_given(filled):
+    path, tables, _ = filled
+    given = pd.concat(tables, ignore_index=True)
+    lines = [json.loads(line) for line in export(path)]
+    assert len(lines) == len(given) == 13
+    for row, line in zip(given.itertuples(), lines, strict=True):
+        assert line["transaction_id"] == row.transaction_id
+        assert (line["seller"], line["buyer"]) == (row.seller, row.buyer)
+        assert line["energy_amount_kwh"] == row.energy_amount_kwh
+        assert line["price_per_kwh"] == row.price_per_kwh
+        assert pd.Timestamp(line["timestamp"]) == row.timestamp
+        assert line["interval"] == row.interval and line["mechanism"] == "pay_as_clear"
+    seed = [json.loads(line) for line in export(path, seed_only=True)]
+    assert list(seed[0]) == [
+        "transaction_id", "seller", "buyer", "energy_amount_kwh", "price_per_kwh", "timestamp", "status"
+    ]  # fmt: skip
+
+
+def test_tree_heads_carry_pymerkle_roots_of_the_entries(filled, keyring):
+    path, _, heads = filled
+    with LocalLedger(path, keyring) as ledger:
+        rows = ledger.conn.execute(
+            "SELECT seq, record, seller_sig, buyer_sig, operator_sig FROM entries ORDER BY seq"
+        ).fetchall()
+    leaves = [entry_leaf(s, bytes(r), bytes(a), bytes(b), bytes(o)) for s, r, a, b, o in rows]
+    tree = InmemoryTree(algorithm="sha256")
+    for leaf in leaves:
+        tree.append_entry(leaf)
+    assert [h.tree_size for h in heads] == [5, 5, 12, 13]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for head in heads:
+            assert head.root_hash == tree.get_state(head.tree_size)
+            part = InmemoryTree(algorithm="sha256")
+            for leaf in leaves[head.first_seq : head.tree_size]:
+                part.append_entry(leaf)
+            expected = part.get_state() if head.tree_size > head.first_seq else merkle.EMPTY_ROOT
+            assert head.interval_root == expected
+            assert head.is_signed_by(keyring.operator_public)
+    assert heads[1].interval_root.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_every_trade_has_a_proof_that_verifies_and_a_changed_one_does_not(filled, keyring):
+    path, tables, _ = filled
+    for tid in pd.concat(tables)["transaction_id"]:
+        proof = prove(path, tid)
+        assert verify_proof(proof, keyring.operator_public) == [], tid
+    proof = prove(path, "tx_0_2_3")
+    record = json.loads(proof["record"])
+    record["price_per_kwh"] += 0.01
+    forged = {**proof, "record": json.dumps(record, separators=(",", ":"))}
+    problems = verify_proof(forged, keyring.operator_public)
+    assert any("seller signature does not verify" in p for p in problems)
+    assert any("operator signature over the entry does not verify" in p for p in problems)
+    other = ensure_keys(path.parent / "other", [])
+    assert any("differs from the pinned one" in p for p in verify_proof(proof, other.operator_public))
+
+
+def test_consistency_proofs_link_every_pair_of_tree_heads(filled, keyring):
+    path, _, heads = filled
+    with LocalLedger(path, keyring) as ledger:
+        for old in heads:
+            for new in heads:
+                if 0 < old.tree_size <= new.tree_size:
+                    proof = ledger.consistency_path(old.tree_size, new.tree_size)
+                    assert merkle.verify_consistency(
+                        old.tree_size, new.tree_size, old.root_hash, new.root_hash, proof
+                    )
+
+
+def test_a_replayed_trade_id_is_refused_and_the_log_is_unchanged(filled, keyring, make_trades, interval_end):
+    path, tables, _ = filled
+    replay = make_trades(9, 3)
+    replay.loc[1, "transaction_id"] = tables[2]["transaction_id"].iloc[4]
+    with LocalLedger(path, keyring) as ledger:
+        with pytest.raises(
+            LedgerError, match=r"trade 'tx_0_2_4': transaction_id is already in the log \(entry 9\)"
+        ):
+            ledger.append_interval(replay, interval_end(9))
+        assert ledger.size == 13 and ledger.latest_head().head_index == 3
+    assert verify(path).ok
+
+
+def test_a_trade_signed_with_a_key_that_is_not_the_members_is_refused(tmp_path, make_trades, interval_end):
+    keyring = ensure_keys(tmp_path / "keys", [])  # the members sign on their own devices
+    members = ensure_keys(tmp_path / "member_keys", ["alpha", "beta", "gamma", "delta"])
+    with LocalLedger(tmp_path / "ledger.sqlite", keyring) as ledger:
+        for member, public in members.member_public().items():
+            ledger.register_member(member, public)
+        trades = make_trades(0, 4)
+        for side in ("seller", "buyer"):
+            trades[f"{side}_signature"] = [None] * 4
+        records, rows = canonical_records(trades.drop(columns=["seller_signature", "buyer_signature"]))
+        trades["seller_signature"] = [
+            members.member_keys[row["seller"]].sign(trade_message(rec))
+            for rec, row in zip(records, rows, strict=True)
+        ]
+        good = trades.copy()
+        thief = ensure_keys(tmp_path / "thief", [trades["seller"].iloc[2]])
+        trades.loc[2, "seller_signature"] = thief.member_keys[trades["seller"].iloc[2]].sign(
+            trade_message(records[2])
+        )
+        with pytest.raises(
+            LedgerError,
+            match=f"trade 'tx_0_0_2': seller signature refused: it does not verify under the key registered "
+            f"for member '{trades['seller'].iloc[2]}'",
+        ):
+            ledger.append_interval(trades, interval_end(0))
+        assert ledger.size == 0
+        ledger.append_interval(good, interval_end(0))
+    report = verify(tmp_path / "ledger.sqlite")
+    assert report.ok, report.summary()
+
+
+def test_intervals_must_come_in_time_order_and_the_key_must_match(
+    tmp_path, keyring, make_trades, interval_end
+):
+    path = tmp_path / "ledger.sqlite"
+    with LocalLedger(path, keyring) as ledger:
+        ledger.append_interval(make_trades(3, 2), interval_end(3))
+        with pytest.raises(LedgerError, match="is not after the last tree head's time 2025-07-15T10:00:00Z"):
+            ledger.append_interval(make_trades(1, 2), interval_end(1))
+    with pytest.raises(LedgerError, match="the operator is registered with key"):
+        LocalLedger(path, ensure_keys(tmp_path / "other", []))
