@@ -117,4 +117,8 @@ def test_hand_worked_community():
     np.testing.assert_allclose(full.export_kwh[0], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(full.bill, [-(2 * 0.20 + 1 * 0.10), 0.20, 0.20])
     np.testing.assert_allclose(r.cases["alone"].bill, [-0.30, 0.30, 0.30])
-    assert len(full.trades) == 2
+    trades = r.full.trades
+    assert sorted(zip(trades["seller"], trades["buyer"], trades["energy_amount_kwh"], strict=True)) == [
+        ("A", "B", 1.0),
+        ("A", "C", 1.0),
+    ]

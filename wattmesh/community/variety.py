@@ -30,11 +30,18 @@ def load_variety(
     """
     n_intervals, n_members = load_kw.shape
     shifts = rng.integers(-shift_max_intervals, shift_max_intervals + 1, size=n_members)
-    rows = (np.arange(n_intervals)[:, None] - shifts[None, :]) % n_intervals
-    shifted = np.take_along_axis(load_kw, rows, axis=0)
     scale = np.exp(rng.normal(0.0, scale_sigma, n_members) - scale_sigma**2 / 2)
-    noise = np.maximum(0.0, 1.0 + rng.normal(0.0, noise_sigma, (n_intervals, n_members)))
-    return np.maximum(shifted * scale[None, :] * noise, 0.0)
+    out = np.empty_like(load_kw, dtype=float)
+    # Few distinct shifts: roll each group of columns at once rather than gathering every element.
+    for shift in np.unique(shifts):
+        columns = shifts == shift
+        out[:, columns] = np.roll(load_kw[:, columns], shift, axis=0) * scale[columns]
+    noise = rng.standard_normal((n_intervals, n_members), dtype=np.float32)
+    noise *= noise_sigma
+    noise += 1.0
+    np.maximum(noise, 0.0, out=noise)
+    out *= noise
+    return np.maximum(out, 0.0, out=out)
 
 
 def replicate_community(community, n_members: int, rng: np.random.Generator, noise_sigma: float = 0.1):

@@ -29,7 +29,8 @@ import pandas as pd
 
 from wattmesh.community.model import Community
 from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
-from wattmesh.market.clearing import clear_pay_as_clear, pair_fills
+from wattmesh.market.clearing import pair_in_order
+from wattmesh.market.pooled import clear_common_limits
 
 CASES = ("alone", "p2p", "p2p_battery")
 CHUNK_INTERVALS = 96 * 7
@@ -264,14 +265,16 @@ def _settle_chunk(
     retail = community.retail_per_kwh[rows]
     feed_in = community.feed_in_per_kwh[rows]
     fee = community.local_fee_per_kwh
-    if market:
-        acc.market = True
-        bid_price = np.broadcast_to((retail - fee)[:, None], deficit.shape)
-        ask_price = np.broadcast_to(feed_in[:, None], surplus.shape)
-        cleared = clear_pay_as_clear(deficit, bid_price, surplus, ask_price, price_rule)
+    if market is not None:
+        cleared = clear_common_limits(deficit, retail - fee, surplus, feed_in, price_rule)
         bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
-        interval, seller, buyer, energy = pair_fills(sold, bought, rng)
-        acc.trades.append((interval + rows.start, seller, buyer, energy))
+        if market:
+            acc.market = True
+            n_rows, n_members = position.shape
+            seller_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
+            buyer_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
+            interval, seller, buyer, energy = pair_in_order(sold, seller_order, bought, buyer_order)
+            acc.trades.append((interval + rows.start, seller, buyer, energy))
     else:
         bought = np.zeros_like(position)
         sold = np.zeros_like(position)
