@@ -145,9 +145,10 @@ def simulate(
             generation - consumption, soc, storage, is_community, dt
         )
         soc = soc_chunk[-1] if len(soc_chunk) else soc
+        # Only the full case's trades are recorded; the p2p case is there for its energy and bills.
         flows = {
-            "alone": (zeros, zeros, zeros, False),
-            "p2p": (zeros, zeros, zeros, True),
+            "alone": (zeros, zeros, zeros, None),
+            "p2p": (zeros, zeros, zeros, False),
             "p2p_battery": (charge, discharge, soc_chunk, True),
         }
         for case, (c, d, s, market) in flows.items():
@@ -258,7 +259,12 @@ class _Accumulator:
 def _settle_chunk(
     acc, rows, community, consumption, generation, charge, discharge, soc, market, price_rule, rng
 ):
-    """Clear the local market (when ``market``) for one chunk and settle the rest with the utility."""
+    """Clear the local market for one chunk and settle the rest with the utility.
+
+    ``market`` is None for no market, False for a market without trade records, True with them. Trades
+    pair sellers and buyers in one seeded random order of the members per chunk (a week): the tie-break
+    that decides who trades with whom, so that no member is always first.
+    """
     position = generation - consumption - charge + discharge
     surplus = np.maximum(position, 0.0)
     deficit = np.maximum(-position, 0.0)
