@@ -14,6 +14,8 @@ References
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -98,8 +100,8 @@ def similar_days_average(
 ) -> pd.DataFrame:
     """Mean of the same time of day over the last ``n_days`` similar days (working day or day off)."""
     stack = similar_days_stack(history, horizon, n_days, tz, holidays)
-    with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(stack, axis=0)
     return _frame(mean, history)
 
@@ -115,8 +117,8 @@ def similar_days_quantiles(
     """Empirical quantiles over the last ``n_days`` similar days: the probabilistic similar-days baseline."""
     stack = similar_days_stack(history, horizon, n_days, tz, holidays)
     out: dict[float, pd.DataFrame] = {}
-    with np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         for q in quantiles:
             out[q] = _frame(np.nanquantile(stack, q, axis=0), history)
     return out

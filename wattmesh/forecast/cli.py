@@ -32,6 +32,7 @@ def backtest(
     retrain_every: str = typer.Option("30D", help="Retrain before each block of this length."),
     weather_forecasts: bool = typer.Option(False, help="Use CityLearn's 24 h weather forecasts as features."),
     members: int = typer.Option(None, help="Only the first N homes (faster)."),
+    trees: int = typer.Option(400, help="Boosting rounds of each LightGBM model (fewer is faster)."),
     plot: Path = typer.Option(
         Path("forecast_backtest.html"), help="Where to write the forecast plot (HTML)."
     ),
@@ -42,7 +43,7 @@ def backtest(
 
     from wattmesh.forecast import evaluate
 
-    console = Console()
+    console = Console(width=150)
     results = []
     for h in horizon:
         if source == "citylearn":
@@ -56,11 +57,12 @@ def backtest(
                 use_weather_forecasts=weather_forecasts,
                 retrain_every=retrain_every,
                 members=members,
+                n_estimators=trees,
             )
         elif source == "nrel-system50":
-            result = evaluate.nrel_system50_backtest(h, retrain_every)
+            result = evaluate.nrel_system50_backtest(h, retrain_every, trees)
         elif source == "dwd-wind":
-            result = evaluate.dwd_wind_backtest(h, retrain_every=retrain_every)
+            result = evaluate.dwd_wind_backtest(h, retrain_every=retrain_every, n_estimators=trees)
         else:
             console.print(f"[red]source: {source!r} is not one of citylearn, nrel-system50, dwd-wind")
             raise typer.Exit(2)

@@ -52,6 +52,7 @@ def run_backtest(
     capacity: pd.Series | None = None,
     pooling: str = "global",
     extra_forecasts: dict[str, pd.DataFrame] | None = None,
+    n_estimators: int = 400,
 ) -> BacktestResult:
     """Rolling-origin backtest of a LightGBM forecaster against the baselines on the last third.
 
@@ -108,6 +109,7 @@ def citylearn_backtest(
     use_weather_forecasts: bool = False,
     retrain_every: str = "30D",
     members: int | None = None,
+    n_estimators: int = 400,
 ) -> BacktestResult:
     """Backtest on CityLearn 2022: ``target`` is ``load`` (each home), ``community`` (their sum) or ``pv``.
 
@@ -146,10 +148,13 @@ def citylearn_backtest(
         holidays=holidays,
         retrain_every=retrain_every,
         capacity=None if capacity is None else capacity.reindex(history.columns),
+        n_estimators=n_estimators,
     )
 
 
-def nrel_system50_backtest(horizon: str = "24h", retrain_every: str = "30D") -> BacktestResult:
+def nrel_system50_backtest(
+    horizon: str = "24h", retrain_every: str = "30D", n_estimators: int = 400
+) -> BacktestResult:
     """Backtest of day-ahead PV on NREL system 50's measured 15-min output (pvanalytics), no weather.
 
     Capacity for nRMSE is the 99.9th percentile of measured output (the nameplate is not shipped).
@@ -171,10 +176,13 @@ def nrel_system50_backtest(horizon: str = "24h", retrain_every: str = "30D") -> 
         horizon=horizon,
         retrain_every=retrain_every,
         capacity=capacity,
+        n_estimators=n_estimators,
     )
 
 
-def dwd_wind_backtest(horizon: str = "24h", region: int = 4, retrain_every: str = "30D") -> BacktestResult:
+def dwd_wind_backtest(
+    horizon: str = "24h", region: int = 4, retrain_every: str = "30D", n_estimators: int = 400
+) -> BacktestResult:
     """Backtest of a 5 kW small turbine's output from a DWD test reference year's measured wind."""
     from wattmesh.forecast.wind import (
         hub_height_wind_speed,
@@ -196,4 +204,5 @@ def dwd_wind_backtest(horizon: str = "24h", region: int = 4, retrain_every: str 
         horizon=horizon,
         retrain_every=retrain_every,
         capacity=pd.Series({"turbine": curve.rated_kw}),
+        n_estimators=n_estimators,
     )

@@ -19,6 +19,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -190,8 +191,8 @@ class GradientBoostingForecaster:
         cols = [at(h), at(h + 1), at(h + 2)]
         day_cols = [at(lag) for lag in day_lags]
         cols += day_cols
-        with np.errstate(invalid="ignore"), np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             cols.append(np.nanmean(np.stack(day_cols), axis=0))
         cols += [window_mean(d), window_mean(7 * d)]
         cal = calendar_features(index, self.site.tz if self.site else "UTC", self.holidays).to_numpy()
@@ -214,8 +215,8 @@ class GradientBoostingForecaster:
         return np.column_stack(cols).astype(np.float32)
 
     def _member_scale(self, values: np.ndarray) -> np.ndarray:
-        with np.testing.suppress_warnings() as sup:
-            sup.filter(RuntimeWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             if self.kind == "load":
                 scale = np.nanmean(values, axis=0)
             else:

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = (Path(__file__).parents[2] / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def citylearn_folder() -> Path:
+    folder = DATA / "citylearn_2022"
+    if not (folder / "schema.json").is_file():
+        pytest.fail(f"CityLearn 2022 data set not found at {folder}")
+    return folder
