@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -20,6 +19,13 @@ COLOURS = {
     "consumption": "#222222",
     "generation": "#f2b701",
 }
+
+
+def format_kpi(name: str, value: float) -> str:
+    """A KPI as text: blank for NaN, three decimals for the fairness indices, one decimal otherwise."""
+    if value != value:
+        return ""
+    return f"{value:.3f}" if name.startswith(("Gini", "Jain")) else f"{value:,.1f}"
 
 
 def typical_week(intervals: pd.DataFrame) -> pd.DataFrame:
@@ -182,9 +188,12 @@ def write_report(
         )
         for fig in figures
     )
-    kpi_html = kpis.map(lambda v: "" if isinstance(v, float) and np.isnan(v) else f"{v:,.1f}").to_html(
-        classes="kpi", border=0, escape=True
+    shown = pd.DataFrame(
+        [[format_kpi(name, v) for v in row] for name, row in kpis.iterrows()],
+        index=kpis.index,
+        columns=kpis.columns,
     )
+    kpi_html = shown.to_html(classes="kpi", border=0, escape=True)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -192,7 +201,7 @@ def write_report(
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} - wattmesh report</title>
 <script type="text/javascript">{get_plotlyjs()}</script>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1200px; color: #222; }}
 table.kpi {{ border-collapse: collapse; margin: 1em 0; }}
 table.kpi td, table.kpi th {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: right; }}
 table.kpi th:first-child {{ text-align: left; }}

@@ -32,6 +32,7 @@ def run_validate(path: Path, console: Console) -> int:
 def run_simulate(path: Path | None, out: Path, start: str | None, end: str | None, console: Console) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
     from wattmesh.community.build import build_community
+    from wattmesh.kpi.report import format_kpi
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.outputs import kpi_table, write_outputs
 
@@ -75,7 +76,7 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
     for case in kpis.columns:
         table.add_column(case, justify="right")
     for name, row in kpis.iterrows():
-        table.add_row(escape(name), *("" if v != v else f"{v:,.1f}" for v in row))
+        table.add_row(escape(name), *(format_kpi(name, v) for v in row))
     console.print(table)
     console.print(f"{len(result.full.trades):,} trades in {paths['trades']}")
     console.print(f"Report: [bold]{paths['report'].resolve()}[/bold]")

@@ -149,7 +149,8 @@ def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
         kpis=kpis,
         currency=result.community.currency,
         meta={
-            **result.community.meta,
+            "feeder": result.community.meta.get("feeder", ""),
+            "seed": result.community.meta.get("seed", ""),
             "span": f"{result.community.index[0]:%Y-%m-%d %H:%M} to "
             f"{result.community.index[-1] + (result.community.index[1] - result.community.index[0]):%Y-%m-%d %H:%M} UTC",
             "members": len(result.community.members),
