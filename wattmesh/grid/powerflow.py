@@ -41,6 +41,7 @@ class PowerFlowSeries:
     losses_kw : (T,) active losses in lines and transformers [kW]
     converged : (T,) whether the interval's power flow converged
     solver : which solver produced the rows ("lightsim2grid", "pandapower" or both joined by "+")
+    slack_bus : id of the external grid's bus (its voltage is fixed)
     """
 
     vm_pu: pd.DataFrame
@@ -54,6 +55,7 @@ class PowerFlowSeries:
     losses_kw: pd.Series
     converged: pd.Series
     solver: str
+    slack_bus: int
 
     @property
     def index(self) -> pd.Index:
@@ -275,4 +277,5 @@ def _series(model: FeederModel, raw, index: pd.Index, solver: str) -> PowerFlowS
         losses_kw=pd.Series(losses * 1000.0, index=index, name="losses_kw"),
         converged=pd.Series(converged, index=index, name="converged"),
         solver=solver,
+        slack_bus=model.slack_bus,
     )
