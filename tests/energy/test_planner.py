@@ -174,3 +174,21 @@ def test_cap_below_must_run_load_is_relaxed_by_the_missing_power_with_a_warning(
         )
     np.testing.assert_allclose(plan.relaxed_cap_kw[:, 0], [0, 2, 2], atol=1e-7)
     np.testing.assert_allclose(plan.import_kw[1:, 0], [4, 4], atol=1e-7)
+
+
+def test_homes_planned_in_blocks_get_the_joint_optimum_and_keep_their_evs():
+    index, price, sessions = evening_case()
+    members = pd.Index(["h0", "h1", "h2", "h3"])
+    rng = np.random.default_rng(5)
+    load = rng.uniform(0.3, 2.0, (24, 4))
+    bats = pd.DataFrame({"capacity_kwh": [5.0, 0.0, 8.0, 3.0], "power_kw": [2.0, 0.0, 3.0, 1.5]})
+    slots = ev_slots(sessions, index, members)
+    whole = plan_homes(
+        load, np.zeros_like(load), price, 0.0, bats, 1.0, ev=slots, peak_price_per_kw=0.2, homes_per_lp=4
+    )
+    blocks = plan_homes(
+        load, np.zeros_like(load), price, 0.0, bats, 1.0, ev=slots, peak_price_per_kw=0.2, homes_per_lp=1
+    )
+    assert blocks.objective == pytest.approx(whole.objective, rel=1e-9)
+    np.testing.assert_allclose(blocks.ev_kw.sum(axis=0), [0.0, 20.0, 30.0, 0.0], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(blocks.ev_slot_kw.sum(axis=0), [20.0, 30.0], rtol=1e-7)

@@ -51,16 +51,40 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
     if "battery_id" not in table.columns:
         table["battery_id"] = [str(i) for i in range(len(table))]
     table["battery_id"] = table["battery_id"].astype(str)
-    problems = PLAN_BATTERIES.problems(table)
-    if problems:
-        raise ValueError("\n".join(problems))
-    table = PLAN_BATTERIES.conform(table)
-    for row in table.itertuples(index=False):
+    for col in PLAN_BATTERIES.columns:
+        if col.name not in table.columns:
+            if col.required:
+                raise ValueError(f"battery: required column {col.name!r} is missing")
+            table[col.name] = col.default
+    numeric = [col.name for col in PLAN_BATTERIES.columns if col.dtype == "float"]
+    try:
+        values = table[numeric].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("\n".join(PLAN_BATTERIES.problems(table))) from None
+    table[numeric] = values
+    capacity, power, efficiency, soc, soc_min, soc_max = values.T
+    bad = (
+        ~np.isfinite(values).all(axis=1)
+        | (capacity < 0)
+        | (power < 0)
+        | (efficiency > 1)
+        | (efficiency <= 0)
+        | ~((0 <= soc_min) & (soc_min <= soc_max) & (soc_max <= 1))
+        | (soc < -1e-9)
+        | (soc > np.maximum(capacity, 0) + 1e-9)
+    )
+    if not bad.any():
+        return table[[col.name for col in PLAN_BATTERIES.columns]].reset_index(drop=True)
+    problems = []
+    for row in table[bad].itertuples(index=False):
         name = f"battery {row.battery_id!r}"
+        for field in numeric:
+            if not np.isfinite(getattr(row, field)):
+                problems.append(f"{name}: {field} {getattr(row, field)!r} is not a finite number")
         if row.capacity_kwh < 0:
-            problems.append(f"{name}: capacity_kwh {row.capacity_kwh:g} is negative (expected >= 0)")
+            problems.append(f"{name}: capacity_kwh {row.capacity_kwh:g} is below 0 (expected >= 0)")
         if row.power_kw < 0:
-            problems.append(f"{name}: power_kw {row.power_kw:g} is negative (expected >= 0)")
+            problems.append(f"{name}: power_kw {row.power_kw:g} is below 0 (expected >= 0)")
         if row.efficiency > 1:
             problems.append(f"{name}: efficiency {row.efficiency:g} is above 1")
         if row.efficiency <= 0:
@@ -72,9 +96,7 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
             )
         if not -1e-9 <= row.soc_kwh <= max(row.capacity_kwh, 0) + 1e-9:
             problems.append(f"{name}: soc_kwh {row.soc_kwh:g} is outside 0..{row.capacity_kwh:g} (capacity)")
-    if problems:
-        raise ValueError("\n".join(problems))
-    return table
+    raise ValueError("\n".join(problems))
 
 
 def apply_battery_kw(

@@ -41,6 +41,32 @@ class Dispatch:
         return self.import_kw - self.export_kw
 
 
+def dispatch_objective(
+    dispatch: Dispatch,
+    buy_price_per_kwh: np.ndarray,
+    sell_price_per_kwh: np.ndarray | float,
+    interval_h: float,
+    *,
+    peak_price_per_kw: float = 0.0,
+    peak_window_intervals: int | None = None,
+    wear_per_kwh: float = 0.002,
+) -> np.ndarray:
+    """Each home's cost as the planner's objective counts it, for a dispatch that happened [currency].
+
+    Bill (import at the buy price less export at the sell price) + wear on the battery's throughput + the
+    peak price on each home's highest import in every peak window (None: the whole span). With the same
+    options, ``plan_perfect_foresight`` gives the lowest possible value: the bound.
+    """
+    n_t, n_m = dispatch.import_kw.shape
+    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    bill = ((buy * dispatch.import_kw - sell * dispatch.export_kw) * interval_h).sum(axis=0)
+    wear = wear_per_kwh * interval_h * (dispatch.charge_kw + dispatch.discharge_kw).sum(axis=0)
+    window = n_t if peak_window_intervals is None else peak_window_intervals
+    peaks = sum(dispatch.import_kw[i : i + window].max(axis=0) for i in range(0, n_t, window))
+    return bill + wear + peak_price_per_kw * peaks
+
+
 def _exchange(net_kw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(net_kw, 0.0), np.maximum(-net_kw, 0.0)
 

@@ -211,6 +211,7 @@ def plan_homes(
     community_peak_price_per_kw: float = 0.0,
     member_ids: list[str] | pd.Index | None = None,
     warn: bool = True,
+    homes_per_lp: int = 8,
 ) -> HomePlan:
     """Schedule every home's battery and EVs over the horizon with one LP (HiGHS).
 
@@ -236,6 +237,8 @@ def plan_homes(
         [currency/kW]; with it or a community cap the homes are planned jointly (coordinated)
     member_ids : names used in warnings
     warn : also issue every relaxation as a ``PlanWarning``
+    homes_per_lp : homes per LP when nothing couples them (HiGHS's time grows faster than the LP's size,
+        so independent homes go in blocks of this many; the optimum is the same)
 
     Returns
     -------
@@ -290,6 +293,33 @@ def plan_homes(
     ccap = None if community_import_cap_kw is None else np.asarray(community_import_cap_kw, dtype=float)
     ccapped = np.zeros(n_t, bool) if ccap is None else np.isfinite(ccap)
     coupled = community_peak_price_per_kw > 0 or ccapped.any()
+    if not coupled and n_m > homes_per_lp:
+        bat_all = bat
+        parts = []
+        for lo in range(0, n_m, homes_per_lp):
+            hi = min(lo + homes_per_lp, n_m)
+            parts.append(
+                plan_homes(
+                    load_kw[:, lo:hi],
+                    pv_kw[:, lo:hi],
+                    buy[:, lo:hi],
+                    sell[:, lo:hi],
+                    bat_all.iloc[lo:hi],
+                    interval_h,
+                    ev=_ev_subset(ev, lo, hi),
+                    peak_price_per_kw=peak_price[lo:hi],
+                    peak_window_intervals=peak_window_intervals,
+                    wear_per_kwh=wear_per_kwh,
+                    terminal_value_per_kwh=np.broadcast_to(
+                        np.asarray(terminal_value_per_kwh, dtype=float), (n_m,)
+                    )[lo:hi],
+                    import_cap_kw=None if cap is None else cap[:, lo:hi],
+                    member_ids=names[lo:hi],
+                    warn=False,
+                    homes_per_lp=homes_per_lp,
+                )
+            )
+        return _joined(parts, ev, warn)
 
     capacity = bat["capacity_kwh"].to_numpy()
     power = bat["power_kw"].to_numpy()
@@ -416,6 +446,7 @@ def plan_homes(
     def block(s: slice, width: int) -> np.ndarray:
         return x[s].reshape(n_t, width)
 
+    x = np.where(lower >= 0, np.maximum(x, lower), x)  # drop the solver's -1e-9 round-off below bounds
     imp = block(c_imp, n_m)
     exp = block(c_exp, n_m)
     ev_slot_kw = block(c_ev, n_k) if n_k else np.zeros((n_t, 0))
@@ -457,6 +488,58 @@ def plan_homes(
         community_import_kw=community_import,
         cost=((buy * imp - sell * exp) * interval_h).sum(axis=0),
         objective=objective,
+        warnings=messages,
+    )
+
+
+def _ev_subset(ev: EvSlots, lo: int, hi: int) -> EvSlots:
+    """The EVs of homes lo..hi-1, renumbered from 0 (session details and messages are left out)."""
+    keep = (ev.member >= lo) & (ev.member < hi)
+    none = np.zeros(0, dtype=np.int64)
+    return EvSlots(
+        member=ev.member[keep] - lo,
+        names=ev.names[keep],
+        max_kw=ev.max_kw[:, keep],
+        arrival_need_kwh=ev.arrival_need_kwh[:, keep],
+        may_remain_kwh=ev.may_remain_kwh[:, keep],
+        session_ids=np.array([], dtype=object),
+        session_slot=none,
+        session_first=none,
+        session_stop=none,
+        relaxed_kwh=np.zeros(0),
+    )
+
+
+def _joined(parts: list[HomePlan], ev: EvSlots, warn: bool) -> HomePlan:
+    """One plan from the plans of consecutive blocks of homes."""
+    messages = list(ev.messages) + [w for p in parts for w in p.warnings]
+    n_t = parts[0].charge_kw.shape[0]
+    ev_slot_kw = np.zeros((n_t, len(ev.member)))
+    offset = 0
+    for p in parts:
+        width = p.charge_kw.shape[1]
+        keep = np.flatnonzero((ev.member >= offset) & (ev.member < offset + width))
+        ev_slot_kw[:, keep] = p.ev_slot_kw
+        offset += width
+    if warn:
+        for message in messages:
+            warnings.warn(message, PlanWarning, stacklevel=3)
+
+    def stack(name: str) -> np.ndarray:
+        return np.hstack([getattr(p, name) for p in parts])
+
+    return HomePlan(
+        charge_kw=stack("charge_kw"),
+        discharge_kw=stack("discharge_kw"),
+        soc_kwh=stack("soc_kwh"),
+        import_kw=stack("import_kw"),
+        export_kw=stack("export_kw"),
+        ev_kw=stack("ev_kw"),
+        ev_slot_kw=ev_slot_kw,
+        relaxed_cap_kw=stack("relaxed_cap_kw"),
+        community_import_kw=None,
+        cost=np.concatenate([p.cost for p in parts]),
+        objective=float(sum(p.objective for p in parts)),
         warnings=messages,
     )
 
