@@ -111,8 +111,9 @@ def clear_pay_as_clear(
     bid_kwh, bid_price, ask_kwh, ask_price = as_order_arrays(
         bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh
     )
-    volume = cleared_volume(bid_kwh, bid_price, ask_kwh, ask_price)
-    ask_fill, marginal_ask = fills_at_volume(ask_kwh, ask_price, volume, ascending=True)
+    ask_sorted = sorted_keys(ask_kwh, ask_price, ascending=True)
+    volume = cleared_volume(bid_kwh, bid_price, ask_kwh, ask_price, ask_sorted)
+    ask_fill, marginal_ask = fills_at_volume(ask_kwh, ask_price, volume, True, ask_sorted)
     bid_fill, marginal_bid = fills_at_volume(bid_kwh, bid_price, volume, ascending=False)
     if price_rule == "midpoint":
         price = 0.5 * (marginal_ask + marginal_bid)
@@ -155,14 +156,18 @@ def _first_true(n: int, predicate, n_rows: int) -> np.ndarray:
     return lo
 
 
-def cleared_volume(bid_kwh, bid_price, ask_kwh, ask_price) -> np.ndarray:
-    """(T,) welfare-maximising traded volume per interval [kWh] (see :func:`clear_pay_as_clear`)."""
+def cleared_volume(bid_kwh, bid_price, ask_kwh, ask_price, ask_sorted=None) -> np.ndarray:
+    """(T,) welfare-maximising traded volume per interval [kWh] (see :func:`clear_pay_as_clear`).
+
+    ``ask_sorted`` may pass :func:`sorted_keys` of the asks, when the caller has it already.
+    """
     n_intervals, n_asks = ask_kwh.shape
     if n_asks == 0 or bid_kwh.shape[1] == 0:
         return np.zeros(n_intervals)
     ask_price = np.where(ask_kwh > 0, ask_price, np.inf)
     bid_price = np.where(bid_kwh > 0, bid_price, -np.inf)
-    ask_sorted = np.sort(ask_price, axis=1)
+    if ask_sorted is None:
+        ask_sorted = np.sort(ask_price, axis=1)
     rows = np.arange(n_intervals)
 
     def supply_covers_demand(k):
@@ -180,7 +185,13 @@ def cleared_volume(bid_kwh, bid_price, ask_kwh, ask_price) -> np.ndarray:
     return np.where(volume > VOLUME_TOLERANCE_KWH, volume, 0.0)
 
 
-def fills_at_volume(qty, price, volume, ascending: bool) -> tuple[np.ndarray, np.ndarray]:
+def sorted_keys(qty: np.ndarray, price: np.ndarray, ascending: bool) -> np.ndarray:
+    """(T, N) each row's price keys in ascending order: prices (asks) or negated prices (bids), +inf for
+    empty slots."""
+    return np.sort(np.where(qty > 0, price if ascending else -price, np.inf), axis=1)
+
+
+def fills_at_volume(qty, price, volume, ascending: bool, key_sorted=None) -> tuple[np.ndarray, np.ndarray]:
     """Fill one side up to ``volume`` in price order, pro rata among orders at the marginal price.
 
     Parameters
@@ -188,6 +199,7 @@ def fills_at_volume(qty, price, volume, ascending: bool) -> tuple[np.ndarray, np
     qty, price : (T, N) order quantities [kWh] and limit prices [currency/kWh]
     volume : (T,) energy to fill [kWh], at most the side's total quantity
     ascending : True for asks (cheapest first), False for bids (dearest first)
+    key_sorted : :func:`sorted_keys` of this side, when the caller has it already
 
     Returns
     -------
@@ -198,7 +210,8 @@ def fills_at_volume(qty, price, volume, ascending: bool) -> tuple[np.ndarray, np
     if n_slots == 0:
         return np.zeros_like(qty), np.full(n_intervals, np.nan)
     key = np.where(qty > 0, price if ascending else -price, np.inf)
-    key_sorted = np.sort(key, axis=1)
+    if key_sorted is None:
+        key_sorted = np.sort(key, axis=1)
     rows = np.arange(n_intervals)
     target = volume - VOLUME_TOLERANCE_KWH
 

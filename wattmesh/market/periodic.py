@@ -16,6 +16,7 @@ from wattmesh.market.clearing import (
     fills_at_volume,
     pair_fills,
     pair_in_order,
+    sorted_keys,
 )
 from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades, per_interval
 
@@ -93,8 +94,9 @@ def clear_pay_as_bid(
     n_asks = ask_kwh.shape[1]
     fee = per_interval(fee_per_kwh, n_intervals, "fee_per_kwh")
     net_bid = bid_price - fee[:, None]
-    volume = cleared_volume(bid_kwh, net_bid, ask_kwh, ask_price)
-    ask_fill, _ = fills_at_volume(ask_kwh, ask_price, volume, ascending=True)
+    ask_sorted = sorted_keys(ask_kwh, ask_price, ascending=True)
+    volume = cleared_volume(bid_kwh, net_bid, ask_kwh, ask_price, ask_sorted)
+    ask_fill, _ = fills_at_volume(ask_kwh, ask_price, volume, True, ask_sorted)
     bid_fill, _ = fills_at_volume(bid_kwh, net_bid, volume, ascending=False)
     ask_key = np.where(ask_kwh > 0, ask_price, np.inf)
     bid_key = np.where(bid_kwh > 0, -net_bid, np.inf)
