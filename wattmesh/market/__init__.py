@@ -3,45 +3,50 @@
 Batched mechanisms over (intervals, slots) arrays for the simulator: :func:`clear_batch` by name (see
 :data:`MECHANISMS`). Order tables and one-interval clearing for the live server: :func:`clear_orders`,
 :func:`validate_orders`. The continuous double auction: :class:`OrderBook`.
+
+Names are imported lazily from their modules, so ``import wattmesh.market.cli`` stays light.
 """
 
-from wattmesh.market.batch import MECHANISMS, clear_batch
-from wattmesh.market.clearing import PRICE_RULES, UniformClearing, clear_pay_as_clear, pair_fills
-from wattmesh.market.community import COMMUNITY_RULES, community_prices
-from wattmesh.market.orderbook import Fill, OrderBook, OrderRejected
-from wattmesh.market.orders import ORDERS, TRADES, MarketOutcome, clear_orders, trade_records, validate_orders
-from wattmesh.market.result import BatchClearing, BatchTrades
-from wattmesh.market.utility import (
-    UtilitySettlement,
-    distance_fee_per_kwh,
-    electrical_distance,
-    net_cost,
-    settle_with_utility,
-)
+from __future__ import annotations
 
-__all__ = [
-    "COMMUNITY_RULES",
-    "MECHANISMS",
-    "ORDERS",
-    "PRICE_RULES",
-    "TRADES",
-    "BatchClearing",
-    "BatchTrades",
-    "Fill",
-    "MarketOutcome",
-    "OrderBook",
-    "OrderRejected",
-    "UniformClearing",
-    "UtilitySettlement",
-    "clear_batch",
-    "clear_orders",
-    "clear_pay_as_clear",
-    "community_prices",
-    "distance_fee_per_kwh",
-    "electrical_distance",
-    "net_cost",
-    "pair_fills",
-    "settle_with_utility",
-    "trade_records",
-    "validate_orders",
-]
+import importlib
+
+_EXPORTS = {
+    "MECHANISMS": "batch",
+    "clear_batch": "batch",
+    "PRICE_RULES": "clearing",
+    "UniformClearing": "clearing",
+    "clear_pay_as_clear": "clearing",
+    "pair_fills": "clearing",
+    "COMMUNITY_RULES": "community",
+    "community_prices": "community",
+    "Fill": "orderbook",
+    "OrderBook": "orderbook",
+    "OrderRejected": "orderbook",
+    "ORDERS": "orders",
+    "TRADES": "orders",
+    "MarketOutcome": "orders",
+    "clear_orders": "orders",
+    "fill_records": "orders",
+    "trade_records": "orders",
+    "validate_orders": "orders",
+    "BatchClearing": "result",
+    "BatchTrades": "result",
+    "UtilitySettlement": "utility",
+    "distance_fee_per_kwh": "utility",
+    "electrical_distance": "utility",
+    "net_cost": "utility",
+    "settle_with_utility": "utility",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'wattmesh.market' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"wattmesh.market.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
