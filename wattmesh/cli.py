@@ -9,12 +9,14 @@ from rich.console import Console
 
 from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.ledger.cli import app as ledger_app
+from wattmesh.market.cli import app as market_app
 
 app = typer.Typer(help="wattmesh: peer-to-peer community energy, simulated or live.", no_args_is_help=True)
 scenario_app = typer.Typer(help="Check and inspect scenario files.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(market_app, name="market")
 
 console = Console()
 
