@@ -136,3 +136,15 @@ def test_order_book_fills_become_trade_records():
 
 def test_order_schema_documents_every_column():
     assert "| `max_distance` | float |" in ORDERS.markdown()
+
+
+def test_bad_optional_fields_are_rejected_too():
+    orders = _issue_case()
+    orders["time_in_force"] = ["limit"] * 7 + ["gtc"]
+    orders["max_distance"] = [np.nan] * 6 + [-1.0, np.nan]
+    _, rejected = validate_orders(orders, MEMBERS, START)
+    reasons = dict(zip(rejected["order_id"], rejected["reason"], strict=True))
+    assert reasons == {
+        "a3": "order 'a3': max_distance -1.0 is below 0",
+        "a4": "order 'a4': time_in_force 'gtc' is not one of limit, ioc, fok",
+    }

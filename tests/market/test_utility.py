@@ -47,3 +47,39 @@ def test_unknown_mechanism_and_wrong_option_are_rejected_by_name():
         clear_batch("vickrey", [[1.0]], [[1.0]], [[1.0]], [[1.0]])
     with pytest.raises(ValueError, match="takes no option pair_price"):
         clear_batch("pay_as_clear", [[1.0]], [[1.0]], [[1.0]], [[1.0]], pair_price="bid")
+
+
+def test_compare_mechanisms_on_the_issue_case_gives_hand_computed_bills():
+    from wattmesh.market import compare_mechanisms
+
+    table = compare_mechanisms(
+        [[3, 2, 4, 1]],
+        [[30, 25, 20, 12]],
+        [[2, 3, 2, 3]],
+        [[10, 15, 22, 28]],
+        retail_per_kwh=30,
+        feed_in_per_kwh=8,
+    ).set_index("mechanism")
+    assert list(table.index) == [
+        "pay_as_clear",
+        "pay_as_bid",
+        "p2p",
+        "sdr",
+        "mmr",
+        "bill_sharing",
+        "utility_only",
+    ]
+    # pay_as_clear: 5 kWh at 20 locally, 5 kWh imported at 30; sellers export 5 kWh at 8.
+    assert table.loc["pay_as_clear", ["buyers_pay", "sellers_receive", "welfare"]].tolist() == [
+        250.0,
+        140.0,
+        75.0,
+    ]
+    # Without a market everything goes through the utility.
+    assert table.loc["utility_only", ["buyers_pay", "sellers_receive", "local_volume_kwh"]].tolist() == [
+        300.0,
+        80.0,
+        0.0,
+    ]
+    # SDR with supply = demand: everyone trades at the feed-in price.
+    assert table.loc["sdr", ["buyers_pay", "sellers_receive", "import_kwh"]].tolist() == [80.0, 80.0, 0.0]

@@ -14,6 +14,7 @@ import importlib
 _EXPORTS = {
     "MECHANISMS": "batch",
     "clear_batch": "batch",
+    "compare_mechanisms": "batch",
     "PRICE_RULES": "clearing",
     "UniformClearing": "clearing",
     "clear_pay_as_clear": "clearing",

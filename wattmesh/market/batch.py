@@ -102,3 +102,76 @@ def clear_batch(
     return clearing_from_trades(
         "utility_only", no_trades, bid_kwh.shape[0], bid_kwh.shape[1], ask_kwh.shape[1]
     )
+
+
+def compare_mechanisms(
+    bid_kwh: np.ndarray,
+    bid_price_per_kwh: np.ndarray,
+    ask_kwh: np.ndarray,
+    ask_price_per_kwh: np.ndarray,
+    retail_per_kwh: float | np.ndarray,
+    feed_in_per_kwh: float | np.ndarray,
+    mechanisms: tuple[str, ...] | None = None,
+    seed: int = 0,
+    fee_per_kwh: float | np.ndarray = 0.0,
+    options: dict[str, dict] | None = None,
+):
+    """Clear the same orders with several mechanisms and settle the rest with the utility: one row each.
+
+    Parameters
+    ----------
+    bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh : (T, Nb), (T, Na) orders [kWh], [currency/kWh]
+    retail_per_kwh, feed_in_per_kwh : utility prices, numbers or (T,) [currency/kWh]
+    mechanisms : names from :data:`MECHANISMS` (default all)
+    seed, fee_per_kwh : passed to every mechanism
+    options : extra options per mechanism name, e.g. ``{"p2p": {"premium_per_kwh": premium}}``
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per mechanism: ``local_volume_kwh``, ``mean_local_price_per_kwh`` (volume-weighted),
+        ``welfare`` (bid limits x energy bought minus ask limits x energy sold minus grid fees, over the
+        local trades) [currency], ``buyers_pay`` and ``sellers_receive`` (local plus utility) [currency],
+        ``grid_fees`` [currency], ``import_kwh``, ``export_kwh`` and ``seconds`` (clearing time).
+    """
+    import time
+
+    import pandas as pd
+
+    from wattmesh.market.utility import settle_with_utility
+
+    bid_kwh, bid_price, ask_kwh, ask_price = as_order_arrays(
+        bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh
+    )
+    rows = []
+    for name in mechanisms or tuple(MECHANISMS):
+        chosen = {"seed": seed, "fee_per_kwh": fee_per_kwh}
+        if name in (*COMMUNITY_RULES, "utility_only"):
+            chosen.update(retail_per_kwh=retail_per_kwh, feed_in_per_kwh=feed_in_per_kwh)
+        chosen = {k: v for k, v in chosen.items() if k in _OPTIONS.get(name, chosen)}
+        chosen.update((options or {}).get(name, {}))
+        started = time.perf_counter()
+        result = clear_batch(name, bid_kwh, bid_price, ask_kwh, ask_price, **chosen)
+        seconds = time.perf_counter() - started
+        utility = settle_with_utility(bid_kwh, ask_kwh, result, retail_per_kwh, feed_in_per_kwh)
+        volume = float(result.volume_kwh.sum())
+        revenue = float(result.ask_revenue.sum())
+        rows.append(
+            {
+                "mechanism": name,
+                "local_volume_kwh": volume,
+                "mean_local_price_per_kwh": revenue / volume if volume > 0 else np.nan,
+                "welfare": float(
+                    (bid_price * result.bid_fill_kwh).sum()
+                    - (ask_price * result.ask_fill_kwh).sum()
+                    - result.bid_fee.sum()
+                ),
+                "buyers_pay": float(result.bid_payment.sum() + utility.import_cost.sum()),
+                "sellers_receive": revenue + float(utility.export_revenue.sum()),
+                "grid_fees": float(result.bid_fee.sum()),
+                "import_kwh": float(utility.import_kwh.sum()),
+                "export_kwh": float(utility.export_kwh.sum()),
+                "seconds": seconds,
+            }
+        )
+    return pd.DataFrame(rows)
