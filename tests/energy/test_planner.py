@@ -23,23 +23,34 @@ def one_battery(capacity=2.0, power=1.0, efficiency=1.0, soc=0.0, name="b1"):
     )
 
 
-def test_battery_shifts_surplus_to_the_expensive_hours_as_worked_by_hand():
+@pytest.mark.parametrize("method", ["lp", "fast"])
+def test_battery_shifts_surplus_to_the_expensive_hours_as_worked_by_hand(method):
     # Surplus of 1 kW in two cheap hours, 3 kW deficit in two dear hours; a 2 kWh / 1 kW lossless battery
     # stores both surplus kWh and covers 1 kW of each deficit: import 2 + 2 kWh at 0.3 = 1.2.
     load = np.array([[1.0], [1.0], [3.0], [3.0]])
     pv = np.array([[2.0], [2.0], [0.0], [0.0]])
-    plan = plan_homes(load, pv, np.array([0.1, 0.1, 0.3, 0.3]), 0.0, one_battery(), 1.0, wear_per_kwh=0.0)
+    plan = plan_homes(
+        load, pv, np.array([0.1, 0.1, 0.3, 0.3]), 0.0, one_battery(), 1.0, wear_per_kwh=0.0, method=method
+    )
     np.testing.assert_allclose(plan.charge_kw[:, 0], [1, 1, 0, 0], atol=1e-7)
     np.testing.assert_allclose(plan.discharge_kw[:, 0], [0, 0, 1, 1], atol=1e-7)
     assert plan.cost[0] == pytest.approx(1.2)
 
 
-def test_losses_follow_the_square_root_split_of_round_trip_efficiency():
+@pytest.mark.parametrize("method", ["lp", "fast"])
+def test_losses_follow_the_square_root_split_of_round_trip_efficiency(method):
     # 0.81 round trip: 1 kWh of surplus stores 0.9 kWh, which delivers 0.81 kWh; import 2 - 0.81 = 1.19 kWh.
     load = np.array([[0.0], [2.0]])
     pv = np.array([[1.0], [0.0]])
     plan = plan_homes(
-        load, pv, np.array([0.1, 0.5]), 0.0, one_battery(efficiency=0.81), 1.0, wear_per_kwh=0.0
+        load,
+        pv,
+        np.array([0.1, 0.5]),
+        0.0,
+        one_battery(efficiency=0.81),
+        1.0,
+        wear_per_kwh=0.0,
+        method=method,
     )
     assert plan.soc_kwh[0, 0] == pytest.approx(0.9)
     assert plan.import_kw[1, 0] == pytest.approx(2 - 0.81)
@@ -157,7 +168,8 @@ def test_ev_that_cannot_reach_its_target_gets_the_most_possible_and_a_warning():
     assert plan.ev_kw.sum() == pytest.approx(14.0)
 
 
-def test_cap_below_must_run_load_is_relaxed_by_the_missing_power_with_a_warning():
+@pytest.mark.parametrize("method", ["lp", "fast"])
+def test_cap_below_must_run_load_is_relaxed_by_the_missing_power_with_a_warning(method):
     # 5 kW of load, the battery can give 1 kW, the cap asks for 2 kW: 2 kW over the cap in each of 2 hours.
     load = np.full((3, 1), 5.0)
     cap = np.array([[np.nan], [2.0], [2.0]])
@@ -171,6 +183,7 @@ def test_cap_below_must_run_load_is_relaxed_by_the_missing_power_with_a_warning(
             1.0,
             import_cap_kw=cap,
             member_ids=["h1"],
+            method=method,
         )
     np.testing.assert_allclose(plan.relaxed_cap_kw[:, 0], [0, 2, 2], atol=1e-7)
     np.testing.assert_allclose(plan.import_kw[1:, 0], [4, 4], atol=1e-7)

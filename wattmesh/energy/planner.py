@@ -212,6 +212,7 @@ def plan_homes(
     member_ids: list[str] | pd.Index | None = None,
     warn: bool = True,
     homes_per_lp: int = 8,
+    method: str = "auto",
 ) -> HomePlan:
     """Schedule every home's battery and EVs over the horizon with one LP (HiGHS).
 
@@ -237,6 +238,9 @@ def plan_homes(
         [currency/kW]; with it or a community cap the homes are planned jointly (coordinated)
     member_ids : names used in warnings
     warn : also issue every relaxation as a ``PlanWarning``
+    method : ``"lp"`` (HiGHS), ``"fast"`` (the exact dynamic programme of ``wattmesh.energy.fast``: same
+        optimum, ~1 ms per home; only without EVs, peak prices or community terms, and with
+        0 <= sell <= buy) or ``"auto"`` (fast where it applies, else the LP)
     homes_per_lp : homes per LP when nothing couples them (HiGHS's time grows faster than the LP's size,
         so independent homes go in blocks of this many; the optimum is the same)
 
@@ -293,6 +297,23 @@ def plan_homes(
     ccap = None if community_import_cap_kw is None else np.asarray(community_import_cap_kw, dtype=float)
     ccapped = np.zeros(n_t, bool) if ccap is None else np.isfinite(ccap)
     coupled = community_peak_price_per_kw > 0 or ccapped.any()
+    fast_applies = (
+        not coupled
+        and len(ev.member) == 0
+        and not has_peak.any()
+        and bool(((sell >= 0) & (sell <= buy)).all())
+    )
+    if method not in ("auto", "lp", "fast"):
+        raise ValueError(f"method {method!r} is not one of auto, lp, fast")
+    if method == "fast" and not fast_applies:
+        raise ValueError(
+            "method 'fast' needs no EVs, no peak price, no community terms and 0 <= sell <= buy; use 'lp'"
+        )
+    if method != "lp" and fast_applies:
+        terminal = np.broadcast_to(np.asarray(terminal_value_per_kwh, dtype=float), (n_m,))
+        return _plan_fast(
+            load_kw, pv_kw, buy, sell, bat, interval_h, cap, names, warn, wear_per_kwh, terminal
+        )
     if not coupled and n_m > homes_per_lp:
         bat_all = bat
         parts = []
@@ -317,6 +338,7 @@ def plan_homes(
                     member_ids=names[lo:hi],
                     warn=False,
                     homes_per_lp=homes_per_lp,
+                    method="lp",
                 )
             )
         return _joined(parts, ev, warn)
@@ -456,13 +478,7 @@ def plan_homes(
     relaxed = np.zeros(tm)
     relaxed[capped_cells] = x[c_relax]
     relaxed = relaxed.reshape(n_t, n_m)
-    messages = list(ev.messages)
-    for m in np.flatnonzero(relaxed.max(axis=0) > 1e-6):
-        over = relaxed[:, m]
-        messages.append(
-            f"home {names[m]!r}: demand-response import cap relaxed by {over.sum() * interval_h:.3f} kWh "
-            f"over {(over > 1e-6).sum()} interval(s), at most {over.max():.3f} kW (must-run load above the cap)"
-        )
+    messages = list(ev.messages) + _cap_messages(relaxed, names, interval_h)
     community_import = None
     if coupled:
         community_import = x[c_gimp] - x[c_gexp]
@@ -488,6 +504,58 @@ def plan_homes(
         community_import_kw=community_import,
         cost=((buy * imp - sell * exp) * interval_h).sum(axis=0),
         objective=objective,
+        warnings=messages,
+    )
+
+
+def _cap_messages(relaxed_kw: np.ndarray, names: list[str], interval_h: float) -> list[str]:
+    """One warning per home whose demand-response cap had to be exceeded, saying by how much."""
+    messages = []
+    for m in np.flatnonzero(relaxed_kw.max(axis=0) > 1e-6):
+        over = relaxed_kw[:, m]
+        messages.append(
+            f"home {names[m]!r}: demand-response import cap relaxed by {over.sum() * interval_h:.3f} kWh "
+            f"over {(over > 1e-6).sum()} interval(s), at most {over.max():.3f} kW (must-run load above the cap)"
+        )
+    return messages
+
+
+def _plan_fast(
+    load_kw, pv_kw, buy, sell, bat, interval_h, cap, names, warn, wear_per_kwh, terminal
+) -> HomePlan:
+    """``plan_homes`` by the exact dynamic programme of ``wattmesh.energy.fast`` (no EVs, no peak price)."""
+    from wattmesh.energy.fast import plan_batteries_fast
+
+    fast = plan_batteries_fast(
+        load_kw,
+        pv_kw,
+        buy,
+        sell,
+        bat,
+        interval_h,
+        wear_per_kwh=wear_per_kwh,
+        terminal_value_per_kwh=terminal,
+        import_cap_kw=cap,
+    )
+    n_t, n_m = load_kw.shape
+    limit = np.full((n_t, n_m), np.inf) if cap is None else np.where(np.isfinite(cap), cap, np.inf)
+    relaxed = np.maximum(fast.import_kw - limit, 0.0)
+    messages = _cap_messages(relaxed, names, interval_h)
+    if warn:
+        for message in messages:
+            warnings.warn(message, PlanWarning, stacklevel=3)
+    return HomePlan(
+        charge_kw=fast.charge_kw,
+        discharge_kw=fast.discharge_kw,
+        soc_kwh=fast.soc_kwh,
+        import_kw=fast.import_kw,
+        export_kw=fast.export_kw,
+        ev_kw=np.zeros((n_t, n_m)),
+        ev_slot_kw=np.zeros((n_t, 0)),
+        relaxed_cap_kw=relaxed,
+        community_import_kw=None,
+        cost=((buy * fast.import_kw - sell * fast.export_kw) * interval_h).sum(axis=0),
+        objective=float(fast.objective.sum()),
         warnings=messages,
     )
 

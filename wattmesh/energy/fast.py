@@ -1,0 +1,180 @@
+"""A structure-exploiting battery planner: exact dynamic programming on convex piecewise-linear cost-to-go
+functions, vectorised over homes, to re-plan a thousand homes within an interval.
+
+For one battery, the LP of ``plan_homes`` without EVs and without a peak price has, per interval, a convex
+piecewise-linear cost in the change of stored energy (bill at buy/sell prices, wear, the penalty above an
+import limit, with the efficiency's kink at zero). Its cost-to-go ``V_t(s)`` is then convex piecewise
+linear in the state of charge, and the backward step ``V_{t-1}(s) = min_x g_t(x) + V_t(s - x)`` is an
+infimal convolution, whose segments are the segments of both functions sorted by slope [1]_. Every home's
+function is a row of (slope, length) arrays, so one ``np.argsort`` per interval does all homes. The
+optimum is the LP's, not an approximation (tested against ``plan_homes``).
+
+References
+----------
+.. [1] Rockafellar, R. T., Convex Analysis, Princeton, 1970, section 5 (infimal convolution); for
+   piecewise-linear functions, the epigraph of the infimal convolution is the Minkowski sum of the
+   epigraphs, whose edges are the edges of both, ordered by slope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.energy.battery import validate_batteries
+from wattmesh.energy.planner import RELAX_PENALTY_PER_KWH, _per_home
+
+_STEEP = 1e6
+
+
+@dataclass
+class FastPlan:
+    """Battery plan of M homes over T intervals, arrays (T, M) [kW; soc in kWh at each interval's end];
+    ``objective`` (M,): bill + wear + penalty above the limit - terminal value, as ``plan_homes`` counts."""
+
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    soc_kwh: np.ndarray
+    import_kw: np.ndarray
+    export_kw: np.ndarray
+    objective: np.ndarray
+
+
+def plan_batteries_fast(
+    load_kw: np.ndarray,
+    pv_kw: np.ndarray,
+    buy_price_per_kwh: np.ndarray,
+    sell_price_per_kwh: np.ndarray | float,
+    batteries: pd.DataFrame,
+    interval_h: float,
+    *,
+    wear_per_kwh: float = 0.002,
+    terminal_value_per_kwh: float | np.ndarray = 0.0,
+    import_cap_kw: np.ndarray | None = None,
+) -> FastPlan:
+    """Plan every home's battery with the same optimum as ``plan_homes`` (no EVs, no peak price).
+
+    Parameters
+    ----------
+    load_kw, pv_kw, buy_price_per_kwh, sell_price_per_kwh, batteries, interval_h, wear_per_kwh,
+    terminal_value_per_kwh, import_cap_kw : as for ``plan_homes``; an import cap (e.g. a home's peak
+        level, or a demand-response cap) costs the same relaxation penalty per kWh above it
+
+    Raises
+    ------
+    ValueError
+        where a sell price is negative or above the buy price (the interval cost would not be convex).
+    """
+    load_kw = np.atleast_2d(np.asarray(load_kw, dtype=float))
+    n_t, n_m = load_kw.shape
+    net = load_kw - np.asarray(pv_kw, dtype=float)
+    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    if (sell < 0).any() or (sell > buy + 1e-12).any():
+        raise ValueError(
+            "sell_price_per_kwh: expected 0 <= sell <= buy in every interval for the fast planner"
+        )
+    bat = validate_batteries(batteries)
+    cap = np.full((n_t, n_m), np.inf) if import_cap_kw is None else np.asarray(import_cap_kw, dtype=float)
+    cap = np.where(np.isfinite(cap), cap, np.inf)
+    terminal = np.broadcast_to(np.asarray(terminal_value_per_kwh, dtype=float), (n_m,))
+    capacity = bat["capacity_kwh"].to_numpy()
+    power = bat["power_kw"].to_numpy()
+    eta = np.sqrt(bat["efficiency"].to_numpy())
+    smin = capacity * bat["soc_min_fraction"].to_numpy()
+    smax = capacity * bat["soc_max_fraction"].to_numpy()
+    soc0 = np.clip(bat["soc_kwh"].to_numpy(), smin, smax)
+    dt = interval_h
+    x_lo = -power * eta * dt  # x = -(change of stored energy): most charging
+    x_hi = power * dt / eta  # most discharging
+
+    def stage_cost(t: int, x: np.ndarray) -> np.ndarray:
+        """g_t at x (M, K): the interval's cost when the stored energy changes by -x."""
+        battery_kw = np.where(x <= 0, -x / (eta[:, None] * dt), -x * eta[:, None] / dt)
+        grid = net[t][:, None] + battery_kw
+        return dt * (
+            buy[t][:, None] * np.maximum(grid, 0)
+            - sell[t][:, None] * np.maximum(-grid, 0)
+            + wear_per_kwh * np.abs(battery_kw)
+            + RELAX_PENALTY_PER_KWH * np.maximum(grid - cap[t][:, None], 0)
+        )
+
+    def stage_segments(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """g_t as its value at x_lo and (slope, length) of its (up to 4) linear pieces on [x_lo, x_hi]."""
+        # kinks in battery power: 0 (charge/discharge), -net (import/export), cap - net (the limit)
+        kinks_kw = np.stack([np.zeros(n_m), -net[t], cap[t] - net[t]], axis=1)
+        kinks_kw = np.where(np.isfinite(kinks_kw), kinks_kw, 0.0)
+        kinks_x = np.where(kinks_kw >= 0, -kinks_kw * eta[:, None] * dt, -kinks_kw * dt / eta[:, None])
+        points = np.sort(
+            np.concatenate(
+                [x_lo[:, None], np.clip(kinks_x, x_lo[:, None], x_hi[:, None]), x_hi[:, None]], axis=1
+            ),
+            axis=1,
+        )
+        values = stage_cost(t, points)
+        length = np.diff(points, axis=1)
+        slope = np.where(length > 1e-12, np.diff(values, axis=1) / np.where(length > 1e-12, length, 1.0), 0.0)
+        return values[:, 0], slope, length
+
+    # V_T: minus the terminal value, one piece over [smin, smax]
+    v_start = -terminal * smin
+    slope = -terminal[:, None] * np.ones((n_m, 1))
+    length = (smax - smin)[:, None]
+    merged_store: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for t in range(n_t - 1, -1, -1):
+        g0, g_slope, g_len = stage_segments(t)
+        all_slope = np.concatenate([slope, g_slope], axis=1)
+        all_len = np.concatenate([length, g_len], axis=1)
+        from_g = np.zeros(all_slope.shape, dtype=bool)
+        from_g[:, slope.shape[1] :] = True
+        order = np.argsort(all_slope, axis=1, kind="stable")
+        all_slope = np.take_along_axis(all_slope, order, axis=1)
+        all_len = np.take_along_axis(all_len, order, axis=1)
+        from_g = np.take_along_axis(from_g, order, axis=1)
+        # W on [smin + x_lo, smax + x_hi], starting from V(smin) + g(x_lo); keep [smin, smax]
+        left = smin + x_lo
+        end = left[:, None] + np.cumsum(all_len, axis=1)
+        begin = end - all_len
+        merged_store.append((left, all_len, from_g))
+        before = np.clip(np.minimum(end, smin[:, None]) - begin, 0, None)
+        v_start = v_start + g0 + (all_slope * before).sum(axis=1)
+        kept = np.clip(np.minimum(end, smax[:, None]) - np.maximum(begin, smin[:, None]), 0, None)
+        # compact: drop pieces of zero length, keep the rest in slope order
+        nonzero = kept > 1e-12
+        width = max(int(nonzero.sum(axis=1).max()), 1)
+        pick = np.argsort(~nonzero, axis=1, kind="stable")[:, :width]
+        slope = np.take_along_axis(np.where(nonzero, all_slope, _STEEP), pick, axis=1)
+        length = np.take_along_axis(np.where(nonzero, kept, 0.0), pick, axis=1)
+    merged_store.reverse()
+
+    # Forward: the optimal x at s is x_lo plus the length of g's pieces met before s in W's sorted pieces.
+    charge = np.zeros((n_t, n_m))
+    discharge = np.zeros((n_t, n_m))
+    soc_path = np.zeros((n_t, n_m))
+    soc = soc0.copy()
+    for t in range(n_t):
+        left, all_len, from_g = merged_store[t]
+        pos = soc - left
+        end = np.cumsum(all_len, axis=1)
+        begin = end - all_len
+        covered = np.clip(np.minimum(end, pos[:, None]) - begin, 0, None)
+        x = x_lo + (covered * from_g).sum(axis=1)
+        x = np.clip(x, x_lo, x_hi)
+        x = np.clip(x, soc - smax, soc - smin)
+        battery_kw = np.where(x <= 0, -x / (eta * dt), -x * eta / dt)
+        charge[t] = np.maximum(battery_kw, 0)
+        discharge[t] = np.maximum(-battery_kw, 0)
+        soc = soc - x
+        soc_path[t] = soc
+    grid = net + charge - discharge
+    imp = np.maximum(grid, 0)
+    exp = np.maximum(-grid, 0)
+    objective = (
+        dt * (buy * imp - sell * exp).sum(axis=0)
+        + dt * wear_per_kwh * (charge + discharge).sum(axis=0)
+        + dt * RELAX_PENALTY_PER_KWH * np.maximum(imp - cap, 0).sum(axis=0)
+        - terminal * soc_path[-1]
+    )
+    return FastPlan(charge, discharge, soc_path, imp, exp, objective)
