@@ -62,3 +62,11 @@ def test_welfare_is_optimal_and_every_pair_trades_within_both_limits(book, rule,
         )
         assert_close(welfare, lp_welfare)
         assert_close(result.bid_payment[t].sum(), result.ask_revenue[t].sum() + result.bid_fee[t].sum())
+
+
+def test_ties_break_in_a_seeded_random_order():
+    # Four sellers at the same price, one buyer for 1 kWh: who sells depends on the seed only.
+    book = ([[1.0]], [[20.0]], [[1.0, 1.0, 1.0, 1.0]], [[10.0, 10.0, 10.0, 10.0]])
+    winners = {int(clear_batch("pay_as_bid", *book, seed=seed).trades.seller[0]) for seed in range(40)}
+    again = [clear_batch("pay_as_bid", *book, seed=3).trades.seller.tolist() for _ in range(2)]
+    assert winners == {0, 1, 2, 3} and again[0] == again[1]

