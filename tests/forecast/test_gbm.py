@@ -107,3 +107,17 @@ def test_targets_beyond_the_horizon_and_bad_history_are_rejected():
         model.fit(frame.tz_localize(None))
     with pytest.raises(ValueError, match="duplicated timestamp"):
         model.fit(pd.concat([frame, frame.iloc[[5]]]).sort_index())
+
+
+def test_missing_history_is_logged_and_a_member_without_any_is_rejected(caplog):
+    frame, _, _ = synthetic_load(days=30, members=2)
+    model = small_model(calibrate=False).fit(frame)
+    gappy = frame.copy()
+    gappy.iloc[-30:-20, 0] = np.nan
+    with caplog.at_level("WARNING", logger="wattmesh.forecast"):
+        forecast = model.predict(gappy)
+    assert "10 missing value(s) in 1 member(s)" in caplog.text
+    assert forecast.point.notna().all().all()
+    gappy.iloc[-24 * 10 :, 1] = np.nan
+    with pytest.raises(ValueError, match=r"members \['h1'\] have no value"):
+        model.predict(gappy)

@@ -19,6 +19,7 @@ References
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from wattmesh.forecast.features import (
 )
 
 DAY = pd.Timedelta("1D")
+logger = logging.getLogger("wattmesh.forecast")
 
 
 @dataclass
@@ -76,7 +78,8 @@ class GradientBoostingForecaster:
     max_train_rows : int
         Rows (interval, member pairs) sampled for training; bounds the cost for large communities.
     calibrate : bool
-        Calibrate the quantile interval on the last ``calibration_share`` of the training period.
+        Calibrate the quantile interval on the last ``calibration_share`` of the training period, with
+        quantile models fitted on at most ``calibration_rows`` rows sampled before it.
     seed : int
         Seed of the row sampling and LightGBM's bagging.
     """
@@ -96,6 +99,7 @@ class GradientBoostingForecaster:
         max_train_rows: int = 300_000,
         calibrate: bool = True,
         calibration_share: float = 0.2,
+        calibration_rows: int = 50_000,
         seed: int = 0,
     ) -> None:
         if kind not in ("load", "pv", "wind"):
@@ -122,6 +126,7 @@ class GradientBoostingForecaster:
             "feature_fraction": 0.9,
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
+            "force_col_wise": True,
             "max_bin": 63,
             "num_threads": 1,
             "verbose": -1,
@@ -130,9 +135,20 @@ class GradientBoostingForecaster:
         self.n_estimators = n_estimators
         self.max_train_rows = max_train_rows
         self.calibrate = calibrate
+        self.calibration_rows = calibration_rows
+        self._dataset_params = {"max_bin": 63, "verbose": -1, "num_threads": 1}
         self.calibration_share = calibration_share
         self.seed = seed
         self.fitted_until: pd.Timestamp | None = None
+
+    @property
+    def history_needed(self) -> pd.Timedelta:
+        """How much history before a target's issue time the features read: 8 days.
+
+        ``predict`` needs history from ``first target - horizon - history_needed`` on; passing only that
+        keeps each call cheap in a simulation.
+        """
+        return pd.Timedelta("8D")
 
     # ------------------------------------------------------------------ features
     @property
@@ -278,34 +294,71 @@ class GradientBoostingForecaster:
             else [np.flatnonzero(m_all == m) for m in range(len(self.members))]
         )
 
-        def train(rows: np.ndarray, objective: str, alpha: float | None = None) -> object:
+        datasets: dict[int, object] = {}
+
+        def train(
+            rows: np.ndarray, objective: str, alpha: float | None = None, key: int | None = None
+        ) -> object:
             params = dict(self.params, objective=objective)
             if alpha is not None:
                 params["alpha"] = alpha
-            data = lgb.Dataset(x[rows], y[rows], free_raw_data=True)
-            return lgb.train(params, data, num_boost_round=self.n_estimators)
+            # Binning once per row set and reusing it for every objective saves a pass over the data.
+            if key is None or key not in datasets:
+                data = lgb.Dataset(x[rows], y[rows], params=self._dataset_params, free_raw_data=False)
+                if key is None:
+                    return lgb.train(params, data, num_boost_round=self.n_estimators)
+                datasets[key] = data
+            return lgb.train(params, datasets[key], num_boost_round=self.n_estimators)
 
         self.factor = 1.0
         if self.calibrate and len(self.quantiles) >= 2:
             cut_t = index[first] + (index[-1] - index[first]) * (1 - self.calibration_share)
             cut = int(index.searchsorted(cut_t))
             preds = np.full((len(t_all), len(self.quantiles)), np.nan)
-            for rows in groups:
+            for g, rows in enumerate(groups):
                 early, late = rows[t_all[rows] < cut], rows[t_all[rows] >= cut]
                 if len(early) < 50 or len(late) == 0:
                     continue
+                # The factor needs a good interval shape, not the best model: a subsample is enough.
+                if len(early) > self.calibration_rows:
+                    early = np.sort(rng.choice(early, self.calibration_rows, replace=False))
                 for j, q in enumerate(self.quantiles):
-                    preds[late, j] = train(early, "quantile", q).predict(x[late])
+                    preds[late, j] = train(early, "quantile", q, key=-1 - g).predict(x[late])
             held = np.isfinite(preds).all(axis=1)
             if held.any():
                 self.factor = self._interval_factor(y[held], np.sort(preds[held], axis=1))
         self.models = []
-        for rows in groups:
-            point = train(rows, "regression")
-            qmodels = [train(rows, "quantile", q) for q in self.quantiles]
+        for g, rows in enumerate(groups):
+            point = train(rows, "regression", key=g)
+            qmodels = [train(rows, "quantile", q, key=g) for q in self.quantiles]
             self.models.append((point, qmodels))
+        datasets.clear()
         self.fitted_until = index[-1]
         return self
+
+    def _check_window(self, history: pd.DataFrame, index: pd.DatetimeIndex) -> None:
+        """Reject members with no data in the window the features read; log missing values in it."""
+        if len(index) == 0:
+            return
+        lo = index.min() - self.horizon - self.history_needed
+        hi = index.max() - self.horizon
+        window = history[(history.index >= lo) & (history.index <= hi)]
+        missing = window.isna().sum()
+        empty = [m for m in history.columns if missing[m] == len(window)]
+        if empty:
+            raise ValueError(
+                f"history: members {empty} have no value between {lo} and {hi}, the window these forecasts "
+                "read; repair the data (wattmesh.quality.repair_meter_data) or forecast them otherwise"
+            )
+        if missing.sum():
+            logger.warning(
+                "history: %d missing value(s) in %d member(s) between %s and %s; their forecasts use "
+                "LightGBM's missing-value branches (repair with wattmesh.quality.repair_meter_data)",
+                int(missing.sum()),
+                int((missing > 0).sum()),
+                lo,
+                hi,
+            )
 
     def _interval_factor(self, y: np.ndarray, q_pred: np.ndarray) -> float:
         """Factor on the distance from median to outer quantiles that gives the nominal coverage."""
@@ -364,6 +417,7 @@ class GradientBoostingForecaster:
             raise ValueError(
                 f"history: members {missing} were not in fit; per-member models cannot predict them"
             )
+        self._check_window(history, index)
         full = pd.date_range(
             min(history.index[0], index.min()), max(history.index[-1], index.max()), freq=step
         )

@@ -1,0 +1,185 @@
+"""Forecasting benchmark: skill on measured data against the issue's targets, and training/prediction time.
+
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [skill|timing|all]`` (all by default).
+Hold-out: the last third of each data set, rolling origin with retraining every 30 days, day-ahead
+(every forecast issued 24 h before its interval).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from wattmesh.forecast import evaluate, metrics  # noqa: E402
+from wattmesh.forecast.features import FONTANA  # noqa: E402
+from wattmesh.forecast.gbm import GradientBoostingForecaster  # noqa: E402
+
+DATA = (Path(__file__).parents[1] / ".." / "shared" / "data" / "citylearn_2022").resolve()
+pd.set_option("display.width", 200)
+pd.set_option("display.max_columns", 20)
+
+
+def show(result: evaluate.BacktestResult) -> None:
+    print(f"\n== {result.name}, horizon {result.horizon}, skill vs {result.reference}")
+    print(result.table.round(3).to_string())
+
+
+def skill() -> None:
+    if not DATA.is_dir():
+        raise SystemExit(f"CityLearn 2022 data not found at {DATA}")
+    rows = []
+    t0 = time.perf_counter()
+    community = evaluate.citylearn_backtest(DATA, "community")
+    community_wx = evaluate.citylearn_backtest(DATA, "community", use_weather_forecasts=True)
+    homes = evaluate.citylearn_backtest(DATA, "load")
+    pv = evaluate.citylearn_backtest(DATA, "pv")
+    pv_wx = evaluate.citylearn_backtest(DATA, "pv", use_weather_forecasts=True)
+    sys50 = evaluate.nrel_system50_backtest()
+    wind = evaluate.dwd_wind_backtest()
+    print(f"backtests took {time.perf_counter() - t0:.0f} s")
+    for result in (community, community_wx, homes, pv, pv_wx, sys50, wind):
+        show(result)
+
+    def get(result, model, column):
+        return float(result.table.loc[model, column])
+
+    # Community as the sum of the single-home forecasts (bottom-up), and on daily energy.
+    actual_sum = homes.actual.sum(axis=1)
+    bottom_up = homes.forecast.point.sum(axis=1)
+    daily_actual = community.actual["community"].resample("1D").sum()
+    daily_fc = community.forecast.point["community"].resample("1D").sum()
+    full = daily_actual.index[1:-1]  # whole days only
+    for name, result in (("", community), (" (+ weather fc)", community_wx)):
+        rows.append(
+            (f"community load{name}: MAPE hourly", "<= 10 %", get(result, "lightgbm", "mape")),
+        )
+        rows.append(
+            (
+                f"community load{name}: RMSE skill vs week-ago",
+                ">= 15 %",
+                get(result, "lightgbm", "rmse_skill"),
+            )
+        )
+        rows.append(
+            (f"community load{name}: 80% interval coverage", "75-85 %", get(result, "lightgbm", "coverage"))
+        )
+    rows.append(
+        (
+            "community load, bottom-up sum of homes: MAPE hourly",
+            "<= 10 %",
+            metrics.mape(actual_sum, bottom_up),
+        )
+    )
+    rows.append(
+        (
+            "community load: MAPE of daily energy (supplementary)",
+            "-",
+            metrics.mape(daily_actual[full], daily_fc[full]),
+        )
+    )
+    rows.append(
+        ("single home load: pinball skill vs similar days", ">= 5 %", get(homes, "lightgbm", "pinball_skill"))
+    )
+    rows.append(("single home load: 80% interval coverage", "75-85 %", get(homes, "lightgbm", "coverage")))
+    for name, result in (
+        ("CityLearn PV", pv),
+        ("CityLearn PV + weather fc", pv_wx),
+        ("NREL sys 50 PV", sys50),
+    ):
+        rows.append((f"{name}: RMSE skill vs persistence", ">= 15 %", get(result, "lightgbm", "rmse_skill")))
+        rows.append((f"{name}: RMSE skill vs smart persistence", "-", skill_vs(result, "smart_persistence")))
+        rows.append((f"{name}: nRMSE by capacity (daylight)", "report", get(result, "lightgbm", "nrmse")))
+        rows.append((f"{name}: 80% coverage (daylight)", "75-85 %", get(result, "lightgbm", "coverage")))
+    rows.append(("small wind: RMSE skill vs persistence", "-", get(wind, "lightgbm", "rmse_skill")))
+    rows.append(("small wind: nRMSE by rated power", "report", get(wind, "lightgbm", "nrmse")))
+    rows.append(("small wind: 80% coverage", "75-85 %", get(wind, "lightgbm", "coverage")))
+    print("\n== Targets of issue 5 (day-ahead, hold-out = last third)")
+    print(pd.DataFrame(rows, columns=["metric", "target", "achieved"]).round(2).to_string(index=False))
+
+
+def skill_vs(result: evaluate.BacktestResult, baseline: str) -> float:
+    model = result.table.loc["lightgbm", "rmse"]
+    return metrics.skill(model, result.table.loc[baseline, "rmse"])
+
+
+def synthetic_homes(members: int, seed: int = 0) -> pd.DataFrame:
+    """A year of 15-min load for ``members`` homes: CityLearn homes interpolated, shifted, scaled, noised."""
+    from wattmesh.community.citylearn import load_citylearn_2022
+
+    load = load_citylearn_2022(DATA).load_kwh
+    quarter = load.resample("15min").interpolate()
+    base = quarter.to_numpy()
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, base.shape[1], members)
+    shift = rng.integers(-4, 5, members)
+    scale = rng.lognormal(0, 0.3, members)
+    out = np.empty((base.shape[0], members), dtype=float)
+    for j in range(members):  # building the test data only, not a hot path
+        out[:, j] = np.roll(base[:, pick[j]], shift[j]) * scale[j]
+    out *= rng.lognormal(0, 0.1, out.shape)
+    return pd.DataFrame(out, index=quarter.index, columns=[f"home_{j}" for j in range(members)])
+
+
+FAST = {"max_train_rows": 150_000, "n_estimators": 200, "learning_rate": 0.06}
+
+
+def timing() -> None:
+    print("\n== Time: global LightGBM (point + 3 quantiles + calibration), a year of 15-min data, day-ahead")
+    print(
+        "   wall = elapsed on the shared machine; cpu = this process's CPU time (1 thread: the unloaded wall)"
+    )
+    rows = []
+    for members, config, options in ((1, "default", {}), (1000, "default", {}), (1000, "fast", FAST)):
+        frame = synthetic_homes(members)
+        model = GradientBoostingForecaster(site=FONTANA, **options)
+        clock = Clock()
+        model.fit(frame)
+        fit = clock.lap()
+        model.predict(frame.iloc[-96 * 9 :])  # what a day-ahead call needs: 8 days + the horizon
+        day = clock.lap()
+        week = frame.iloc[-96 * 15 :]
+        model.predict(week, week.index[-96 * 7 :])
+        week_t = clock.lap()
+        year = (np.nan, np.nan)
+        if members == 1:
+            model.predict(frame, frame.index[96 * 8 :])
+            year = clock.lap()
+        rows.append(
+            (members, config, min(len(frame) * members, model.max_train_rows), *fit, *day, *week_t, *year)
+        )
+        print(f"  {members} homes ({config}) done: fit wall {fit[0]:.1f} s, cpu {fit[1]:.1f} s", flush=True)
+    table = pd.DataFrame(
+        rows,
+        columns=["homes", "config", "train_rows", "fit_wall_s", "fit_cpu_s", "day_wall_s", "day_cpu_s",
+                 "week_wall_s", "week_cpu_s", "year_wall_s", "year_cpu_s"],
+    )  # fmt: skip
+    print(table.round(2).to_string(index=False))
+    print(f"fast = {FAST}; goal: retraining a global model on a year of 1,000 homes in <= 60 s")
+
+
+class Clock:
+    """Wall and CPU time since the last lap [s]."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return out
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which in ("timing", "all"):
+        timing()
+    if which in ("skill", "all"):
+        skill()
