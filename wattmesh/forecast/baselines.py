@@ -23,7 +23,6 @@ from wattmesh.forecast.features import (
     Site,
     calendar_features,
     clear_sky_ghi,
-    lag_stack,
     lagged,
     step_of,
     steps_in,
@@ -76,18 +75,16 @@ def similar_days_stack(
     first = int(np.ceil(h / d))
     lags = [k * d for k in range(first, first + search_days)]
     values = history.to_numpy(dtype=float)
-    stack = lag_stack(values, lags)  # (K, T, M)
     off = calendar_features(history.index, tz, holidays)["is_day_off"].to_numpy()
-    off_lagged = np.stack([lagged(off[:, None], lag)[:, 0] for lag in lags])  # (K, T)
-    same = off_lagged == off[None, :]
-    rank = np.cumsum(same, axis=0)
-    chosen = same & (rank <= n_days)
     out = np.full((n_days, values.shape[0], values.shape[1]), np.nan)
-    for j in range(n_days):
-        pick = chosen & (rank == j + 1)  # (K, T): at most one True per column
-        has = pick.any(axis=0)
-        k_idx = np.argmax(pick, axis=0)
-        out[j, has] = stack[k_idx[has], np.flatnonzero(has)]
+    found = np.zeros(values.shape[0], dtype=np.int64)  # similar days found so far for each interval
+    for lag in lags:  # one lag at a time keeps memory at n_days copies of the data, not search_days
+        same = lagged(off[:, None], lag)[:, 0] == off
+        slot = np.flatnonzero(same & (found < n_days))
+        if slot.size:
+            out[found[slot], slot] = lagged(values, lag)[slot]
+            found[slot] += 1
+    return out
     return out
 
 
