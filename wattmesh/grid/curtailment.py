@@ -296,6 +296,6 @@ def member_curtailment_kwh(
     """
     position = member_ids.get_indexer(np.asarray(trade_seller))
     if (position < 0).any():
-        raise ValueError(f"trade_seller {np.asarray(trade_seller)[position < 0][0]!r} is not a member")
+        raise ValueError(f"trade_seller {str(np.asarray(trade_seller)[position < 0][0])!r} is not a member")
     energy = np.bincount(position, np.asarray(curtailed_kw) * interval_h, minlength=len(member_ids))
     return pd.Series(energy, index=member_ids, name="curtailed_kwh")
