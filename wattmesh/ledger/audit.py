@@ -50,7 +50,7 @@ class AuditReport:
     signatures : int
         Ed25519 signatures verified [count].
     problems : list of Problem
-        Every finding, keys first, then entries in log order, then tree heads.
+        Every finding: keys, entries in log order, tree heads, the node cache, the trusted head.
     seconds : float
         Wall time of the audit [s].
     """
@@ -226,7 +226,6 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     # the tree, rebuilt from the entries; the node cache must agree with it
     levels = merkle.full_levels(b"".join(leaves))
     node = merkle.level_lookup(levels)
-    _check_node_cache(conn, levels, add)
 
     # tree heads
     head_rows = conn.execute(
@@ -270,6 +269,7 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     if previous_size < n:
         add(Problem("log", "end", f"entries {previous_size}..{n - 1} are not covered by a signed tree head"))
 
+    _check_node_cache(conn, levels, add)
     if trusted_head is not None:
         _check_trusted(trusted_head, operator_raw, n, node, add)
 
@@ -279,8 +279,8 @@ def _check_node_cache(conn, levels: list[bytes], add) -> None:
     by_level: dict[int, list] = {}
     for level, index, value in cursor:
         by_level.setdefault(level, []).append((index, _blob(value)))
-    for level in range(1, max(len(levels), max(by_level, default=0) + 1)):
-        expected = levels[level] if level < len(levels) else b""
+    for level in sorted(set(range(1, len(levels))) | set(by_level)):
+        expected = levels[level] if 0 < level < len(levels) else b""
         stored = by_level.get(level, [])
         indices = [i for i, _ in stored]
         if indices != list(range(len(expected) // 32)):

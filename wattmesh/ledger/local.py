@@ -83,7 +83,7 @@ def entry_message(seq: int, record: bytes, seller_sig: bytes, buyer_sig: bytes) 
     return b"".join(
         (
             ENTRY_DOMAIN,
-            seq.to_bytes(8, "big"),
+            seq.to_bytes(8, "big", signed=True),
             len(record).to_bytes(4, "big"),
             record,
             len(seller_sig).to_bytes(1, "big"),
