@@ -4,7 +4,9 @@ Sharing rule (documented choice): during the outage every home's own generation 
 first. What is left of all generation, every home battery and the community battery form one pool. The
 pool serves the critical loads (``critical_fraction`` of each home's load) first and the rest of the load
 after, each tier shared either pro rata to the unmet demand or by a priority list (lower rank first,
-pro rata within a rank). Batteries discharge pro rata to what each can deliver in the interval; surplus
+pro rata within a rank). Stored energy is kept for critical loads by default
+(``storage_for_critical_only``): batteries serve only critical gaps, generation serves the rest.
+Batteries discharge pro rata to what each can deliver in the interval; surplus
 generation charges them pro rata to their free room; what is still left is spilled (an island cannot
 export). Without sharing, each home has only its own generation and battery, and the community battery
 stands idle. Network limits inside the island are not modelled.
@@ -88,6 +90,7 @@ def island_dispatch(
     critical_fraction: np.ndarray | float = 0.3,
     sharing: str = "pro_rata",
     priority_rank: np.ndarray | None = None,
+    storage_for_critical_only: bool = True,
 ) -> IslandResult:
     """Run the island through an outage, interval by interval (vectorised over homes).
 
@@ -104,6 +107,7 @@ def island_dispatch(
     critical_fraction : (M,) or scalar share of each home's load that is critical [-]
     sharing : "pro_rata", "priority" (needs ``priority_rank``) or "none" (each home on its own)
     priority_rank : (M,) rank of each home for "priority", lower is served first
+    storage_for_critical_only : batteries serve critical loads only, so they last longer into the outage
 
     Returns
     -------
@@ -166,10 +170,16 @@ def island_dispatch(
             pool = surplus.sum() + can_discharge.sum() + c_can_discharge
             if sharing == "pro_rata":
                 to_critical = allocate_pro_rata(pool, critical_gap)
-                to_rest = allocate_pro_rata(pool - to_critical.sum(), rest_gap)
             else:
                 to_critical = allocate_by_priority(pool, critical_gap, rank)
-                to_rest = allocate_by_priority(pool - to_critical.sum(), rest_gap, rank)
+            if storage_for_critical_only:
+                rest_supply = max(surplus.sum() - to_critical.sum(), 0.0)
+            else:
+                rest_supply = pool - to_critical.sum()
+            if sharing == "pro_rata":
+                to_rest = allocate_pro_rata(rest_supply, rest_gap)
+            else:
+                to_rest = allocate_by_priority(rest_supply, rest_gap, rank)
             used = to_critical.sum() + to_rest.sum()
             from_storage = max(used - surplus.sum(), 0.0)
             storable = np.r_[can_discharge, c_can_discharge]
@@ -183,7 +193,7 @@ def island_dispatch(
         else:
             # Alone: the home's battery covers its own gaps, critical first; its own surplus charges it.
             to_critical = np.minimum(critical_gap, can_discharge)
-            to_rest = np.minimum(rest_gap, can_discharge - to_critical)
+            to_rest = 0.0 if storage_for_critical_only else np.minimum(rest_gap, can_discharge - to_critical)
             discharge = to_critical + to_rest
             charge = np.minimum(surplus, room)
             spilled[t] = (surplus - charge).sum() / h
