@@ -358,6 +358,7 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
     conn = connect(path, readonly=True)
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        conn.text_factory = bytes  # a tampered record may no longer be valid text
         if not isinstance(chain, Chain):
             if chain is None:
                 if "chain_contract" not in meta:
@@ -384,7 +385,7 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
         conn.close()
     problems = []
     for row in heads:
-        head = TreeHead(*row[:5], bytes(row[5]), bytes(row[6]), bytes(row[7]))
+        head = TreeHead(*row[:3], row[3].decode(errors="replace"), row[4].decode(errors="replace"), *row[5:])
         expected = merkle.root(b"".join(leaves[head.first_seq : head.tree_size]))
         on_chain = chain.root_of(head)
         where = f"{head.head_index} (interval ending {head.timestamp})"
