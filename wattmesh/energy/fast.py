@@ -115,38 +115,52 @@ def plan_batteries_fast(
         )
         values = stage_cost(t, points)
         length = np.diff(points, axis=1)
-        slope = np.where(length > 1e-12, np.diff(values, axis=1) / np.where(length > 1e-12, length, 1.0), 0.0)
-        return values[:, 0], slope, length
+        # zero-length pieces get a slope that keeps the list sorted (see the merge)
+        slope = np.where(
+            length > 1e-12, np.diff(values, axis=1) / np.where(length > 1e-12, length, 1.0), -_STEEP
+        )
+        return values[:, 0], np.maximum.accumulate(slope, axis=1), length
 
     # V_T: minus the terminal value, one piece over [smin, smax]
     v_start = -terminal * smin
     slope = -terminal[:, None] * np.ones((n_m, 1))
     length = (smax - smin)[:, None]
     merged_store: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rows = np.arange(n_m)[:, None]
     for t in range(n_t - 1, -1, -1):
         g0, g_slope, g_len = stage_segments(t)
-        all_slope = np.concatenate([slope, g_slope], axis=1)
-        all_len = np.concatenate([length, g_len], axis=1)
-        from_g = np.zeros(all_slope.shape, dtype=bool)
-        from_g[:, slope.shape[1] :] = True
-        order = np.argsort(all_slope, axis=1, kind="stable")
-        all_slope = np.take_along_axis(all_slope, order, axis=1)
-        all_len = np.take_along_axis(all_len, order, axis=1)
-        from_g = np.take_along_axis(from_g, order, axis=1)
+        # Merge two slope-sorted lists: each piece's place is its own rank plus the other list's pieces
+        # with a smaller slope (ties: V's pieces first).
+        n_v, n_g = slope.shape[1], g_slope.shape[1]
+        g_before_v = g_slope[:, None, :] < slope[:, :, None]  # (M, n_v, n_g)
+        place_v = np.arange(n_v)[None, :] + g_before_v.sum(axis=2)
+        place_g = np.arange(n_g)[None, :] + (~g_before_v).sum(axis=1)
+        all_slope = np.empty((n_m, n_v + n_g))
+        all_len = np.empty((n_m, n_v + n_g))
+        from_g = np.zeros((n_m, n_v + n_g), dtype=bool)
+        all_slope[rows, place_v] = slope
+        all_slope[rows, place_g] = g_slope
+        all_len[rows, place_v] = length
+        all_len[rows, place_g] = g_len
+        from_g[rows, place_g] = True
         # W on [smin + x_lo, smax + x_hi], starting from V(smin) + g(x_lo); keep [smin, smax]
         left = smin + x_lo
         end = left[:, None] + np.cumsum(all_len, axis=1)
         begin = end - all_len
-        merged_store.append((left, all_len, from_g))
+        merged_store.append((left, end - left[:, None], from_g))
         before = np.clip(np.minimum(end, smin[:, None]) - begin, 0, None)
         v_start = v_start + g0 + (all_slope * before).sum(axis=1)
         kept = np.clip(np.minimum(end, smax[:, None]) - np.maximum(begin, smin[:, None]), 0, None)
         # compact: drop pieces of zero length, keep the rest in slope order
         nonzero = kept > 1e-12
-        width = max(int(nonzero.sum(axis=1).max()), 1)
-        pick = np.argsort(~nonzero, axis=1, kind="stable")[:, :width]
-        slope = np.take_along_axis(np.where(nonzero, all_slope, _STEEP), pick, axis=1)
-        length = np.take_along_axis(np.where(nonzero, kept, 0.0), pick, axis=1)
+        count = nonzero.sum(axis=1)
+        width = max(int(count.max()), 1)
+        place = np.cumsum(nonzero, axis=1) - 1
+        slope = np.full((n_m, width), _STEEP)
+        length = np.zeros((n_m, width))
+        r, c = np.nonzero(nonzero)
+        slope[r, place[r, c]] = all_slope[r, c]
+        length[r, place[r, c]] = kept[r, c]
     merged_store.reverse()
 
     # Forward: the optimal x at s is x_lo plus the length of g's pieces met before s in W's sorted pieces.
@@ -155,10 +169,9 @@ def plan_batteries_fast(
     soc_path = np.zeros((n_t, n_m))
     soc = soc0.copy()
     for t in range(n_t):
-        left, all_len, from_g = merged_store[t]
+        left, end, from_g = merged_store[t]
         pos = soc - left
-        end = np.cumsum(all_len, axis=1)
-        begin = end - all_len
+        begin = np.concatenate([np.zeros((n_m, 1)), end[:, :-1]], axis=1)
         covered = np.clip(np.minimum(end, pos[:, None]) - begin, 0, None)
         x = x_lo + (covered * from_g).sum(axis=1)
         x = np.clip(x, x_lo, x_hi)
