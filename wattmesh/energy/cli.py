@@ -1,0 +1,65 @@
+"""`wattmesh energy ...`: check demand-response event files, compare dispatch strategies on CityLearn 2022."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Battery and EV planning, demand-response events.", no_args_is_help=True)
+
+DEFAULT_CITYLEARN = Path("..") / "shared" / "data" / "citylearn_2022"
+
+
+@app.command("events")
+def events(path: Path = typer.Argument(..., help="Demand-response events, .csv or .json")) -> None:
+    """Validate a demand-response events file and print its events (exit code 2 on any problem)."""
+    from rich.console import Console
+
+    from wattmesh.energy.events import read_events
+
+    console = Console()
+    try:
+        table = read_events(path)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(table.to_string(index=False))
+
+
+@app.command("citylearn")
+def citylearn(
+    data: Path = typer.Option(DEFAULT_CITYLEARN, help="The CityLearn 2022 folder."),
+    days: int = typer.Option(14, help="Days from the start of the data."),
+) -> None:
+    """Compare no battery, the self-consumption rule, MPC and the perfect-foresight bound on CityLearn 2022."""
+    from rich.console import Console
+
+    from wattmesh.community.citylearn import load_citylearn_2022
+    from wattmesh.energy.compare import compare_strategies
+    from wattmesh.energy.forecasts import perfect_forecast, persistence, seasonal_naive
+
+    console = Console()
+    try:
+        cl = load_citylearn_2022(data)
+    except FileNotFoundError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    n = days * 24
+    load, pv = cl.load_kwh.iloc[:n], cl.pv_kwh.iloc[:n]
+    batteries = cl.batteries.reset_index().rename(columns={"home": "battery_id"}).assign(soc_kwh=0.0)
+    table, _ = compare_strategies(
+        load,
+        pv,
+        cl.price_per_kwh.to_numpy()[:n],
+        0.0,
+        batteries,
+        forecasters={
+            "perfect forecasts": (perfect_forecast(load), perfect_forecast(pv)),
+            "persistence": (persistence, persistence),
+            "seasonal naive": (seasonal_naive("1D"), seasonal_naive("1D")),
+        },
+        carbon_kg_per_kwh=cl.carbon_kg_per_kwh.to_numpy()[:n],
+        horizon_intervals=24,
+    )
+    console.print(table.round(3).to_string())
