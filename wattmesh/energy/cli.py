@@ -24,7 +24,7 @@ def events(path: Path = typer.Argument(..., help="Demand-response events, .csv o
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    console.print(table.to_string(index=False))
+    typer.echo(table.to_string(index=False))
 
 
 @app.command("citylearn")
@@ -62,4 +62,4 @@ def citylearn(
         carbon_kg_per_kwh=cl.carbon_kg_per_kwh.to_numpy()[:n],
         horizon_intervals=24,
     )
-    console.print(table.round(3).to_string())
+    typer.echo(table.round(3).to_string())
