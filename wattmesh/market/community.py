@@ -66,6 +66,12 @@ def community_prices(
     """
     if rule not in COMMUNITY_RULES:
         raise ValueError(f"rule {rule!r} is not one of {', '.join(COMMUNITY_RULES)}")
+    # Both branches of each np.where are computed; the one not taken may overflow for subnormal totals.
+    with np.errstate(over="ignore"):
+        return _community_prices(rule, supply_kwh, demand_kwh, retail_per_kwh, feed_in_per_kwh)
+
+
+def _community_prices(rule, supply_kwh, demand_kwh, retail_per_kwh, feed_in_per_kwh):
     tsp, tbp = np.asarray(supply_kwh, float), np.asarray(demand_kwh, float)
     lam_b, lam_s = np.asarray(retail_per_kwh, float), np.asarray(feed_in_per_kwh, float)
     zero = np.zeros(np.broadcast(tsp, tbp, lam_b, lam_s).shape)
@@ -73,8 +79,7 @@ def community_prices(
     nan = zero + np.nan
     deficit = tsp < tbp
     if rule == "sdr":
-        with np.errstate(over="ignore"):
-            sdr = np.divide(tsp, tbp, out=zero + np.inf, where=tbp > 0)
+        sdr = np.divide(tsp, tbp, out=zero + np.inf, where=tbp > 0)
         sdr_in = np.minimum(sdr, 1.0)
         denominator = (lam_b - lam_s) * sdr_in + lam_s
         sell = np.divide(lam_b * lam_s, denominator, out=lam_b.copy(), where=denominator > 0)
