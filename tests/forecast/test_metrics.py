@@ -39,3 +39,28 @@ def test_shape_mismatch_and_empty_are_errors():
         metrics.rmse([np.nan], [1.0])
     with pytest.raises(ValueError, match="quantile"):
         metrics.pinball_loss([1.0], [1.0], 1.0)
+
+
+def test_skill_table_scores_against_the_reference_hand_worked():
+    import pandas as pd
+
+    from wattmesh.forecast.backtest import skill_table
+
+    index = pd.date_range("2024-01-01", periods=4, freq="h", tz="UTC")
+    actual = pd.DataFrame({"m": [2.0, 4.0, 6.0, 8.0]}, index=index)
+    good = pd.DataFrame({"m": [3.0, 4.0, 6.0, 7.0]}, index=index)  # errors 1, 0, 0, 1
+    ref = pd.DataFrame({"m": [4.0, 2.0, 8.0, 6.0]}, index=index)  # errors 2 each
+    quantiles = {0.1: good - 1.5, 0.5: good, 0.9: good + 0.5}
+    table = skill_table(
+        actual,
+        {"good": good, "ref": ref},
+        reference="ref",
+        quantile_forecasts={"good": quantiles},
+        capacity=4.0,
+    )
+    assert table.loc["good", "rmse"] == pytest.approx(np.sqrt(0.5))
+    assert table.loc["good", "rmse_skill"] == pytest.approx(100 * (1 - np.sqrt(0.5) / 2))
+    assert table.loc["good", "mae_skill"] == pytest.approx(75.0)
+    assert table.loc["good", "nmae"] == pytest.approx(100 * 0.5 / 4)
+    # interval [f - 1.5, f + 0.5]: 2 in [1.5, 3.5] yes, 4 in [2.5, 4.5] yes, 6 in [4.5, 6.5] yes, 8 in [5.5, 7.5] no
+    assert table.loc["good", "coverage"] == pytest.approx(75.0)
