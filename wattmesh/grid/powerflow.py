@@ -127,20 +127,23 @@ def _injection_matrix(model: FeederModel, frame: pd.DataFrame, name: str) -> np.
         positions = model.positions(frame.columns.to_numpy())
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
+    if len(np.unique(positions)) != len(positions):
+        raise ValueError(f"{name}: a bus appears in more than one column")
     out = np.zeros((values.shape[0], model.n_buses))
-    np.add.at(out, (slice(None), positions), values)
+    out[:, positions] = values
     return out
 
 
-def _empty_raw(model: FeederModel, n_rows: int) -> dict[str, np.ndarray]:
-    net = model.net
-    n_branch = len(net.line) + len(net.trafo)
-    return {
-        "v": np.full((n_rows, model.n_buses), np.nan + 0j),
-        "branch": np.zeros((n_rows, n_branch, 4)),
-        "slack": np.full(n_rows, np.nan + 0j),
-        "converged": np.zeros(n_rows, dtype=bool),
-    }
+def _empty_raw(model: FeederModel, n_rows: int) -> dict:
+    """Result buffers; the large arrays are allocated only when rows are filled one by one."""
+    return {"n_rows": n_rows, "v": None, "branch": None, "converged": np.zeros(n_rows, dtype=bool)}
+
+
+def _allocate(model: FeederModel, raw: dict) -> None:
+    if raw["v"] is None:
+        net = model.net
+        raw["v"] = np.full((raw["n_rows"], model.n_buses), np.nan + 0j)
+        raw["branch"] = np.zeros((raw["n_rows"], len(net.line) + len(net.trafo), 4))
 
 
 def _initial_voltage(model: FeederModel) -> np.ndarray:
@@ -170,7 +173,7 @@ def _solve_lightsim2grid(model: FeederModel, p_mw, q_mvar, raw) -> None:
     series.modify_load_q(load_q)
     series.compute(v0, MAX_ITERATIONS, TOLERANCE_MVA)
     converged = np.asarray(series.converged_mask(), dtype=bool)
-    _store_lightsim(series, raw, np.arange(len(converged)), converged)
+    _store_lightsim(model, series, raw, np.arange(len(converged)), converged)
     if not converged.all():
         # The time series stops at its first failure; solve the rest independently, each from v0.
         rows = np.flatnonzero(~converged)
@@ -178,14 +181,20 @@ def _solve_lightsim2grid(model: FeederModel, p_mw, q_mvar, raw) -> None:
         sweep.modify_load_p(np.ascontiguousarray(load_p[rows]))
         sweep.modify_load_q(np.ascontiguousarray(load_q[rows]))
         sweep.compute(v0, MAX_ITERATIONS, TOLERANCE_MVA)
-        _store_lightsim(sweep, raw, rows, np.asarray(sweep.converged_mask(), dtype=bool))
+        _store_lightsim(model, sweep, raw, rows, np.asarray(sweep.converged_mask(), dtype=bool))
 
 
-def _store_lightsim(computer, raw, rows: np.ndarray, converged: np.ndarray) -> None:
+def _store_lightsim(model: FeederModel, computer, raw, rows: np.ndarray, converged: np.ndarray) -> None:
     if not converged.any():
         return
     voltages = computer.get_voltages()
     branch = computer.compute_branch_results()
+    if raw["v"] is None and converged.all() and len(rows) == raw["n_rows"]:
+        # The common case: every interval solved; keep the solver's arrays without copying them.
+        raw["v"], raw["branch"] = np.asarray(voltages), branch
+        raw["converged"][:] = True
+        return
+    _allocate(model, raw)
     ok = rows[converged]
     raw["v"][ok] = voltages[converged]
     raw["branch"][ok] = branch[converged]
@@ -197,6 +206,7 @@ def _solve_pandapower(model: FeederModel, p_mw, q_mvar, raw, rows: np.ndarray) -
 
     net = model.net
     n_line = len(net.line)
+    _allocate(model, raw)
     for row in rows:
         net.load["p_mw"] = -p_mw[row]
         net.load["q_mvar"] = -q_mvar[row]
@@ -214,15 +224,18 @@ def _solve_pandapower(model: FeederModel, p_mw, q_mvar, raw, rows: np.ndarray) -
 
 def _series(model: FeederModel, raw, index: pd.Index, solver: str) -> PowerFlowSeries:
     net = model.net
+    _allocate(model, raw)
     converged = raw["converged"]
-    v = raw["v"]
-    v[~converged] = np.nan
+    v = raw["v"]  # may be the solver's read-only array when every row converged
+    if not converged.all():
+        v[~converged] = np.nan
     vm = np.abs(v)
     va = np.angle(v, deg=True)
     vn_kv = net.bus["vn_kv"].to_numpy()
     n_line = len(net.line)
     branch = raw["branch"]
-    branch[~converged] = np.nan
+    if not converged.all():
+        branch[~converged] = np.nan
     s_side1 = np.hypot(branch[..., 0], branch[..., 1])
     s_side2 = np.hypot(branch[..., 2], branch[..., 3])
 
@@ -259,8 +272,7 @@ def _series(model: FeederModel, raw, index: pd.Index, solver: str) -> PowerFlowS
         at_slack = buses == slack_pos
         slack += (branch[:, at_slack, side] + 1j * branch[:, at_slack, side + 1]).sum(axis=1)
     slack[~converged] = np.nan
-    losses = np.nansum(branch[..., 0] + branch[..., 2], axis=1)
-    losses[~converged] = np.nan
+    losses = branch[..., 0].sum(axis=1) + branch[..., 2].sum(axis=1)
 
     buses = model.bus_ids
     line_cols = pd.Index(line.index, name="line")
