@@ -83,3 +83,19 @@ def test_compare_mechanisms_on_the_issue_case_gives_hand_computed_bills():
     ]
     # SDR with supply = demand: everyone trades at the feed-in price.
     assert table.loc["sdr", ["buyers_pay", "sellers_receive", "import_kwh"]].tolist() == [80.0, 80.0, 0.0]
+
+
+def test_feeder_distance_follows_lines_and_crosses_the_transformer_at_zero():
+    import pandapower as pp
+
+    from wattmesh.market import feeder_distance
+
+    net = pp.create_empty_network()
+    mv, lv, a, b = (pp.create_bus(net, vn_kv=v) for v in (20.0, 0.4, 0.4, 0.4))
+    pp.create_transformer(net, mv, lv, std_type="0.4 MVA 20/0.4 kV")
+    pp.create_line(net, lv, a, length_km=0.1, std_type="NAYY 4x150 SE")
+    pp.create_line(net, a, b, length_km=0.2, std_type="NAYY 4x150 SE")
+    distance = feeder_distance(net)
+    assert distance.loc[mv, b] == pytest.approx(0.3) and distance.loc[lv, a] == pytest.approx(0.1)
+    ohm = feeder_distance(net, weight="r_ohm")
+    assert ohm.loc[lv, b] == pytest.approx(0.3 * net.line["r_ohm_per_km"].iloc[0])

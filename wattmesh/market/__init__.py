@@ -36,6 +36,7 @@ _EXPORTS = {
     "UtilitySettlement": "utility",
     "distance_fee_per_kwh": "utility",
     "electrical_distance": "utility",
+    "feeder_distance": "utility",
     "net_cost": "utility",
     "settle_with_utility": "utility",
 }

@@ -125,3 +125,50 @@ def distance_fee_per_kwh(
     """
     distance = np.asarray(distance, float)
     return base_fee_per_kwh + fee_per_kwh_per_distance * distance[np.ix_(seller_bus, buyer_bus)]
+
+
+def feeder_distance(net, weight: str = "length_km"):
+    """Electrical distance between every pair of buses of a pandapower feeder, as a bus x bus table.
+
+    Parameters
+    ----------
+    net : a pandapower network (e.g. a SimBench LV grid); its in-service lines are the edges, and its
+        transformers and closed bus-bus switches join their buses at zero distance
+    weight : the line column that measures distance: "length_km" [km], or "r_ohm" for the series
+        resistance r_ohm_per_km x length_km [ohm]
+
+    Returns
+    -------
+    pandas.DataFrame
+        (B, B) distances indexed and labelled by pandapower bus index; pass ``.to_numpy()`` with each
+        member's row position to :func:`distance_fee_per_kwh`.
+    """
+    import pandas as pd
+
+    lines = net.line[net.line["in_service"]]
+    if weight == "r_ohm":
+        length = (lines["r_ohm_per_km"] * lines["length_km"]).to_numpy(float)
+    elif weight == "length_km":
+        length = lines["length_km"].to_numpy(float)
+    else:
+        raise ValueError(f"weight {weight!r} is not one of length_km, r_ohm")
+    frm, to = [lines["from_bus"].to_numpy()], [lines["to_bus"].to_numpy()]
+    lengths = [length]
+    if len(net.trafo):
+        frm.append(net.trafo["hv_bus"].to_numpy())
+        to.append(net.trafo["lv_bus"].to_numpy())
+        lengths.append(np.zeros(len(net.trafo)))
+    switches = net.switch[(net.switch["et"] == "b") & net.switch["closed"]] if len(net.switch) else None
+    if switches is not None and len(switches):
+        frm.append(switches["bus"].to_numpy())
+        to.append(switches["element"].to_numpy())
+        lengths.append(np.zeros(len(switches)))
+    buses = net.bus.index.to_numpy()
+    position = pd.Series(np.arange(len(buses)), index=buses)
+    distance = electrical_distance(
+        position[np.concatenate(frm)].to_numpy(),
+        position[np.concatenate(to)].to_numpy(),
+        np.concatenate(lengths),
+        n_buses=len(buses),
+    )
+    return pd.DataFrame(distance, index=buses, columns=buses)
