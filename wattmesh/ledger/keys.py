@@ -25,9 +25,12 @@ SIGNATURE_SIZE = 64
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
 
 
+_WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
 def default_workers() -> int:
-    """Threads for signing and verifying (cryptography releases the GIL): at most 2, one per core."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Threads for signing and verifying (libsodium calls release the GIL): at most 2, one per core."""
+    return _WORKERS
 
 
 def _file_stem(member_id: str) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import datetime
 from json.encoder import encode_basestring_ascii as _quote
 
 import numpy as np
@@ -37,30 +39,89 @@ RECORD_FIELDS = tuple(col.name for col in TRADES.columns)
 SEED_FIELDS = RECORD_FIELDS[:7]
 
 
+_PLAIN_ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
 def iso_utc(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
     """UTC ISO 8601 strings with a ``Z`` suffix, microseconds only when present.
+
+    Strings already in the plain ``YYYY-MM-DDTHH:MM:SSZ`` form and tz-aware datetime columns take fast
+    paths (no per-value pandas objects), since the simulator appends tens of thousands of intervals.
 
     Raises
     ------
     ValueError
         naming the first value that is not a time or has no time zone.
     """
-    values = pd.Series(times)
+    if not isinstance(times, pd.Series | pd.DatetimeIndex):
+        return [_one_iso(value) for value in ([times] if isinstance(times, str) else times)]
+    values = pd.Series(times) if isinstance(times, pd.DatetimeIndex) else times
     if values.empty:
         return []
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        naive = np.asarray(values.values, dtype="datetime64[us]")  # tz-aware .values are UTC instants
+        if np.isnat(naive).any():
+            raise ValueError(f"time {values[np.isnat(naive)].iloc[0]!r} is not a time")
+        whole = (naive.astype("datetime64[s]") == naive).all()
+        text = np.datetime_as_string(naive, unit="s" if whole else "us")
+        return [t + "Z" for t in text.tolist()]
     if values.dtype == object:
-        for value in values:
+        plain = values.tolist()
+        if all(isinstance(v, str) and _PLAIN_ISO_Z.match(v) for v in plain):
+            _check_dates(set(plain))
+            return plain
+        for value in plain:
             if isinstance(value, str) and not value.endswith(("Z", "+00:00")) and "+" not in value[10:]:
                 raise ValueError(f"time {value!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)")
-    stamps = pd.to_datetime(values, utc=True)
+            if isinstance(value, pd.Timestamp | datetime) and value.tzinfo is None:
+                raise ValueError(f"time {value!r} has no time zone (expected UTC)")
+    elif np.issubdtype(values.dtype, np.datetime64):
+        raise ValueError(
+            f"time {values.iloc[0]!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)"
+        )
+    try:
+        stamps = pd.to_datetime(values, utc=True)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"times {values.iloc[0]!r}...: {err}") from err
     if stamps.isna().any():
         raise ValueError(f"time {values[stamps.isna()].iloc[0]!r} is not a time")
-    whole = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    micro = stamps.dt.microsecond.to_numpy() != 0
-    if micro.any():
-        fine = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        whole = whole.where(~micro, fine)
-    return whole.tolist()
+    return iso_utc(stamps)
+
+
+def _check_dates(texts: set[str]) -> None:
+    """Raise ValueError naming the first plain ISO time that is not a real date and time."""
+    try:
+        np.array([t[:-1] for t in texts], dtype="datetime64[s]")
+    except ValueError as err:
+        bad = next(t for t in sorted(texts) if not _parses(t[:-1]))
+        raise ValueError(f"time {bad!r} is not a time") from err
+
+
+def _parses(text: str) -> bool:
+    try:
+        np.datetime64(text, "s")
+    except ValueError:
+        return False
+    return True
+
+
+def _one_iso(value: object) -> str:
+    if isinstance(value, str) and _PLAIN_ISO_Z.match(value):
+        _check_dates({value})
+        return value
+    if isinstance(value, str) and not value.endswith(("Z", "+00:00")) and "+" not in value[10:]:
+        raise ValueError(f"time {value!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"time {value!r} is not a time") from err
+    if stamp is pd.NaT:
+        raise ValueError(f"time {value!r} is not a time")
+    if stamp.tzinfo is None:
+        raise ValueError(f"time {value!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)")
+    stamp = stamp.tz_convert("UTC")
+    micro = f".{stamp.microsecond:06d}" if stamp.microsecond else ""
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + micro + "Z"
 
 
 def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tuple[list[bytes], list[dict]]:
