@@ -9,6 +9,7 @@ from rich.console import Console
 
 from wattmesh.energy.cli import app as energy_app
 from wattmesh.forecast.cli import app as forecast_app
+from wattmesh.grid.cli import app as grid_app
 from wattmesh.ledger.cli import app as ledger_app
 from wattmesh.market.cli import app as market_app
 
@@ -19,6 +20,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(market_app, name="market")
 app.add_typer(energy_app, name="energy")
+app.add_typer(grid_app, name="grid")
 
 console = Console()
 
