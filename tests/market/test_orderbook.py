@@ -145,3 +145,22 @@ def test_random_sequences_never_leave_the_book_crossed_and_fill_within_limits(op
     assert all(q > 0 for _, q in bids + asks)
     if bids and asks:
         assert bids[0][0] < asks[0][0]
+
+
+def test_resting_orders_rebuild_the_same_book():
+    book = _book()
+    book.submit("b1", "c1", "buy", 1.0, 9.0)
+    book.submit("b2", "c2", "buy", 2.0, 9.5)
+    book.submit("b3", "c3", "buy", 1.0, 12.0)  # takes 1 kWh of a1
+    rows = book.resting_orders()
+    assert [r["order_id"] for r in rows] == ["b2", "b1", "a1", "a2", "a3"]
+    rebuilt = OrderBook()
+    for row in sorted(rows, key=lambda r: r["sequence"]):
+        assert (
+            rebuilt.submit(
+                row["order_id"], row["member_id"], row["side"], row["energy_kwh"], row["price_per_kwh"]
+            )
+            == []
+        )
+    assert rebuilt.depth("buy") == book.depth("buy") and rebuilt.depth("sell") == book.depth("sell")
+    assert [r["order_id"] for r in rebuilt.resting_orders()] == [r["order_id"] for r in rows]

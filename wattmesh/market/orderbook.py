@@ -108,6 +108,30 @@ class OrderBook:
         entry = self._orders.get(order_id)
         return 0.0 if entry is None else entry[_REMAINING]
 
+    def resting_orders(self) -> list[dict]:
+        """Every resting order in priority order (per side: best price first, then oldest first).
+
+        Submitting these rows in order to an empty book rebuilds the same book (the live server's way to
+        persist a book and restore it after a restart).
+        """
+        out = []
+        for is_buy in (True, False):
+            levels = self._levels[is_buy]
+            for price in sorted(levels, reverse=is_buy):
+                for entry in levels[price][1]:
+                    if entry[_REMAINING] > 0:
+                        out.append(
+                            {
+                                "order_id": entry[_ID],
+                                "member_id": entry[_MEMBER],
+                                "side": "buy" if is_buy else "sell",
+                                "energy_kwh": entry[_REMAINING],
+                                "price_per_kwh": price,
+                                "sequence": entry[_SEQ],
+                            }
+                        )
+        return out
+
     def __len__(self) -> int:
         """Number of resting orders."""
         return len(self._orders)
