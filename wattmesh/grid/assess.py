@@ -123,6 +123,7 @@ def dso_safe_delivery(
     merit_per_kwh: np.ndarray | None = None,
     limits: GridLimits | None = None,
     member_ids: pd.Index | None = None,
+    interval_h: float | None = None,
 ) -> tuple[CurtailmentResult, pd.Series]:
     """Curtail the trades that would break a feeder limit, and each member's curtailed sales.
 
@@ -137,6 +138,7 @@ def dso_safe_delivery(
         merit, so the trades that relieve the violation most per kW go first [currency/kWh]
     limits : limits to keep
     member_ids : labels for the per-member result (default 0..M-1)
+    interval_h : interval length [h]; None reads it from ``index`` (which then needs two or more rows)
 
     Returns
     -------
@@ -144,7 +146,7 @@ def dso_safe_delivery(
     curtailed_kwh : per member, energy its sales were curtailed by [kWh]
     """
     model = model_for(feeder)
-    h = interval_hours(index)
+    h = interval_hours(index) if interval_h is None else interval_h
     member_bus = np.asarray(member_bus)
     trade_seller = np.asarray(trade_seller, dtype=np.int64)
     merit = np.zeros(len(trade_seller)) if merit_per_kwh is None else np.asarray(merit_per_kwh, float)

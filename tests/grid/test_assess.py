@@ -1,0 +1,62 @@
+"""The simulator-facing calls: members' injections to report figures, DSO-safe delivery per member."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wattmesh.grid import GridLimits, feeder_model
+from wattmesh.grid.assess import dso_safe_delivery, grid_report, grid_summary, member_power_flow
+
+INDEX = pd.date_range("2016-06-01 10:00", periods=4, freq="15min", tz="UTC")
+
+
+def test_members_on_one_bus_add_up_and_the_summary_counts_energy(radial):
+    model = feeder_model(radial())
+    member_bus = np.array([5, 5, 3])
+    net_kw = np.array([[10.0, 10.0, -4.0], [0.0, 0.0, -8.0], [5.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    result = member_power_flow(model, member_bus, net_kw, INDEX)
+    summary = grid_summary(result)
+    # slack power = -(sum of injections) + losses; a quarter hour each
+    expected_import = (8.0 + result.losses_kw.iloc[1] + result.losses_kw.iloc[3]) * 0.25
+    expected_export = (16.0 - result.losses_kw.iloc[0] + 5.0 - result.losses_kw.iloc[2]) * 0.25
+    assert summary["import_kwh"] == pytest.approx(expected_import, rel=1e-6)
+    assert summary["export_kwh"] == pytest.approx(expected_export, rel=1e-6)
+    assert summary["losses_kwh"] == pytest.approx(result.losses_kw.sum() * 0.25)
+    assert summary["vm_max_pu"] == pytest.approx(result.vm_pu[5].max())
+    assert summary["hours_any_violation"] == 0.0
+    report = grid_report(result)
+    assert list(report.envelope.columns) == ["vm_min_pu", "vm_mean_pu", "vm_max_pu"]
+    assert report.trafo_loading_percent.shape == (4, 1)
+
+
+def test_dso_safe_delivery_reports_curtailment_per_member(radial):
+    member_bus = np.array([5, 5, 2])
+    # members 0 and 1 export 45 kW each at the end of the cable; member 2 buys at the busbar end
+    net_kw = np.array([[45.0, 45.0, -30.0]])
+    trade_interval = np.array([0, 0])
+    trade_seller = np.array([0, 1])
+    trade_energy_kwh = np.array([7.5, 7.5])  # 30 kW each over the quarter hour
+    limits = GridLimits(vm_max_pu=1.04)
+    result, per_member = dso_safe_delivery(
+        feeder_model(radial()),
+        member_bus,
+        net_kw,
+        INDEX[:1],
+        trade_interval,
+        trade_seller,
+        trade_energy_kwh,
+        merit_per_kwh=np.array([0.02, 0.01]),
+        limits=limits,
+        member_ids=pd.Index(["a", "b", "c"]),
+        interval_h=0.25,
+    )
+    assert result.violations_before["overvoltage"].iloc[0]
+    assert result.resolved.iloc[0]
+    assert result.power_flow.vm_pu.iloc[0].max() <= 1.04
+    # lower merit first: b's trade is curtailed in full (about 0.75 mpu/kW: 60 kW leave about 1.059 pu),
+    # then a's in part
+    assert result.curtailed_kw[1] == pytest.approx(30.0)
+    assert 0.0 < result.curtailed_kw[0] < 30.0
+    np.testing.assert_allclose(per_member.to_numpy(), [*(result.curtailed_kw * 0.25), 0.0])
