@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from wattmesh.community.citylearn import load_citylearn_2022
-from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence, seasonal_naive
+from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence
 from wattmesh.energy.kpis import kpi_ratios
 from wattmesh.energy.mpc import (
     dispatch_no_battery,
@@ -30,7 +30,7 @@ DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cityle
 # The planner's objective for CityLearn: the bill (exports earn nothing), a carbon price, a charge on each
 # home's daily import peak and a little battery wear.
 CARBON_PRICE_PER_KG = 0.1
-PEAK_PRICE_PER_KW = 0.05
+PEAK_PRICE_PER_KW = 0.3
 WEAR_PER_KWH = 0.002
 
 
@@ -83,19 +83,6 @@ def main() -> None:
         "MPC, persistence",
         lambda: run_mpc(
             load, pv, buy, 0.0, batteries, load_forecaster=persistence, pv_forecaster=persistence, **mpc
-        ),
-    )
-    timed(
-        "MPC, seasonal naive (1 day)",
-        lambda: run_mpc(
-            load,
-            pv,
-            buy,
-            0.0,
-            batteries,
-            load_forecaster=seasonal_naive("1D"),
-            pv_forecaster=seasonal_naive("1D"),
-            **mpc,
         ),
     )
     # Day-ahead forecasts of the forecasting part, issued 24 h before each hour from the past only.

@@ -204,8 +204,9 @@ def run_mpc(
     ev_sessions : EV sessions (``EV_SESSIONS`` columns); a session becomes known when the EV plugs in
     import_cap_kw : (T, M) demand-response caps, NaN where none, known to the planner in advance [kW]
     follow : how an applied step follows the plan. ``"hybrid"`` (default): as planned, but surplus PV
-        that the battery can store is never exported, the battery never discharges into export, and
-        while the plan discharges the battery holds the planned import; ``"grid"``: the battery holds each home's grid
+        that the battery can store is never exported, the battery never discharges into export, while
+        the plan discharges the battery holds the planned import, and it discharges to keep the import
+        at or below the plan's peak over its horizon; ``"grid"``: the battery holds each home's grid
         exchange at the planned value as far as its limits allow, so it absorbs the forecast error of the
         step; ``"battery"``: the battery runs at its planned power and the grid takes the error.
     plan_options : passed to ``plan_homes`` (peak_price_per_kw, wear_per_kwh, ...)
@@ -288,6 +289,10 @@ def run_mpc(
                     np.maximum(grid_kw, -np.maximum(actual_net, 0.0)), np.maximum(-actual_net, 0.0)
                 )
                 battery_kw = np.where(battery_kw < 0, discharging, np.maximum(battery_kw, -actual_net))
+                # and keep the import at or below the plan's peak over its horizon where the battery can
+                peak_kw = plan.import_kw.max(axis=0)
+                battery_kw = np.minimum(battery_kw, peak_kw - actual_net)
+                battery_kw = np.maximum(battery_kw, -np.maximum(actual_net, 0.0))
             c, d, soc = apply_battery_kw(
                 np.maximum(battery_kw, 0.0),
                 np.maximum(-battery_kw, 0.0),
