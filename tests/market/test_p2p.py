@@ -29,6 +29,14 @@ def test_premium_for_a_green_seller_beats_a_cheaper_grey_one():
     assert 22.0 - 1e-9 <= price <= 25.0 + 1e-9
 
 
+def test_midpoint_pricing_splits_each_pairs_surplus_equally():
+    premium = np.array([[5.0], [0.0]])
+    result = clear_batch(
+        "p2p", [[1.0]], [[20.0]], [[1.0, 1.0]], [[22.0, 18.0]], premium_per_kwh=premium, pricing="midpoint"
+    )
+    assert result.trades.price_per_kwh.tolist() == [22.0 + 0.5 * (20.0 + 5.0 - 22.0)]
+
+
 def test_forbidden_pairs_and_distance_fees_steer_trades():
     # Two buyers @ 20, two sellers @ 10; seller 0 may not sell to buyer 0, and seller 1 -> buyer 1 is
     # far (fee 12 > surplus 10), so the only worthwhile trades are 0 -> 1 and 1 -> 0.
@@ -61,12 +69,12 @@ books = st.tuples(st.integers(1, 2), st.integers(1, 6), st.integers(1, 6)).flatm
 
 
 @settings(max_examples=40, deadline=None)
-@given(books)
-def test_welfare_equals_the_dense_lp_and_prices_respect_limits(book):
+@given(books, st.sampled_from(["dual", "midpoint"]))
+def test_welfare_equals_the_dense_lp_and_prices_respect_limits(book, pricing):
     bid_kwh, bid_price, ask_kwh, ask_price, premium, allowed = book
     result = clear_batch(
         "p2p", bid_kwh, bid_price, ask_kwh, ask_price, premium_per_kwh=premium, allowed=allowed,
-        intervals_per_solve=1 + bid_kwh.shape[0] // 2,
+        intervals_per_solve=1 + bid_kwh.shape[0] // 2, pricing=pricing,
     )  # fmt: skip
     trades = result.trades
     t, s, b = trades.interval, trades.seller, trades.buyer

@@ -15,7 +15,7 @@ MECHANISMS: dict[str, str] = {
     "pay_as_clear": "uniform-price double auction; options: price_rule, fee_per_kwh, seed",
     "pay_as_bid": "discriminatory double auction; options: pair_price, fee_per_kwh, seed",
     "p2p": "bilateral LP with product differentiation; options: premium_per_kwh, allowed, "
-    "pair_fee_per_kwh, fee_per_kwh, intervals_per_solve",
+    "pair_fee_per_kwh, fee_per_kwh, intervals_per_solve, pricing (dual, midpoint)",
     "sdr": "supply-demand-ratio pricing, no bid prices; options: retail_per_kwh, feed_in_per_kwh "
     "(required), fee_per_kwh, seed",
     "mmr": "mid-market-rate pricing, no bid prices; options as sdr",
@@ -26,7 +26,15 @@ MECHANISMS: dict[str, str] = {
 _OPTIONS = {
     "pay_as_clear": {"price_rule", "fee_per_kwh", "seed"},
     "pay_as_bid": {"pair_price", "fee_per_kwh", "seed"},
-    "p2p": {"premium_per_kwh", "allowed", "pair_fee_per_kwh", "fee_per_kwh", "intervals_per_solve", "seed"},
+    "p2p": {
+        "premium_per_kwh",
+        "allowed",
+        "pair_fee_per_kwh",
+        "fee_per_kwh",
+        "intervals_per_solve",
+        "pricing",
+        "seed",
+    },
     "sdr": {"retail_per_kwh", "feed_in_per_kwh", "fee_per_kwh", "seed"},
     "mmr": {"retail_per_kwh", "feed_in_per_kwh", "fee_per_kwh", "seed"},
     "bill_sharing": {"retail_per_kwh", "feed_in_per_kwh", "fee_per_kwh", "seed"},
@@ -57,7 +65,7 @@ def clear_batch(
         fee_per_kwh : flat grid fee per local kWh, paid by the buyer, a number or (T,) (default 0)
         price_rule : pay_as_clear, "midpoint" (default), "marginal_ask" or "marginal_bid"
         pair_price : pay_as_bid, "bid" (default), "ask" or "midpoint"
-        premium_per_kwh, allowed, pair_fee_per_kwh, intervals_per_solve : p2p, see
+        premium_per_kwh, allowed, pair_fee_per_kwh, intervals_per_solve, pricing : p2p, see
             :func:`~wattmesh.market.p2p.clear_p2p`
         retail_per_kwh, feed_in_per_kwh : utility prices, numbers or (T,), required by sdr, mmr and
             bill_sharing (their prices are built from them; bid and ask prices are ignored)
@@ -92,6 +100,7 @@ def clear_batch(
     if mechanism == "pay_as_bid":
         return clear_pay_as_bid(bid_kwh, bid_price, ask_kwh, ask_price, rng, **options)
     if mechanism == "p2p":
+        # The LP has no random choice: the seed is accepted so that every mechanism takes one.
         return clear_p2p(bid_kwh, bid_price, ask_kwh, ask_price, **options)
     if mechanism in COMMUNITY_RULES:
         for required in ("retail_per_kwh", "feed_in_per_kwh"):

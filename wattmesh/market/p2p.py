@@ -19,6 +19,8 @@ import numpy as np
 from wattmesh.market.clearing import VOLUME_TOLERANCE_KWH, as_order_arrays
 from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades, per_interval
 
+P2P_PRICING = ("dual", "midpoint")
+
 # Above this many pair variables the LP is solved by interior point with crossover.
 LARGE_LP_VARIABLES = 5_000
 
@@ -48,6 +50,7 @@ def clear_p2p(
     pair_fee_per_kwh: np.ndarray | None = None,
     fee_per_kwh: float | np.ndarray = 0.0,
     intervals_per_solve: int = 8,
+    pricing: str = "dual",
 ) -> BatchClearing:
     """Welfare-maximising bilateral trades with per-pair preferences, fees and permissions.
 
@@ -61,6 +64,8 @@ def clear_p2p(
         :func:`~wattmesh.market.utility.distance_fee_per_kwh` [currency/kWh]; default 0
     fee_per_kwh : flat grid fee added to every pair, a number or (T,) [currency/kWh]
     intervals_per_solve : intervals solved together as one block-diagonal LP
+    pricing : "dual" (default, the LP's competitive-equilibrium prices) or "midpoint" (each traded pair
+        splits its surplus equally: the seller receives c_s + (p_b + pi_sb - f_sb - c_s) / 2)
 
     Returns
     -------
@@ -82,10 +87,16 @@ def clear_p2p(
     u_s >= 0 the dual of seller s's quantity and v_b >= 0 that of buyer b, u_s + v_b >= p_b + pi_sb - f_sb
     - c_s with equality on every traded pair. Seller s receives c_s + u_s per kWh (>= its limit) and
     buyer b pays c_s + u_s + f_sb = p_b + pi_sb - v_b (<= its limit plus its premium for that seller).
-    Without premiums, permissions and pair fees the welfare equals the uniform auction's.
+    Without premiums, permissions and pair fees the welfare equals the uniform auction's. Equilibrium
+    prices need not be unique (with many equal limits any price between them clears), so the dual prices
+    can depend on the solver's path; ``pricing="midpoint"`` gives prices that depend only on the orders
+    and the trades.
     """
     from scipy.optimize import linprog
     from scipy.sparse import csr_matrix
+
+    if pricing not in P2P_PRICING:
+        raise ValueError(f"pricing {pricing!r} is not one of {', '.join(P2P_PRICING)}")
 
     bid_kwh, bid_price, ask_kwh, ask_price = as_order_arrays(
         bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh
@@ -130,7 +141,10 @@ def clear_p2p(
         seller_dual = -result.ineqlin.marginals[ask_row]
         traded = energy > VOLUME_TOLERANCE_KWH
         t, s, b = t[traded], s[traded], b[traded]
-        price = ask_price[rows][t, s] + np.maximum(seller_dual[traded], 0.0)
+        if pricing == "dual":
+            price = ask_price[rows][t, s] + np.maximum(seller_dual[traded], 0.0)
+        else:
+            price = ask_price[rows][t, s] + 0.5 * value[t, s, b]
         parts.append((t + first, s, b, energy[traded], price, fee[t, s, b]))
 
     if parts:
