@@ -224,13 +224,17 @@ def validate_orders(
         )
     duplicated = ids.duplicated(keep="first")
     flag(duplicated, lambda i: "order_id appears more than once (the first is kept)")
-    for col in ("time_in_force", "max_distance"):
-        if col in table.columns:
-            problems = ORDERS.problems(table[["order_id", col]].astype({"order_id": str}))
+    for name in ("time_in_force", "max_distance"):
+        if name in table.columns:
+            column = ORDERS.column(name)
+            one = TableSchema(ORDERS.name, ORDERS.key, (ORDERS.column(ORDERS.key), column))
+            problems = one.problems(pd.DataFrame({ORDERS.key: ids.to_numpy(), name: table[name].to_numpy()}))
             for message in problems:
+                # Messages read "order '<id>': <field> ..."; a repeated id is already flagged above.
                 key = message.split("'")[1]
                 for i in np.flatnonzero(ids.to_numpy() == key):
-                    reasons[i].append(message)
+                    if name in message:
+                        reasons[i].append(message)
 
     bad = np.array([bool(r) for r in reasons], dtype=bool)
     rejected = table[bad].copy()
