@@ -205,3 +205,25 @@ def test_homes_planned_in_blocks_get_the_joint_optimum_and_keep_their_evs():
     assert blocks.objective == pytest.approx(whole.objective, rel=1e-9)
     np.testing.assert_allclose(blocks.ev_kw.sum(axis=0), [0.0, 20.0, 30.0, 0.0], rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(blocks.ev_slot_kw.sum(axis=0), [20.0, 30.0], rtol=1e-7)
+
+
+def test_member_batteries_pool_a_members_battery_assets():
+    from wattmesh.energy.battery import member_batteries
+
+    assets = pd.DataFrame(
+        {
+            "asset_id": ["b1", "b2", "pv1", "b3"],
+            "member_id": ["m1", "m1", "m2", "m3"],
+            "kind": ["battery", "battery", "pv", "battery"],
+            "power_kw": [5.0, 3.0, 4.0, 2.0],
+            "capacity_kwh": [10.0, 5.0, 0.0, 4.0],
+            "efficiency": [0.9, 0.81, 0.9, 0.95],
+            "soc_initial": [0.5, 1.0, 0.5, 0.25],
+        }
+    )
+    table = member_batteries(assets, ["m1", "m2", "m3"])
+    assert table["capacity_kwh"].tolist() == [15.0, 0.0, 4.0]
+    assert table["power_kw"].tolist() == [8.0, 0.0, 2.0]
+    assert table["soc_kwh"].tolist() == [10.0, 0.0, 1.0]
+    assert table["efficiency"].iloc[0] == pytest.approx((0.9 * 10 + 0.81 * 5) / 15)
+    validate_batteries(table)

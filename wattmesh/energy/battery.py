@@ -11,7 +11,13 @@ PLAN_BATTERIES = TableSchema(
     "battery",
     "battery_id",
     (
-        Column("battery_id", "str", "-", "name of the battery, used in messages", required=True),
+        Column(
+            "battery_id",
+            "str",
+            "-",
+            "name of the battery, used in messages (default: row number)",
+            default="",
+        ),
         Column("capacity_kwh", "float", "kWh", "usable energy capacity", required=True),
         Column("power_kw", "float", "kW", "charge and discharge power limit (meter side)", required=True),
         Column("efficiency", "float", "-", "round-trip efficiency, split evenly as sqrt", default=0.9),
@@ -20,6 +26,51 @@ PLAN_BATTERIES = TableSchema(
         Column("soc_max_fraction", "float", "-", "highest state of charge allowed, of capacity", default=1.0),
     ),
 )
+
+
+def member_batteries(assets: pd.DataFrame, member_ids: list[str] | pd.Index) -> pd.DataFrame:
+    """One planner battery per member from an assets table (``wattmesh.community.model.ASSETS``).
+
+    A member's battery assets are pooled: capacities and powers add up, the efficiency is their
+    capacity-weighted mean and the state of charge is ``soc_initial`` times capacity; members without a
+    battery get an empty one (capacity and power 0).
+
+    Parameters
+    ----------
+    assets : asset_id, member_id, kind, power_kw, capacity_kwh, efficiency, soc_initial
+    member_ids : the members, in column order
+    """
+    members = pd.Index([str(m) for m in member_ids])
+    bats = assets[assets["kind"] == "battery"]
+    capacity = bats["capacity_kwh"].astype(float)
+    grouped = (
+        pd.DataFrame(
+            {
+                "member_id": bats["member_id"].astype(str),
+                "capacity_kwh": capacity,
+                "power_kw": bats["power_kw"].astype(float),
+                "weighted_efficiency": bats["efficiency"].astype(float) * capacity,
+                "soc_kwh": bats["soc_initial"].astype(float) * capacity,
+            }
+        )
+        .groupby("member_id")
+        .sum()
+    )
+    table = grouped.reindex(members).fillna(0.0)
+    efficiency = np.where(
+        table["capacity_kwh"] > 0,
+        table["weighted_efficiency"] / table["capacity_kwh"].where(table["capacity_kwh"] > 0, 1),
+        0.9,
+    )
+    return pd.DataFrame(
+        {
+            "battery_id": members,
+            "capacity_kwh": table["capacity_kwh"].to_numpy(),
+            "power_kw": table["power_kw"].to_numpy(),
+            "efficiency": efficiency,
+            "soc_kwh": table["soc_kwh"].to_numpy(),
+        }
+    )
 
 
 def no_batteries(n_members: int) -> pd.DataFrame:
