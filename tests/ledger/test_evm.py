@@ -147,3 +147,15 @@ def test_bad_chain_configuration_is_refused(tmp_path, web3, keyring):
         EvmLedger(tmp_path / "x.sqlite", keyring, "mint", chain)
     with pytest.raises(ValueError, match="batch_size 501"):
         Chain(ChainConfig(batch_size=501), web3=web3)
+
+
+def test_the_fast_settle_encoding_equals_web3s(web3):
+    from wattmesh.ledger.evm import settle_calldata
+
+    chain = Chain(web3=web3)
+    trades = [(bytes([i]) * 32, b"\x01" * 32, b"\x02" * 32, 1500 + i, -7 * i) for i in range(3)]
+    ours = settle_calldata(1752570900, 2, trades, True, b"\x09" * 32)
+    theirs = chain.contract.functions.settle(
+        1752570900, 2, trades, True, b"\x09" * 32
+    )._encode_transaction_data()
+    assert "0x" + ours.hex() == theirs

@@ -100,6 +100,19 @@ def _reason(err: Exception) -> str:
     return text.removeprefix("execution reverted: ")
 
 
+SETTLE_TYPES = ["uint64", "uint256", "(bytes32,bytes32,bytes32,uint256,int256)[]", "bool", "bytes32"]
+
+
+def settle_calldata(interval: int, batch: int, trades: list[tuple], is_last: bool, root: bytes) -> bytes:
+    """ABI calldata of ``settle(...)``, encoded with eth_abi directly (web3's per-value formatting of
+    500 structs costs more than the EVM running them)."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    selector = keccak(text=f"settle({','.join(SETTLE_TYPES)})")[:4]
+    return selector + encode(SETTLE_TYPES, [interval, batch, trades, is_last, root])
+
+
 def interval_id(head: TreeHead) -> int:
     """The chain's key of an interval: its end as Unix seconds."""
     return int(pd.Timestamp(head.timestamp).timestamp())
@@ -145,8 +158,9 @@ class Chain:
         artefact = load_artefact()
         self.abi = artefact["abi"]
         if config.contract_address is None:
-            factory = self.w3.eth.contract(abi=self.abi, bytecode=artefact["bytecode"])
-            receipt = self._send(factory.constructor(), "deploy EnergyLedger")
+            code = bytes.fromhex(artefact["bytecode"].removeprefix("0x"))
+            gas = int(self.w3.eth.estimate_gas({"from": self.sender, "data": "0x" + code.hex()}) * 1.2)
+            receipt = self._send_data(code, "deploy EnergyLedger", gas, to=None)
             self.address = receipt["contractAddress"]
         else:
             self.address = self.w3.to_checksum_address(config.contract_address)
@@ -175,34 +189,30 @@ class Chain:
             )
         return Account.from_key(key)
 
-    def _send(self, call, label: str, gas: int | None = None) -> dict:
-        """Dry-run one transaction (for the revert reason), send it, wait for its receipt, check its status.
+    def _send_data(self, data: bytes, label: str, gas: int, to: str | None) -> dict:
+        """Send calldata to ``to`` (None: create a contract), wait for the receipt, check its status.
 
-        ``gas`` is an upper bound set by the caller (unused gas is not charged); without it the node
-        estimates, which re-executes the transaction a dozen times (slow on py-evm).
+        On a JSON-RPC node the call is first dry-run (``eth_call``) to get the revert reason; eth-tester
+        raises with the reason when the transaction itself reverts. ``gas`` is an upper bound chosen
+        by the caller (unused gas is not charged); estimating would re-execute the call many times.
         """
         from web3.exceptions import TimeExhausted
 
         refused = _revert_errors()
-        try:
-            if gas is None:
-                gas = int(call.estimate_gas({"from": self.sender}) * 1.2) + 20_000
-            else:
-                call.call({"from": self.sender, "gas": gas})
-        except refused as err:
-            raise ChainError(f"{label}: the contract refused it: {_reason(err)}") from err
+        tx = {"from": self.sender, "data": "0x" + data.hex(), "gas": gas}
+        if to is not None:
+            tx["to"] = to
         try:
             if self.account is None:
-                tx_hash = call.transact({"from": self.sender, "gas": gas})
+                tx_hash = self.w3.eth.send_transaction(tx)
             else:
-                tx = call.build_transaction(
-                    {
-                        "from": self.sender,
-                        "gas": gas,
-                        "chainId": self.chain_id,
-                        "nonce": self.w3.eth.get_transaction_count(self.sender, "pending"),
-                    }
+                if "to" in tx:
+                    self.w3.eth.call(tx)
+                tx.update(
+                    chainId=self.chain_id, nonce=self.w3.eth.get_transaction_count(self.sender, "pending")
                 )
+                tx.update(self._fees())
+                del tx["from"]
                 tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.config.timeout_s)
         except refused as err:
@@ -210,18 +220,36 @@ class Chain:
         except TimeExhausted as err:
             raise ChainError(f"{label}: no receipt within {self.config.timeout_s:g} s") from err
         if receipt["status"] != 1:
+            reason = "no reason given"
+            replay = {k: v for k, v in tx.items() if k in ("from", "to", "data", "gas")}
+            replay["from"] = self.sender
+            try:  # replaying on the parent block recovers the revert reason
+                self.w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
+            except refused as err:
+                reason = _reason(err)
+            except Exception as err:  # noqa: BLE001 - the reason is a courtesy; the failure is already known
+                reason = f"reason unavailable ({type(err).__name__})"
             raise ChainError(
-                f"{label}: transaction {receipt['transactionHash'].hex()} reverted in block "
-                f"{receipt['blockNumber']} (status {receipt['status']})"
+                f"{label}: the contract refused it: {reason} (transaction {receipt['transactionHash'].hex()} "
+                f"reverted in block {receipt['blockNumber']}, status {receipt['status']})"
             )
         return receipt
+
+    def _fees(self) -> dict:
+        """EIP-1559 fees when the chain has a base fee, else a legacy gas price."""
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": self.w3.eth.gas_price}
+        tip = self.w3.eth.max_priority_fee
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
     def anchor(self, head: TreeHead) -> list[dict]:
         """Store ``head.interval_root`` under the interval's id; one receipt."""
         call = self.contract.functions.anchor(
             interval_id(head), head.interval_root, head.tree_size, head.root_hash
         )
-        return [self._send(call, f"anchor interval ending {head.timestamp}", gas=150_000)]
+        data = bytes.fromhex(call._encode_transaction_data().removeprefix("0x"))
+        return [self._send_data(data, f"anchor interval ending {head.timestamp}", 150_000, to=self.address)]
 
     def settle(self, batch: PreparedBatch) -> list[dict]:
         """Send the interval's trades in batches; the last one stores the interval root."""
@@ -240,13 +268,12 @@ class Chain:
         chunks = [trades[i : i + size] for i in range(0, len(trades), size)] or [[]]
         receipts = []
         for k, chunk in enumerate(chunks):
-            call = self.contract.functions.settle(
-                interval_id(head), k, chunk, k == len(chunks) - 1, head.interval_root
-            )
+            data = settle_calldata(interval_id(head), k, chunk, k == len(chunks) - 1, head.interval_root)
             label = f"settle batch {k + 1}/{len(chunks)} of interval ending {head.timestamp}"
             if k:
                 label += f" ({k} earlier batch(es) of it are already on chain)"
-            receipts.append(self._send(call, label, gas=min(self._gas_cap, 100_000 + 50_000 * len(chunk))))
+            gas = min(self._gas_cap, 100_000 + 50_000 * len(chunk))
+            receipts.append(self._send_data(data, label, gas, to=self.address))
         return receipts
 
     def root_of(self, head: TreeHead) -> bytes:
