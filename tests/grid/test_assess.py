@@ -60,3 +60,36 @@ def test_dso_safe_delivery_reports_curtailment_per_member(radial):
     assert result.curtailed_kw[1] == pytest.approx(30.0)
     assert 0.0 < result.curtailed_kw[0] < 30.0
     np.testing.assert_allclose(per_member.to_numpy(), [*(result.curtailed_kw * 0.25), 0.0])
+
+
+def test_network_awareness_comparison_by_hand(radial):
+    from wattmesh.grid.assess import network_awareness_comparison
+
+    member_bus = np.array([5, 5, 2, 6])
+    net_kw = np.zeros((4, 4))
+    net_kw[0] = [45.0, 45.0, -30.0, -20.0]
+    net_kw[1] = [5.0, 0.0, -5.0, 0.0]
+    # interval 0: a -> c (bus 5 -> 2, 3 segments), b -> d (bus 5 -> 6, 4 segments); interval 1: a -> c
+    table = network_awareness_comparison(
+        feeder_model(radial()),
+        member_bus,
+        net_kw,
+        INDEX,
+        trade_interval=np.array([0, 0, 1]),
+        trade_seller=np.array([0, 1, 0]),
+        trade_buyer=np.array([2, 3, 2]),
+        trade_energy_kwh=np.array([7.5, 5.0, 1.25]),
+        flat_fee_per_kwh=0.02,
+        rate_per_kwh_per_segment=0.01,
+        merit_per_kwh=np.array([0.02, 0.01, 0.0]),
+        limits=GridLimits(vm_max_pu=1.06),
+    )
+    flat, aware = table.loc["flat_fee"], table.loc["network_aware"]
+    assert flat["traded_kwh"] == pytest.approx(13.75)
+    assert flat["fees"] == pytest.approx(13.75 * 0.02)
+    assert flat["hours_overvoltage"] == pytest.approx(0.25)
+    assert aware["hours_any_violation"] == 0.0
+    # b's trade (lower merit) goes in full, then part of a's; interval 1 is within limits
+    assert 5.0 < aware["curtailed_kwh"] < 12.5
+    delivered_a = 7.5 - (aware["curtailed_kwh"] - 5.0)
+    assert aware["fees"] == pytest.approx(delivered_a * 0.03 + 1.25 * 0.03)

@@ -124,6 +124,7 @@ def dso_safe_delivery(
     limits: GridLimits | None = None,
     member_ids: pd.Index | None = None,
     interval_h: float | None = None,
+    power_flow: PowerFlowSeries | None = None,
 ) -> tuple[CurtailmentResult, pd.Series]:
     """Curtail the trades that would break a feeder limit, and each member's curtailed sales.
 
@@ -139,6 +140,7 @@ def dso_safe_delivery(
     limits : limits to keep
     member_ids : labels for the per-member result (default 0..M-1)
     interval_h : interval length [h]; None reads it from ``index`` (which then needs two or more rows)
+    power_flow : the power flow of the uncurtailed injections, when already solved (saves a solve)
 
     Returns
     -------
@@ -158,7 +160,99 @@ def dso_safe_delivery(
         np.asarray(trade_energy_kwh, dtype=float) / h,
         merit,
         limits,
+        power_flow,
     )
     ids = pd.Index(range(len(member_bus))) if member_ids is None else pd.Index(member_ids)
     per_member = member_curtailment_kwh(result.curtailed_kw, ids[trade_seller], ids, h)
     return result, per_member
+
+
+def network_awareness_comparison(
+    feeder: str | object,
+    member_bus: np.ndarray,
+    net_injection_kw: np.ndarray,
+    index: pd.DatetimeIndex,
+    trade_interval: np.ndarray,
+    trade_seller: np.ndarray,
+    trade_buyer: np.ndarray,
+    trade_energy_kwh: np.ndarray,
+    flat_fee_per_kwh: float,
+    rate_per_kwh_per_segment: float,
+    base_fee_per_kwh: float = 0.0,
+    merit_per_kwh: np.ndarray | None = None,
+    limits: GridLimits | None = None,
+    interval_h: float | None = None,
+) -> pd.DataFrame:
+    """P2P trading with a flat local fee and no grid check, against distance fees with DSO-safe delivery.
+
+    Parameters
+    ----------
+    feeder, member_bus, net_injection_kw, index, trade_interval, trade_seller, trade_energy_kwh,
+    merit_per_kwh, limits, interval_h : as for :func:`dso_safe_delivery`
+    trade_buyer : (N,) member column of each trade's buyer
+    flat_fee_per_kwh : the fee every local trade pays without network awareness [currency/kWh]
+    rate_per_kwh_per_segment, base_fee_per_kwh : the distance fee, ``base + rate * segments`` between the
+        seller's and the buyer's bus [currency/kWh]
+
+    Returns
+    -------
+    DataFrame with rows "flat_fee" and "network_aware": ``traded_kwh``, ``delivered_kwh``,
+    ``curtailed_kwh``, ``fees``, ``fee_per_kwh`` (mean over delivered energy), ``hours_any_violation``,
+    ``hours_overvoltage``, ``hours_line_overload``, ``hours_trafo_overload``, ``vm_max_pu``,
+    ``line_loading_max_percent``, ``trafo_loading_max_percent``
+    """
+    from wattmesh.grid.sensitivity import bus_distance_matrix, grid_fee_per_kwh
+
+    model = model_for(feeder)
+    h = interval_hours(index) if interval_h is None else interval_h
+    member_bus = np.asarray(member_bus)
+    energy = np.asarray(trade_energy_kwh, dtype=float)
+    unchecked = member_power_flow(model, member_bus, net_injection_kw, index)
+    curtailed, _ = dso_safe_delivery(
+        model,
+        member_bus,
+        net_injection_kw,
+        index,
+        trade_interval,
+        trade_seller,
+        energy,
+        merit_per_kwh,
+        limits,
+        interval_h=h,
+        power_flow=unchecked,
+    )
+    distance = bus_distance_matrix(model, "segments")
+    fee = grid_fee_per_kwh(
+        member_bus[np.asarray(trade_seller)],
+        member_bus[np.asarray(trade_buyer)],
+        distance,
+        rate_per_kwh_per_segment,
+        base_fee_per_kwh,
+    )
+    delivered = curtailed.delivered_kw * h
+    rows = {}
+    for name, flow, delivered_kwh, fees in (
+        ("flat_fee", unchecked, energy, energy * flat_fee_per_kwh),
+        ("network_aware", curtailed.power_flow, delivered, delivered * fee),
+    ):
+        summary = grid_summary(flow, limits)
+        rows[name] = {
+            "traded_kwh": energy.sum(),
+            "delivered_kwh": delivered_kwh.sum(),
+            "curtailed_kwh": energy.sum() - delivered_kwh.sum(),
+            "fees": fees.sum(),
+            "fee_per_kwh": fees.sum() / delivered_kwh.sum() if delivered_kwh.sum() > 0 else float("nan"),
+            **{
+                key: summary[key]
+                for key in (
+                    "hours_any_violation",
+                    "hours_overvoltage",
+                    "hours_line_overload",
+                    "hours_trafo_overload",
+                    "vm_max_pu",
+                    "line_loading_max_percent",
+                    "trafo_loading_max_percent",
+                )
+            },
+        }
+    return pd.DataFrame(rows).T
