@@ -159,3 +159,17 @@ def test_intervals_must_come_in_time_order_and_the_key_must_match(
             ledger.append_interval(make_trades(1, 2), interval_end(1))
     with pytest.raises(LedgerError, match="the operator is registered with key"):
         LocalLedger(path, ensure_keys(tmp_path / "other", []))
+
+
+def test_open_ledger_gives_either_backend_with_the_same_append(tmp_path, keyring, make_trades, interval_end):
+    from wattmesh.ledger import open_ledger
+
+    for backend in ("local", "evm"):
+        ledger = open_ledger(backend, tmp_path / f"{backend}.sqlite", keyring)
+        ledger.append_interval(make_trades(0, 3), interval_end(0))
+        head = ledger.append_interval(pd.DataFrame(), interval_end(1), "2025-07-15T09:15:00Z")
+        assert (head.tree_size, head.first_seq, head.interval) == (3, 3, "2025-07-15T09:15:00Z")
+        ledger.close()
+        assert verify(tmp_path / f"{backend}.sqlite").ok
+    with pytest.raises(ValueError, match="ledger backend 'ipfs'"):
+        open_ledger("ipfs", tmp_path / "x.sqlite", keyring)

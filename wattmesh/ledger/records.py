@@ -145,6 +145,8 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
     ValueError
         naming the trade, the field, the value and what was expected.
     """
+    if len(trades) == 0:
+        return [], []
     missing = [c.name for c in TRADES.columns if c.required and c.name not in trades.columns]
     if missing:
         raise ValueError(f"trades: required column(s) {', '.join(missing)} missing")
