@@ -3,6 +3,14 @@
 Heavy libraries (pandapower, lightsim2grid) are imported inside the functions that need them.
 """
 
+from wattmesh.grid.assess import (
+    GridReport,
+    dso_safe_delivery,
+    grid_report,
+    grid_summary,
+    member_power_flow,
+    network_awareness_comparison,
+)
 from wattmesh.grid.curtailment import CurtailmentResult, curtail_trades, member_curtailment_kwh
 from wattmesh.grid.islanding import (
     IslandResult,
@@ -35,6 +43,12 @@ from wattmesh.grid.sensitivity import (
 )
 
 __all__ = [
+    "GridReport",
+    "dso_safe_delivery",
+    "grid_report",
+    "grid_summary",
+    "member_power_flow",
+    "network_awareness_comparison",
     "CurtailmentResult",
     "FeederModel",
     "GridLimits",
