@@ -144,3 +144,27 @@ def test_event_sent_by_an_openleadr_vtn_is_honoured_by_the_community():
     )
     assert plan.community_import_kw[3:6].max() <= 3.0 + 1e-6
     assert not plan.warnings
+
+
+def test_mpc_honours_a_community_cap_known_ahead_when_forecasts_are_right():
+    from wattmesh.energy.forecasts import perfect_forecast
+    from wattmesh.energy.mpc import run_mpc
+
+    load, pv, batteries = homes()
+    load_frame = pd.DataFrame(load, index=INDEX, columns=MEMBERS)
+    pv_frame = pd.DataFrame(pv, index=INDEX, columns=MEMBERS)
+    cap = np.full(8, np.nan)
+    cap[3:6] = 3.0
+    dispatch = run_mpc(
+        load_frame,
+        pv_frame,
+        0.2,
+        0.0,
+        batteries,
+        load_forecaster=perfect_forecast(load_frame),
+        pv_forecaster=perfect_forecast(pv_frame),
+        horizon_intervals=8,
+        community_import_cap_kw=cap,
+    )
+    assert dispatch.net_kw[3:6].sum(axis=1).max() <= 3.0 + 1e-6
+    assert not dispatch.warnings

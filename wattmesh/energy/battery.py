@@ -98,21 +98,28 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
         e.g. ``battery 'b7': efficiency 1.2 is above 1``; also for a negative capacity or power, a state of
         charge outside [0, capacity] or limits with soc_min_fraction > soc_max_fraction.
     """
-    table = batteries.copy()
-    if "battery_id" not in table.columns:
-        table["battery_id"] = [str(i) for i in range(len(table))]
-    table["battery_id"] = table["battery_id"].astype(str)
+    n = len(batteries)
+    if "battery_id" in batteries.columns:
+        ids = batteries["battery_id"].astype(str).to_numpy()
+    else:
+        ids = np.array([str(i) for i in range(n)], dtype=object)
+    numeric = [col.name for col in PLAN_BATTERIES.columns if col.dtype == "float"]
+    columns = {}
     for col in PLAN_BATTERIES.columns:
-        if col.name not in table.columns:
+        if col.dtype != "float":
+            continue
+        if col.name not in batteries.columns:
             if col.required:
                 raise ValueError(f"battery: required column {col.name!r} is missing")
-            table[col.name] = col.default
-    numeric = [col.name for col in PLAN_BATTERIES.columns if col.dtype == "float"]
-    try:
-        values = table[numeric].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError("\n".join(PLAN_BATTERIES.problems(table))) from None
-    table[numeric] = values
+            columns[col.name] = np.full(n, float(col.default))
+            continue
+        try:
+            columns[col.name] = batteries[col.name].to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            table = batteries.assign(battery_id=ids)
+            raise ValueError("\n".join(PLAN_BATTERIES.problems(table))) from None
+    table = pd.DataFrame({"battery_id": ids, **columns})
+    values = np.column_stack([columns[name] for name in numeric]) if n else np.zeros((0, len(numeric)))
     capacity, power, efficiency, soc, soc_min, soc_max = values.T
     bad = (
         ~np.isfinite(values).all(axis=1)
@@ -125,7 +132,7 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
         | (soc > np.maximum(capacity, 0) + 1e-9)
     )
     if not bad.any():
-        return table[[col.name for col in PLAN_BATTERIES.columns]].reset_index(drop=True)
+        return table
     problems = []
     for row in table[bad].itertuples(index=False):
         name = f"battery {row.battery_id!r}"

@@ -187,6 +187,7 @@ def run_mpc(
     replan_every: int = 1,
     ev_sessions: pd.DataFrame | None = None,
     import_cap_kw: np.ndarray | None = None,
+    community_import_cap_kw: np.ndarray | None = None,
     follow: str = "hybrid",
     **plan_options,
 ) -> Dispatch:
@@ -203,6 +204,8 @@ def run_mpc(
     replan_every : intervals applied from each plan before re-planning (1 = every interval)
     ev_sessions : EV sessions (``EV_SESSIONS`` columns); a session becomes known when the EV plugs in
     import_cap_kw : (T, M) demand-response caps, NaN where none, known to the planner in advance [kW]
+    community_import_cap_kw : (T,) cap on the community's net import (DR event), NaN where none [kW];
+        with it the homes are planned jointly
     follow : how an applied step follows the plan. ``"hybrid"`` (default): as planned, but surplus PV
         that the battery can store is never exported, the battery never discharges into export, while
         the plan discharges the battery holds the planned import, and it discharges to keep the import
@@ -261,6 +264,9 @@ def run_mpc(
             current = sessions[known].assign(energy_kwh=remaining[known.to_numpy()])
             ev = ev_slots(current, target, members)
         cap = None if import_cap_kw is None else import_cap_kw[t0 : t0 + horizon]
+        community_cap = (
+            None if community_import_cap_kw is None else community_import_cap_kw[t0 : t0 + horizon]
+        )
         plan = plan_homes(
             load_hat,
             pv_hat,
@@ -270,6 +276,7 @@ def run_mpc(
             interval_h,
             ev=ev,
             import_cap_kw=cap,
+            community_import_cap_kw=community_cap,
             member_ids=members,
             warn=False,
             **plan_options,
