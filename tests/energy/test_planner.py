@@ -227,3 +227,23 @@ def test_member_batteries_pool_a_members_battery_assets():
     assert table["soc_kwh"].tolist() == [10.0, 0.0, 1.0]
     assert table["efficiency"].iloc[0] == pytest.approx((0.9 * 10 + 0.81 * 5) / 15)
     validate_batteries(table)
+
+
+def test_expected_local_market_price_sets_the_effective_prices():
+    # Half of the trades at the local price 0.2: import costs 0.5 * 0.3 + 0.5 * 0.2 = 0.25 per kWh and
+    # export earns 0.5 * 0.05 + 0.5 * 0.2 = 0.125 per kWh (1 kWh each way here).
+    load = np.array([[2.0], [0.0]])
+    pv = np.array([[1.0], [1.0]])
+    no_battery = pd.DataFrame({"capacity_kwh": [0.0], "power_kw": [0.0]})
+    plan = plan_homes(
+        load,
+        pv,
+        0.3,
+        0.05,
+        no_battery,
+        1.0,
+        market_price_per_kwh=np.array([0.2, 0.2]),
+        market_share=0.5,
+        method="lp",
+    )
+    assert plan.cost[0] == pytest.approx(0.25 - 0.125)
