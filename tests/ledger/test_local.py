@@ -173,3 +173,15 @@ def test_open_ledger_gives_either_backend_with_the_same_append(tmp_path, keyring
         assert verify(tmp_path / f"{backend}.sqlite").ok
     with pytest.raises(ValueError, match="ledger backend 'ipfs'"):
         open_ledger("ipfs", tmp_path / "x.sqlite", keyring)
+
+
+def test_without_party_signatures_only_the_operator_signs(tmp_path, keyring, make_trades, interval_end):
+    path = tmp_path / "ledger.sqlite"
+    with LocalLedger(path, keyring, party_signatures=False) as ledger:
+        ledger.append_interval(make_trades(0, 5), interval_end(0))
+        sigs = ledger.conn.execute(
+            "SELECT seller_sig, buyer_sig, length(operator_sig) FROM entries"
+        ).fetchall()
+    assert sigs == [(b"", b"", 64)] * 5
+    report = verify(path)
+    assert report.ok and report.signatures == 5 + 5 + 1  # 5 key registrations, 5 entries, 1 tree head

@@ -58,18 +58,20 @@ def open_ledger(
     keyring: Keyring,
     mode: str = "anchor",
     chain: ChainConfig | None = None,
+    party_signatures: bool = True,
 ) -> LocalLedger | EvmLedger:
     """The ledger a scenario asks for: ``"local"`` (the signed Merkle log) or ``"evm"`` (the same log with
     every interval anchored or settled on chain; eth-tester unless ``chain`` names a JSON-RPC node).
 
     Both have ``append_interval(trades, interval_end, interval_start=None) -> TreeHead`` and ``close()``.
+    ``party_signatures=False`` keeps only the operator's signature on each entry (see ``LocalLedger``).
     """
     if backend == "local":
         from wattmesh.ledger.local import LocalLedger
 
-        return LocalLedger(path, keyring)
+        return LocalLedger(path, keyring, party_signatures=party_signatures)
     if backend == "evm":
         from wattmesh.ledger.evm import EvmLedger
 
-        return EvmLedger(path, keyring, mode, chain)
+        return EvmLedger(path, keyring, mode, chain, party_signatures=party_signatures)
     raise ValueError(f"ledger backend {backend!r}: expected 'local' or 'evm'")

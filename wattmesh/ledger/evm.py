@@ -300,6 +300,8 @@ class EvmLedger:
         Default: the embedded eth-tester chain with a freshly deployed contract.
     workers : int, optional
         Threads for signing.
+    party_signatures : bool
+        See :class:`wattmesh.ledger.local.LocalLedger`.
     """
 
     def __init__(
@@ -309,12 +311,13 @@ class EvmLedger:
         mode: str = "anchor",
         chain: ChainConfig | Chain | None = None,
         workers: int | None = None,
+        party_signatures: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
         self.chain = chain if isinstance(chain, Chain) else Chain(chain)
-        self.local = LocalLedger(path, keyring, workers)
+        self.local = LocalLedger(path, keyring, workers, party_signatures)
         with self.local.conn:
             self.local.conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
