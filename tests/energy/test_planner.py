@@ -247,3 +247,9 @@ def test_expected_local_market_price_sets_the_effective_prices():
         method="lp",
     )
     assert plan.cost[0] == pytest.approx(0.25 - 0.125)
+
+
+def test_gaps_in_the_forecast_are_rejected_with_their_position():
+    load = np.array([[1.0], [np.nan]])
+    with pytest.raises(ValueError, match=r"load_kw\[1, 0\] is nan"):
+        plan_homes(load, np.zeros_like(load), 0.2, 0.0, one_battery(), 1.0)

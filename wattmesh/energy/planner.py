@@ -274,6 +274,12 @@ def plan_homes(
         raise ValueError(f"pv_kw has shape {pv_kw.shape}, expected {(n_t, n_m)} like load_kw")
     if len(batteries) != n_m:
         raise ValueError(f"batteries has {len(batteries)} rows, expected one per home ({n_m})")
+    for name, values in (("load_kw", load_kw), ("pv_kw", pv_kw)):
+        if not np.isfinite(values).all():
+            t, m = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(
+                f"{name}[{t}, {m}] is {values[t, m]!r}, expected a finite number (fill gaps first)"
+            )
     if not interval_h > 0:
         raise ValueError(f"interval_h {interval_h!r} is not positive")
     names = [str(m) for m in (member_ids if member_ids is not None else range(n_m))]
