@@ -278,7 +278,7 @@ def plan_homes(
         if not np.isfinite(values).all():
             t, m = np.argwhere(~np.isfinite(values))[0]
             raise ValueError(
-                f"{name}[{t}, {m}] is {values[t, m]!r}, expected a finite number (fill gaps first)"
+                f"{name}[{t}, {m}] is {float(values[t, m])}, expected a finite number (fill gaps first)"
             )
     if not interval_h > 0:
         raise ValueError(f"interval_h {interval_h!r} is not positive")
