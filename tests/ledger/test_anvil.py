@@ -75,6 +75,7 @@ def test_anchor_and_settle_on_anvil_then_verify_from_the_file(
             txs = ledger.local.conn.execute("SELECT COUNT(*) FROM chain_txs").fetchone()[0]
             assert txs == 2 + 1 + 3  # 5 trades in 2 batches, an empty interval, 9 trades in 3 batches
         ledger.close()
+    monkeypatch.delenv("WATTMESH_CHAIN_KEY")  # verifying needs no chain key
     for mode, path in paths.items():
         assert verify(path).ok, mode
         assert verify_chain(path) == [], mode  # a fresh connection from the RPC URL and contract in the file

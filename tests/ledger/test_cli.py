@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 
 import pytest
@@ -74,3 +75,14 @@ def test_a_saved_head_catches_a_later_truncation(ledger_path, tmp_path):
     )
     assert result.exit_code == 1
     assert "fewer than the 12 of the trusted tree head: the log was truncated" in result.output
+
+
+def test_verify_chain_explains_why_it_cannot_check(ledger_path):
+    result = runner.invoke(app, ["ledger", "verify", str(ledger_path), "--chain"])
+    assert result.exit_code == 2 and "not made with a chain backend" in result.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    args = ["--chain", "--rpc-url", f"http://127.0.0.1:{port}", "--contract", "0x" + "11" * 20]
+    result = runner.invoke(app, ["ledger", "verify", str(ledger_path), *args])
+    assert result.exit_code == 2 and f"cannot reach the chain at http://127.0.0.1:{port}" in result.output

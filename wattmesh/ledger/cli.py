@@ -45,7 +45,7 @@ def verify(
         from wattmesh.ledger.local import connect
 
         config = None
-        if rpc_url or contract:
+        if rpc_url or contract or chain_id is not None or poa:
             conn = connect(ledger, readonly=True)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             conn.close()

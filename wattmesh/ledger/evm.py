@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -126,9 +126,11 @@ class Chain:
     config : ChainConfig
     web3 : Web3, optional
         An existing connection (e.g. to share one eth-tester chain between ledgers).
+    read_only : bool
+        Only read the contract (``verify --chain``): no chain key needed, nothing deployed.
     """
 
-    def __init__(self, config: ChainConfig | None = None, web3=None) -> None:
+    def __init__(self, config: ChainConfig | None = None, web3=None, read_only: bool = False) -> None:
         from web3 import Web3
 
         self.config = config = config or ChainConfig()
@@ -147,16 +149,27 @@ class Chain:
                 from web3.middleware import ExtraDataToPOAMiddleware
 
                 self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
-        if config.rpc_url != EMBEDDED or config.keystore or os.environ.get(config.private_key_env):
+        if config.rpc_url != EMBEDDED and not read_only:
             self.account = self._load_account()
-        self.chain_id = self.w3.eth.chain_id
+        try:
+            self.chain_id = self.w3.eth.chain_id
+        except Exception as err:  # noqa: BLE001 - any transport failure means the same to the user
+            raise ChainError(
+                f"cannot reach the chain at {config.rpc_url}: {type(err).__name__}: {err}"
+            ) from err
         if config.chain_id is not None and config.chain_id != self.chain_id:
             raise ChainError(
                 f"chain id {self.chain_id} of {config.rpc_url} is not the expected {config.chain_id}"
             )
-        self.sender = self.account.address if self.account else self.w3.eth.accounts[0]
+        if self.account is not None:
+            self.sender = self.account.address
+        else:
+            accounts = self.w3.eth.accounts
+            self.sender = accounts[0] if accounts else None
         artefact = load_artefact()
         self.abi = artefact["abi"]
+        if config.contract_address is None and read_only:
+            raise ChainError(f"no contract_address given for {config.rpc_url}")
         if config.contract_address is None:
             code = bytes.fromhex(artefact["bytecode"].removeprefix("0x"))
             gas = int(self.w3.eth.estimate_gas({"from": self.sender, "data": "0x" + code.hex()}) * 1.2)
@@ -399,7 +412,9 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
                         "verify against a JSON-RPC node with --rpc-url"
                     )
                 chain = ChainConfig(meta["chain_rpc"], meta["chain_contract"], int(meta["chain_id"]))
-            chain = Chain(chain)
+            elif chain.contract_address is None:
+                chain = replace(chain, contract_address=meta.get("chain_contract"))
+            chain = Chain(chain, read_only=True)
         mode = meta.get("chain_mode", "anchor")
         leaves = [
             merkle.leaf_hash(entry_message(seq, bytes(rec), bytes(s), bytes(b)) + bytes(o))
