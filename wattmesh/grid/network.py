@@ -108,6 +108,8 @@ def feeder_model(net: object) -> FeederModel:
         model.line.loc[open_lines.unique(), "in_service"] = False
         model.switch = switch.iloc[0:0]
     if len(model.trafo):
+        if "tap_changer_type" not in model.trafo:
+            model.trafo["tap_changer_type"] = None
         no_type = model.trafo["tap_changer_type"].isna() & (model.trafo["tap_step_percent"].fillna(0) != 0)
         model.trafo.loc[no_type, "tap_changer_type"] = "Ratio"
         model.trafo["tap_pos"] = model.trafo["tap_pos"].fillna(model.trafo["tap_neutral"]).fillna(0.0)
