@@ -121,6 +121,13 @@ def test_docs_carry_the_current_field_and_table_declarations():
     from wattmesh.community.model import ASSETS, EV_SESSIONS, MEMBERS
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
-    assert fields_markdown() in docs, "docs/scenarios.md is out of date: regenerate its field tables"
+    assert fields_markdown() in docs, "docs/scenarios.md is out of date: run docs/regenerate.py"
     for schema in (MEMBERS, ASSETS, EV_SESSIONS):
         assert schema.markdown() in docs, f"docs/scenarios.md is out of date for the {schema.name} table"
+
+
+def test_scenario_mechanisms_are_the_market_mechanisms():
+    from wattmesh.community.scenario import MECHANISMS
+    from wattmesh.market import MECHANISMS as MARKET_MECHANISMS
+
+    assert set(MECHANISMS) == set(MARKET_MECHANISMS)

@@ -122,3 +122,35 @@ def test_hand_worked_community():
         ("A", "B", 1.0),
         ("A", "C", 1.0),
     ]
+
+
+@pytest.mark.parametrize("mechanism", ["pay_as_bid", "sdr", "mmr", "bill_sharing"])
+def test_every_mechanism_keeps_energy_and_money_balanced(short_community, mechanism):
+    r = simulate(short_community, seed=2, mechanism=mechanism).full
+    supply = r.generation_kwh + r.discharge_kwh + r.bought_kwh + r.import_kwh
+    use = r.consumption_kwh + r.charge_kwh + r.sold_kwh + r.export_kwh
+    np.testing.assert_allclose(supply, use, atol=1e-9)
+    assert r.paid_local.sum() == pytest.approx(r.received_local.sum() + r.fee_paid.sum(), rel=1e-9, abs=1e-9)
+    assert (r.trades["mechanism"] == mechanism).all()
+    assert r.trades["energy_amount_kwh"].sum() == pytest.approx(r.bought_kwh.sum(), rel=1e-5)
+
+
+def test_pooled_pay_as_clear_equals_the_general_mechanism(short_community):
+    """The simulator's closed form gives the bills clear_batch('pay_as_clear') gives."""
+    from wattmesh.market import clear_batch
+
+    r = simulate(short_community, seed=2).full
+    position = r.generation_kwh - r.consumption_kwh - r.charge_kwh + r.discharge_kwh
+    shape = position.shape
+    general = clear_batch(
+        "pay_as_clear",
+        np.maximum(-position, 0.0),
+        np.broadcast_to(short_community.retail_per_kwh[:, None], shape),
+        np.maximum(position, 0.0),
+        np.broadcast_to(short_community.feed_in_per_kwh[:, None], shape),
+        fee_per_kwh=short_community.local_fee_per_kwh,
+        seed=0,
+    )
+    np.testing.assert_allclose(r.bought_kwh, general.bid_fill_kwh, atol=1e-9)
+    np.testing.assert_allclose(r.paid_local, general.bid_payment, atol=1e-9)
+    np.testing.assert_allclose(r.received_local, general.ask_revenue, atol=1e-9)

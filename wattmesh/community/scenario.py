@@ -17,7 +17,8 @@ import pandas as pd
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
 
-MECHANISMS = ("pay_as_clear",)
+# The names of wattmesh.market.MECHANISMS (a test keeps the two in step; community sits above market).
+MECHANISMS = ("pay_as_clear", "pay_as_bid", "p2p", "sdr", "mmr", "bill_sharing", "utility_only")
 PRICE_RULES = ("midpoint", "marginal_ask", "marginal_bid")
 INTERVAL_MINUTES = (15, 30, 60)
 FLEET_KINDS = ("battery", "pv")

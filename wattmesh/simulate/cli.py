@@ -62,7 +62,11 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
             bar.update(tasks[stage], completed=done, total=total)
 
         result = simulate(
-            community, price_rule=scenario["market.price_rule"], seed=scenario["seed"], progress=progress
+            community,
+            price_rule=scenario["market.price_rule"],
+            seed=scenario["seed"],
+            progress=progress,
+            mechanism=scenario["market.mechanism"],
         )
         write = bar.add_task("writing report", total=1)
         paths = write_outputs(result, out)

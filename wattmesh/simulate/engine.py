@@ -29,7 +29,9 @@ import pandas as pd
 
 from wattmesh.community.model import Community
 from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
+from wattmesh.market.batch import MECHANISMS, clear_batch
 from wattmesh.market.clearing import pair_in_order
+from wattmesh.market.community import COMMUNITY_RULES
 from wattmesh.market.pooled import clear_common_limits
 
 CASES = ("alone", "p2p", "p2p_battery")
@@ -51,12 +53,13 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class TradeArrays:
-    """Trades as compact arrays: interval row, seller and buyer member columns, energy [kWh]."""
+    """Trades as compact arrays: interval row, seller and buyer member columns, energy [kWh], price."""
 
     interval: np.ndarray
     seller: np.ndarray
     buyer: np.ndarray
     energy_kwh: np.ndarray
+    price_per_kwh: np.ndarray
 
     def __len__(self) -> int:
         return len(self.interval)
@@ -86,6 +89,7 @@ class CaseResult:
     trade_arrays: TradeArrays | None
     community: Community = field(repr=False)
     seed: int = 0
+    mechanism: str = "pay_as_clear"
     detail: dict[str, np.ndarray] | None = None
 
     def __getattr__(self, name: str) -> np.ndarray:
@@ -105,7 +109,7 @@ class CaseResult:
         """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism."""
         if self.trade_arrays is None:
             return None
-        return trade_records(self.community, self.trade_arrays, self.local_price_per_kwh, self.seed)
+        return trade_records(self.community, self.trade_arrays, self.mechanism, self.seed)
 
 
 @dataclass
@@ -114,6 +118,7 @@ class SimulationResult:
     cases: dict[str, CaseResult]
     ev_kw: np.ndarray
     price_rule: str
+    mechanism: str = "pay_as_clear"
 
     @property
     def full(self) -> CaseResult:
@@ -126,8 +131,15 @@ def simulate(
     seed: int = 0,
     progress: Progress | None = None,
     detail: bool = True,
+    mechanism: str = "pay_as_clear",
 ) -> SimulationResult:
-    """Run the three cases for ``community`` over its whole span."""
+    """Run the three cases for ``community`` over its whole span.
+
+    ``mechanism`` names the local market's clearing (see ``wattmesh.market.MECHANISMS``); ``price_rule``
+    applies to pay-as-clear.
+    """
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"mechanism {mechanism!r} is not one of {', '.join(MECHANISMS)}")
     dt = community.interval_h
     n_intervals, n_members = len(community.index), len(community.members)
     ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
@@ -153,12 +165,22 @@ def simulate(
         }
         for case, (c, d, s, market) in flows.items():
             _settle_chunk(
-                acc[case], rows, community, consumption, generation, c, d, s, market, price_rule, rng
+                acc[case],
+                rows,
+                community,
+                consumption,
+                generation,
+                c,
+                d,
+                s,
+                market,
+                (mechanism, price_rule),
+                rng,
             )
         if progress is not None:
             progress("simulation", rows.stop, n_intervals)
-    cases = {case: acc[case].result(case, community, seed) for case in CASES}
-    return SimulationResult(community, cases, ev_kw, price_rule)
+    cases = {case: acc[case].result(case, community, seed, mechanism) for case in CASES}
+    return SimulationResult(community, cases, ev_kw, price_rule, mechanism)
 
 
 def dispatch_batteries(
@@ -235,13 +257,13 @@ class _Accumulator:
             for name, full in self.detail.items():
                 full[rows] = arrays[name]
 
-    def result(self, name: str, community: Community, seed: int) -> CaseResult:
+    def result(self, name: str, community: Community, seed: int, mechanism: str) -> CaseResult:
         trades = None
         if self.market:
             parts = (
                 list(zip(*self.trades, strict=True))
                 if self.trades
-                else [[np.zeros(0, np.int64)]] * 3 + [[np.zeros(0)]]
+                else [[np.zeros(0, np.int64)]] * 3 + [[np.zeros(0)]] * 2
             )
             trades = TradeArrays(*(np.concatenate(p) for p in parts))
         return CaseResult(
@@ -252,40 +274,63 @@ class _Accumulator:
             trade_arrays=trades,
             community=community,
             seed=seed,
+            mechanism=mechanism,
             detail=self.detail,
         )
 
 
-def _settle_chunk(
-    acc, rows, community, consumption, generation, charge, discharge, soc, market, price_rule, rng
-):
+def _settle_chunk(acc, rows, community, consumption, generation, charge, discharge, soc, market, rules, rng):
     """Clear the local market for one chunk and settle the rest with the utility.
 
-    ``market`` is None for no market, False for a market without trade records, True with them. Trades
-    pair sellers and buyers in one seeded random order of the members per chunk (a week): the tie-break
-    that decides who trades with whom, so that no member is always first.
+    ``market`` is None for no market, False for a market without trade records, True with them;
+    ``rules`` is (mechanism, price_rule). Members bid the retail price and ask the feed-in price; the
+    local fee is paid by the buyer on top of the local price. Pay-as-clear on such common limits uses
+    the closed form of :mod:`wattmesh.market.pooled`, where trades pair sellers and buyers in one seeded
+    random order of the members per chunk (a week), so that no member is always first; every other
+    mechanism goes through :func:`wattmesh.market.clear_batch`.
     """
+    mechanism, price_rule = rules
     position = generation - consumption - charge + discharge
     surplus = np.maximum(position, 0.0)
     deficit = np.maximum(-position, 0.0)
     retail = community.retail_per_kwh[rows]
     feed_in = community.feed_in_per_kwh[rows]
     fee = community.local_fee_per_kwh
-    if market is not None:
+    if market is None:
+        bought = np.zeros_like(position)
+        sold = np.zeros_like(position)
+        price = np.full(len(retail), np.nan)
+        paid_local, received_local, fee_paid = bought, sold, bought
+    elif mechanism == "pay_as_clear":
         cleared = clear_common_limits(deficit, retail - fee, surplus, feed_in, price_rule)
         bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
+        local_price = np.nan_to_num(price)[:, None]
+        paid_local, received_local, fee_paid = bought * (local_price + fee), sold * local_price, bought * fee
         if market:
-            acc.market = True
             n_rows, n_members = position.shape
             seller_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
             buyer_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
             interval, seller, buyer, energy = pair_in_order(sold, seller_order, bought, buyer_order)
-            acc.trades.append((interval + rows.start, seller, buyer, energy))
+            acc.trades.append((interval + rows.start, seller, buyer, energy, price[interval]))
     else:
-        bought = np.zeros_like(position)
-        sold = np.zeros_like(position)
-        price = np.full(len(retail), np.nan)
-    local_price = np.nan_to_num(price)[:, None]
+        options = {"seed": rng, "fee_per_kwh": fee}
+        if mechanism in COMMUNITY_RULES or mechanism == "utility_only":
+            options |= {"retail_per_kwh": retail, "feed_in_per_kwh": feed_in}
+        cleared = clear_batch(
+            mechanism,
+            deficit,
+            np.broadcast_to(retail[:, None], deficit.shape),
+            surplus,
+            np.broadcast_to(feed_in[:, None], surplus.shape),
+            **options,
+        )
+        bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
+        paid_local, received_local, fee_paid = cleared.bid_payment, cleared.ask_revenue, cleared.bid_fee
+        if market:
+            t = cleared.trades
+            acc.trades.append((t.interval + rows.start, t.seller, t.buyer, t.energy_kwh, t.price_per_kwh))
+    if market:
+        acc.market = True
     imported = deficit - bought
     exported = surplus - sold
     acc.add(
@@ -300,9 +345,9 @@ def _settle_chunk(
             "sold_kwh": sold,
             "import_kwh": imported,
             "export_kwh": exported,
-            "paid_local": bought * (local_price + fee),
-            "received_local": sold * local_price,
-            "fee_paid": bought * fee,
+            "paid_local": paid_local,
+            "received_local": received_local,
+            "fee_paid": fee_paid,
             "paid_utility": imported * retail[:, None],
             "received_utility": exported * feed_in[:, None],
         },
@@ -310,7 +355,7 @@ def _settle_chunk(
     )
 
 
-def trade_records(community: Community, trades: TradeArrays, price: np.ndarray, seed: int) -> pd.DataFrame:
+def trade_records(community: Community, trades: TradeArrays, mechanism: str, seed: int) -> pd.DataFrame:
     """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism.
 
     Transaction ids are ``tx_`` + 8 hex digits naming the run (scenario name, seed, start) + 8 hex digits
@@ -330,10 +375,10 @@ def trade_records(community: Community, trades: TradeArrays, price: np.ndarray, 
             "seller": pd.Categorical.from_codes(trades.seller, categories=ids),
             "buyer": pd.Categorical.from_codes(trades.buyer, categories=ids),
             "energy_amount_kwh": np.round(trades.energy_kwh, 6),
-            "price_per_kwh": np.round(price[trades.interval], 6),
+            "price_per_kwh": np.round(trades.price_per_kwh, 6),
             "timestamp": stamps,
             "status": "completed",
             "interval": stamps,
-            "mechanism": "pay_as_clear",
+            "mechanism": mechanism,
         }
     )
