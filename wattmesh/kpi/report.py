@@ -163,6 +163,31 @@ def savings_figure(members: pd.DataFrame, currency: str) -> go.Figure:
     return fig
 
 
+MECHANISM_COLUMNS = {
+    "local_volume_kwh": "traded locally [kWh]",
+    "mean_local_price_per_kwh": "mean local price [{c}/kWh]",
+    "welfare": "welfare of local trades [{c}]",
+    "buyers_pay": "buyers pay, utility included [{c}]",
+    "sellers_receive": "sellers receive, utility included [{c}]",
+    "grid_fees": "grid fees [{c}]",
+    "seconds": "clearing time [s]",
+}
+
+
+def mechanisms_section(mechanisms: pd.DataFrame, week: pd.DataFrame, currency: str) -> str:
+    """The market mechanisms compared on the typical week's orders, as an HTML section."""
+    table = mechanisms[list(MECHANISM_COLUMNS)].rename(
+        columns={k: v.format(c=currency) for k, v in MECHANISM_COLUMNS.items()}
+    )
+    shown = table.map(lambda v: "" if v != v else (f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"))
+    span = f"{week.index[0]:%Y-%m-%d} to {week.index[-1]:%Y-%m-%d}"
+    return f"""<h2>Market mechanisms compared</h2>
+<p>The same surpluses and deficits (P2P + batteries, {span}) cleared by every mechanism wattmesh has:
+the volume is the same wherever bids are at retail and asks at feed-in; the mechanisms differ in how
+they share the gain between buyers and sellers.</p>
+{shown.to_html(classes="kpi", border=0)}"""
+
+
 def write_report(
     path: Path,
     title: str,
@@ -171,6 +196,7 @@ def write_report(
     kpis: pd.DataFrame,
     currency: str,
     meta: dict,
+    mechanisms: pd.DataFrame | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
@@ -194,6 +220,7 @@ def write_report(
         columns=kpis.columns,
     )
     kpi_html = shown.to_html(classes="kpi", border=0, escape=True)
+    mechanism_html = "" if mechanisms is None else mechanisms_section(mechanisms, week, currency)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -215,6 +242,7 @@ dt {{ font-weight: 600; }}
 <b>P2P market</b> (neighbours trade locally, no batteries) and <b>P2P + batteries</b> (local market, home
 batteries and the community battery under the self-consumption rule).</p>
 {kpi_html}
+{mechanism_html}
 <h2>Figures</h2>
 {body}
 </body></html>"""

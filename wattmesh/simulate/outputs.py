@@ -122,12 +122,41 @@ def kpi_table(result: SimulationResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Every market mechanism cleared on the same orders: the full case's positions from ``start`` to ``end``.
+
+    Battery dispatch under the self-consumption rule does not depend on the mechanism, so the members'
+    surpluses and deficits are the same whichever mechanism clears them; only prices and who trades
+    with whom differ. Needs the full arrays (``simulate(..., detail=True)``).
+    """
+    from wattmesh.market import compare_mechanisms
+
+    community = result.community
+    full = result.full
+    rows = (community.index >= start) & (community.index <= end)
+    position = (full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh)[rows]
+    retail, feed_in = community.retail_per_kwh[rows], community.feed_in_per_kwh[rows]
+    table = compare_mechanisms(
+        np.maximum(-position, 0.0),
+        np.broadcast_to(retail[:, None], position.shape),
+        np.maximum(position, 0.0),
+        np.broadcast_to(feed_in[:, None], position.shape),
+        retail,
+        feed_in,
+        seed=int(community.meta.get("seed", 0)),
+        fee_per_kwh=community.local_fee_per_kwh,
+    )
+    return table.set_index("mechanism")
+
+
 def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
     """Write trades.jsonl, intervals.parquet, members.csv, kpis.csv and report.html into ``out``."""
-    from wattmesh.kpi.report import write_report
+    from wattmesh.kpi.report import typical_week, write_report
 
     out.mkdir(parents=True, exist_ok=True)
     intervals = interval_table(result)
+    week = typical_week(intervals).index
+    mechanisms = mechanism_table(result, week[0], week[-1]) if result.full.detail is not None else None
     members = member_table(result)
     kpis = kpi_table(result)
     paths = {
@@ -147,6 +176,7 @@ def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
         intervals=intervals,
         members=members,
         kpis=kpis,
+        mechanisms=mechanisms,
         currency=result.community.currency,
         meta={
             "feeder": result.community.meta.get("feeder", ""),
@@ -155,6 +185,7 @@ def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
             f"{result.community.index[-1] + (result.community.index[1] - result.community.index[0]):%Y-%m-%d %H:%M} UTC",
             "members": len(result.community.members),
             "trades": len(result.full.trades),
+            "market mechanism": result.mechanism,
             "price rule": result.price_rule,
         },
     )
