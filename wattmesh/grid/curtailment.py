@@ -134,6 +134,7 @@ def curtail_trades(
     subset_line_p, subset_trafo_p = final_line_p, final_trafo_p
     subset_rows = np.arange(len(injection))
     trades_by_row = pd.Series(np.arange(n_trades)).groupby(trade_interval).apply(np.asarray).to_dict()
+    touched: set[int] = set()
     while rows.size and rounds < MAX_ROUNDS:
         rounds += 1
         changed = []
@@ -162,6 +163,7 @@ def curtail_trades(
         if not changed:
             break
         changed = np.asarray(changed)
+        touched.update(changed.tolist())
         current = power_flow_series(
             model, pd.DataFrame(values[changed], index=injection.index[changed], columns=model.bus_ids)
         )
@@ -179,7 +181,10 @@ def curtail_trades(
         subset_line_p, subset_trafo_p = final_line_p[changed], final_trafo_p[changed]
         rows = changed[checked["any_violation"].to_numpy()]
     result_injection = pd.DataFrame(values, index=injection.index, columns=model.bus_ids)
-    final_flow = power_flow_series(model, result_injection) if rounds else flow
+    final_flow = flow
+    if touched:
+        again = np.array(sorted(touched))
+        final_flow = _splice(flow, again, power_flow_series(model, result_injection.iloc[again]))
     return CurtailmentResult(
         curtailed_kw=curtailed,
         delivered_kw=trade_power_kw - curtailed,
@@ -189,6 +194,18 @@ def curtail_trades(
         power_flow=final_flow,
         rounds=rounds,
     )
+
+
+def _splice(flow: PowerFlowSeries, rows: np.ndarray, part: PowerFlowSeries) -> PowerFlowSeries:
+    """``flow`` with the rows ``rows`` replaced by ``part`` (a power flow of those rows only)."""
+    fields = {}
+    for name, value in vars(flow).items():
+        if isinstance(value, pd.DataFrame | pd.Series):
+            value = value.copy()
+            value.iloc[rows] = getattr(part, name).to_numpy()
+        fields[name] = value
+    fields["solver"] = flow.solver if flow.solver == part.solver else f"{flow.solver}+{part.solver}"
+    return PowerFlowSeries(**fields)
 
 
 class _Sensitivities:
