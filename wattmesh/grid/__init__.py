@@ -1,77 +1,58 @@
 """The feeder as an electrical network: power flow, limits, network-aware fees, islanding.
 
-Heavy libraries (pandapower, lightsim2grid) are imported inside the functions that need them.
+The public names below are loaded on first use, so that ``wattmesh --help`` does not import numpy and
+pandas through this package; pandapower and lightsim2grid are imported only inside the functions that
+need them.
 """
 
-from wattmesh.grid.assess import (
-    GridReport,
-    dso_safe_delivery,
-    grid_report,
-    grid_summary,
-    member_power_flow,
-    network_awareness_comparison,
-)
-from wattmesh.grid.curtailment import CurtailmentResult, curtail_trades, member_curtailment_kwh
-from wattmesh.grid.islanding import (
-    IslandResult,
-    island_dispatch,
-    outage_comparison,
-    outage_mask,
-    resilience_kpis,
-)
-from wattmesh.grid.limits import (
-    GridLimits,
-    hours_over_limit,
-    limit_violations,
-    most_loaded_lines,
-    voltage_envelope,
-)
-from wattmesh.grid.network import (
-    FeederModel,
-    bus_injection_kw,
-    feeder_model,
-    load_network,
-    simbench_bus_injection_kw,
-)
-from wattmesh.grid.powerflow import PowerFlowSeries, power_flow_series
-from wattmesh.grid.sensitivity import (
-    bus_distance_matrix,
-    grid_fee_per_kwh,
-    member_fee_matrix_per_kwh,
-    ptdf_matrix,
-    voltage_sensitivity_pu_per_kw,
-)
+from __future__ import annotations
 
-__all__ = [
-    "GridReport",
-    "dso_safe_delivery",
-    "grid_report",
-    "grid_summary",
-    "member_power_flow",
-    "network_awareness_comparison",
-    "CurtailmentResult",
-    "FeederModel",
-    "GridLimits",
-    "IslandResult",
-    "PowerFlowSeries",
-    "bus_distance_matrix",
-    "bus_injection_kw",
-    "curtail_trades",
-    "feeder_model",
-    "grid_fee_per_kwh",
-    "hours_over_limit",
-    "island_dispatch",
-    "limit_violations",
-    "load_network",
-    "member_curtailment_kwh",
-    "member_fee_matrix_per_kwh",
-    "most_loaded_lines",
-    "outage_comparison",
-    "outage_mask",
-    "power_flow_series",
-    "ptdf_matrix",
-    "resilience_kpis",
-    "simbench_bus_injection_kw",
-    "voltage_envelope",
-    "voltage_sensitivity_pu_per_kw",
-]
+import importlib
+
+_MODULE_OF = {
+    "GridReport": "assess",
+    "dso_safe_delivery": "assess",
+    "grid_report": "assess",
+    "grid_summary": "assess",
+    "member_power_flow": "assess",
+    "network_awareness_comparison": "assess",
+    "CurtailmentResult": "curtailment",
+    "curtail_trades": "curtailment",
+    "member_curtailment_kwh": "curtailment",
+    "IslandResult": "islanding",
+    "island_dispatch": "islanding",
+    "outage_comparison": "islanding",
+    "outage_mask": "islanding",
+    "resilience_kpis": "islanding",
+    "GridLimits": "limits",
+    "hours_over_limit": "limits",
+    "limit_violations": "limits",
+    "most_loaded_lines": "limits",
+    "voltage_envelope": "limits",
+    "FeederModel": "network",
+    "bus_injection_kw": "network",
+    "feeder_model": "network",
+    "load_network": "network",
+    "simbench_bus_injection_kw": "network",
+    "PowerFlowSeries": "powerflow",
+    "power_flow_series": "powerflow",
+    "bus_distance_matrix": "sensitivity",
+    "grid_fee_per_kwh": "sensitivity",
+    "member_fee_matrix_per_kwh": "sensitivity",
+    "ptdf_matrix": "sensitivity",
+    "voltage_sensitivity_pu_per_kw": "sensitivity",
+}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'wattmesh.grid' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"wattmesh.grid.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
