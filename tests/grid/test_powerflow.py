@@ -124,3 +124,17 @@ def test_time_index_is_kept(two_bus):
     result = power_flow_series(feeder_model(two_bus()), pd.DataFrame({1: [1.0, 2.0, 3.0]}, index=index))
     assert result.vm_pu.index.equals(index)
     assert result.trafo_loading_percent.shape == (3, 0)
+
+
+def test_an_unsolvable_interval_is_flagged_and_the_rest_still_solved(two_bus, analytic_vm):
+    # 3 MW drawn through 0.1 ohm at 0.4 kV has no power-flow solution (beyond the nose of the PV curve)
+    injection_kw = np.array([10.0, -3000.0, 20.0, -10.0])
+    result = power_flow_series(feeder_model(two_bus()), pd.DataFrame({1: injection_kw}))
+    np.testing.assert_array_equal(result.converged, [True, False, True, True])
+    assert np.isnan(result.vm_pu[1].iloc[1]) and np.isnan(result.slack_p_kw.iloc[1])
+    solved = [0, 2, 3]
+    expected = [analytic_vm(p / 1000.0, 0.0) for p in injection_kw[solved]]
+    np.testing.assert_allclose(result.vm_pu[1].iloc[solved], expected, atol=1e-9)
+    from wattmesh.grid import limit_violations
+
+    assert limit_violations(result)["any_violation"].tolist() == [False, True, False, False]
