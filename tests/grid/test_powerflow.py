@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.grid import bus_injection_kw, feeder_model, power_flow_series, simbench_bus_injection_kw
+from wattmesh.grid import (
+    bus_injection_kw,
+    feeder_model,
+    limit_violations,
+    power_flow_series,
+    simbench_bus_injection_kw,
+)
 
 
 @pytest.mark.parametrize("solver", ["lightsim2grid", "pandapower"])
@@ -135,6 +141,4 @@ def test_an_unsolvable_interval_is_flagged_and_the_rest_still_solved(two_bus, an
     solved = [0, 2, 3]
     expected = [analytic_vm(p / 1000.0, 0.0) for p in injection_kw[solved]]
     np.testing.assert_allclose(result.vm_pu[1].iloc[solved], expected, atol=1e-9)
-    from wattmesh.grid import limit_violations
-
     assert limit_violations(result)["any_violation"].tolist() == [False, True, False, False]
