@@ -62,3 +62,13 @@ def test_most_loaded_lines_are_the_ones_nearest_the_transformer(radial):
 def test_limits_must_be_a_band():
     with pytest.raises(ValueError, match="vm_min_pu 1.1 and vm_max_pu 0.9"):
         GridLimits(vm_min_pu=1.1, vm_max_pu=0.9)
+
+
+def test_the_slack_buses_set_point_is_not_checked_against_the_band(two_bus):
+    net = two_bus()
+    net.ext_grid.loc[0, "vm_pu"] = 1.05
+    result = power_flow_series(feeder_model(net), pd.DataFrame({1: [-60.0]}, index=INDEX[:1]))
+    assert result.vm_pu[1].iloc[0] < 1.04 < result.vm_pu[0].iloc[0]
+    table = limit_violations(result, GridLimits(vm_max_pu=1.04))
+    assert not table["overvoltage"].iloc[0]
+    assert table["vm_max_pu"].iloc[0] == pytest.approx(result.vm_pu[1].iloc[0])

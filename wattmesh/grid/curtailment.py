@@ -214,6 +214,7 @@ class _Sensitivities:
     def __init__(self, model: FeederModel) -> None:
         net = model.net
         self.voltage = voltage_sensitivity_pu_per_kw(model).to_numpy()
+        self.slack_pos = int(model.positions([model.slack_bus])[0])
         ptdf = ptdf_matrix(model)
         line_ids = net.line.index
         self.line_ptdf = np.zeros((len(line_ids), model.n_buses))
@@ -257,6 +258,7 @@ def _curtail_row(
     excess_parts = []
     help_parts = []
     over_v = vm > limits.vm_max_pu
+    over_v[sens.slack_pos] = False
     if over_v.any():
         excess_parts.append(vm[over_v] - limits.vm_max_pu + VOLTAGE_MARGIN_PU)
         help_parts.append(sens.voltage[np.ix_(over_v, seller_pos)])

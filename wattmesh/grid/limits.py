@@ -53,13 +53,15 @@ def limit_violations(result: PowerFlowSeries, limits: GridLimits | None = None) 
 
     Returns
     -------
-    DataFrame (T rows): ``vm_min_pu``, ``vm_max_pu``, ``line_loading_max_percent``,
+    DataFrame (T rows): ``vm_min_pu``, ``vm_max_pu`` (over every bus but the slack),
+    ``line_loading_max_percent``,
     ``trafo_loading_max_percent`` and the booleans ``undervoltage``, ``overvoltage``, ``line_overload``,
     ``trafo_overload``, ``any_violation``; an interval whose power flow did not converge counts as a
     violation of every kind.
     """
     limits = limits or GridLimits()
-    vm = result.vm_pu.to_numpy()
+    # The slack bus is the upstream grid's, held at its set-point: the band applies to the feeder's buses.
+    vm = result.vm_pu.drop(columns=[result.slack_bus]).to_numpy()
     failed = ~result.converged.to_numpy()
     out = pd.DataFrame(
         {
