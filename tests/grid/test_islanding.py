@@ -148,3 +148,10 @@ def test_outage_mask_selects_the_window():
 def test_bad_critical_fraction_is_named():
     with pytest.raises(ValueError, match="critical_fraction 1.5"):
         island_dispatch(np.ones((1, 2)), np.ones((1, 2)), 1.0, critical_fraction=1.5)
+
+
+def test_a_rounding_error_below_zero_shares_nothing():
+    from wattmesh.grid.islanding import allocate_pro_rata
+
+    np.testing.assert_array_equal(allocate_pro_rata(-1e-17, np.array([0.0, 0.0])), [0.0, 0.0])
+    np.testing.assert_array_equal(allocate_pro_rata(-1e-17, np.array([1.0, 0.0])), [0.0, 0.0])

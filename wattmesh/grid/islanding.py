@@ -56,9 +56,10 @@ class IslandResult:
 def allocate_pro_rata(supply: float, demand: np.ndarray) -> np.ndarray:
     """Share ``supply`` among ``demand`` in proportion to it, no one above their demand."""
     total = demand.sum()
-    if total <= supply:
+    if total <= supply or total <= 0:
         return demand.copy()
-    return demand * (supply / total)
+    # supply can be a rounding error below zero (a difference of sums); nothing is then shared
+    return demand * (max(supply, 0.0) / total)
 
 
 def allocate_by_priority(supply: float, demand: np.ndarray, rank: np.ndarray) -> np.ndarray:
