@@ -18,13 +18,15 @@ from wattmesh.ledger.keys import failed_signatures, public_key_from_bytes
 from wattmesh.ledger.local import (
     FORMAT,
     OPERATOR_ID,
+    TRADE_DOMAIN,
     TreeHead,
     connect,
     entry_message,
     key_message,
-    trade_message,
 )
 from wattmesh.ledger.records import decode_record
+
+CHUNK = 20_000  # entries verified per batch of threads
 
 
 @dataclass(frozen=True)
@@ -158,68 +160,71 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
         )
     member_keys = {m: public_key_from_bytes(k) for i, (m, k, _) in enumerate(key_rows) if i not in set(bad)}
 
-    # entries
-    rows = conn.execute(
+    # entries, streamed in chunks so a log of millions of entries stays within ~100 MB
+    cursor = conn.execute(
         "SELECT seq, transaction_id, interval, record, seller_sig, buyer_sig, operator_sig, leaf_hash "
         "FROM entries ORDER BY seq"
-    ).fetchall()
-    report.entries = n = len(rows)
+    )
     entry_problems: list[tuple[int, Problem]] = []
-    keys, sigs, messages, owners = [], [], [], []
-    leaves = []
+    leaves: list[bytes] = []
     sha = hashlib.sha256
     seen: dict[str, int] = {}
-    for position, (seq, tid, interval, record, seller_sig, buyer_sig, operator_sig, stored_leaf) in enumerate(
-        rows
-    ):
-        record, seller_sig, buyer_sig = _blob(record), _blob(seller_sig), _blob(buyer_sig)
-        operator_sig, tid, interval = _blob(operator_sig), _text(tid), _text(interval)
+    position = 0
+    while rows := cursor.fetchmany(CHUNK):
+        keys, sigs, messages, owners = [], [], [], []
+        for seq, tid, interval, record, seller_sig, buyer_sig, operator_sig, stored_leaf in rows:
+            record, seller_sig, buyer_sig = _blob(record), _blob(seller_sig), _blob(buyer_sig)
+            operator_sig, tid, interval = _blob(operator_sig), _text(tid), _text(interval)
 
-        def problem(reason: str, where=(position, seq, tid)) -> None:
-            entry_problems.append((where[0], Problem("entry", f"{where[1]} ({where[2]})", reason)))
+            def problem(reason: str, where=(position, seq, tid)) -> None:
+                entry_problems.append((where[0], Problem("entry", f"{where[1]} ({where[2]})", reason)))
 
-        if seq != position:
-            missing = f"seq {position}" if seq == position + 1 else f"seqs {position}..{seq - 1}"
-            problem(f"seq {seq} is not the expected {position}: {missing} missing (a gap in the log)")
-        message = entry_message(seq, record, seller_sig, buyer_sig)
-        keys.append(operator_key)
-        sigs.append(operator_sig)
-        messages.append(message)
-        owners.append((position, seq, tid, "operator signature over the entry does not verify"))
-        leaf = sha(b"\x00" + message + operator_sig).digest()
-        leaves.append(leaf)
-        if _blob(stored_leaf) != leaf:
-            problem("the stored leaf hash differs from the hash of the entry")
-        try:
-            rec = decode_record(record)
-        except ValueError as err:
-            problem(f"record: {err}")
-            continue
-        if rec["transaction_id"] != tid:
-            problem(f"transaction_id column {tid!r} differs from the record's {rec['transaction_id']!r}")
-        if rec["interval"] != interval:
-            problem(f"interval column {interval!r} differs from the record's {rec['interval']!r}")
-        if rec["transaction_id"] in seen:
-            problem(f"transaction_id {rec['transaction_id']!r} replays entry {seen[rec['transaction_id']]}")
-        else:
-            seen[rec["transaction_id"]] = seq
-        for side, sig in (("seller", seller_sig), ("buyer", buyer_sig)):
-            if not sig:
+            if seq != position:
+                missing = f"seq {position}" if seq == position + 1 else f"seqs {position}..{seq - 1}"
+                problem(f"seq {seq} is not the expected {position}: {missing} missing (a gap in the log)")
+            message = entry_message(seq, record, seller_sig, buyer_sig)
+            keys.append(operator_key)
+            sigs.append(operator_sig)
+            messages.append(message)
+            owners.append((position, seq, tid, "operator", None))
+            leaf = sha(b"\x00" + message + operator_sig).digest()
+            leaves.append(leaf)
+            if _blob(stored_leaf) != leaf:
+                problem("the stored leaf hash differs from the hash of the entry")
+            try:
+                rec = decode_record(record)
+            except ValueError as err:
+                problem(f"record: {err}")
+                position += 1
                 continue
-            member = rec[side]
-            keys.append(member_keys.get(member))
-            sigs.append(sig)
-            messages.append(trade_message(record))
-            why = (
-                f"{side} signature does not verify under the key registered for member {member!r}"
-                if member in member_keys
-                else f"{side} signature present but no valid key is registered for member {member!r}"
-            )
-            owners.append((position, seq, tid, why))
-    for i in failed_signatures(keys, sigs, messages, workers):
-        position, seq, tid, why = owners[i]
-        entry_problems.append((position, Problem("entry", f"{seq} ({tid})", why)))
-    report.signatures += len(sigs)
+            if rec["transaction_id"] != tid:
+                problem(f"transaction_id column {tid!r} differs from the record's {rec['transaction_id']!r}")
+            if rec["interval"] != interval:
+                problem(f"interval column {interval!r} differs from the record's {rec['interval']!r}")
+            if rec["transaction_id"] in seen:
+                problem(
+                    f"transaction_id {rec['transaction_id']!r} replays entry {seen[rec['transaction_id']]}"
+                )
+            else:
+                seen[rec["transaction_id"]] = seq
+            for side, sig in (("seller", seller_sig), ("buyer", buyer_sig)):
+                if sig:
+                    keys.append(member_keys.get(rec[side]))
+                    sigs.append(sig)
+                    messages.append(TRADE_DOMAIN + record)
+                    owners.append((position, seq, tid, side, rec[side]))
+            position += 1
+        for i in failed_signatures(keys, sigs, messages, workers):
+            at, seq, tid, side, member = owners[i]
+            if side == "operator":
+                why = "operator signature over the entry does not verify"
+            elif member in member_keys:
+                why = f"{side} signature does not verify under the key registered for member {member!r}"
+            else:
+                why = f"{side} signature present but no valid key is registered for member {member!r}"
+            entry_problems.append((at, Problem("entry", f"{seq} ({tid})", why)))
+        report.signatures += len(sigs)
+    report.entries = n = position
     entry_problems.sort(key=lambda item: item[0])
     report.problems.extend(p for _, p in entry_problems)
 
