@@ -82,3 +82,6 @@ def test_anchor_and_settle_on_anvil_then_verify_from_the_file(
         result = CliRunner().invoke(app, ["ledger", "verify", str(path), "--chain"])
         assert result.exit_code == 0, result.output
         assert "chain: OK, every interval root matches" in result.output
+    result = CliRunner().invoke(app, ["ledger", "prove", str(paths["anchor"]), "tx_3_2_4", "--chain"])
+    assert result.exit_code == 0, result.output
+    assert "proof: OK against the chain" in result.output

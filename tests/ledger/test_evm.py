@@ -159,3 +159,21 @@ def test_the_fast_settle_encoding_equals_web3s(web3):
         1752570900, 2, trades, True, b"\x09" * 32
     )._encode_transaction_data()
     assert "0x" + ours.hex() == theirs
+
+
+def test_a_trade_proof_holds_against_the_root_on_chain(tmp_path, web3, keyring, make_trades, interval_end):
+    from wattmesh.ledger.evm import verify_proof_on_chain
+
+    path = tmp_path / "anchor.sqlite"
+    ledger = EvmLedger(path, keyring, "anchor", Chain(web3=web3))
+    for k in range(2):
+        ledger.append_interval(make_trades(k, 3), interval_end(k))
+    proof = prove(path, "tx_0_1_2")
+    assert verify_proof_on_chain(proof, ledger.chain, keyring.operator_public) == []
+    other = EvmLedger(tmp_path / "other.sqlite", keyring, "anchor", Chain(web3=web3))  # another contract
+    assert "no root on chain" in verify_proof_on_chain(proof, other.chain)[0]
+    other.append_interval(make_trades(0, 1, seed=9), interval_end(0))
+    other.append_interval(make_trades(1, 1, seed=9), interval_end(1))
+    assert "differs from the proof's interval root" in verify_proof_on_chain(proof, other.chain)[0]
+    ledger.close()
+    other.close()

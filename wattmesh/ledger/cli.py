@@ -75,6 +75,10 @@ def verify(
 def prove(
     ledger: Path = typer.Argument(..., help="Ledger file."),
     transaction_id: str = typer.Argument(..., help="The trade's transaction_id."),
+    chain: bool = typer.Option(False, "--chain", help="Also check the proof against the root on chain."),
+    rpc_url: str = typer.Option(
+        None, help="JSON-RPC URL for --chain (default: the one recorded in the ledger)."
+    ),
 ) -> None:
     """Inclusion proof of one trade (signatures, audit paths, signed tree heads, chain anchors) as JSON."""
     from wattmesh.ledger.local import prove as make_proof
@@ -85,6 +89,23 @@ def prove(
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from err
     typer.echo(json.dumps(proof, indent=1))
+    if chain:
+        from wattmesh.ledger.evm import ChainConfig, ChainError, verify_proof_on_chain
+        from wattmesh.ledger.local import connect
+
+        conn = connect(ledger, readonly=True)
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        conn.close()
+        try:
+            config = ChainConfig(rpc_url or meta.get("chain_rpc", ""), meta.get("chain_contract"))
+            problems = verify_proof_on_chain(proof, config)
+        except ChainError as err:
+            typer.echo(f"chain: {err}", err=True)
+            raise typer.Exit(2) from err
+        for problem in problems:
+            typer.echo(f"proof: {problem}", err=True)
+        typer.echo("proof: OK against the chain" if not problems else "proof: FAILED", err=True)
+        raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

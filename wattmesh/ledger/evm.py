@@ -32,7 +32,7 @@ from wattmesh.ledger import merkle
 from wattmesh.ledger.audit import Problem
 from wattmesh.ledger.contract import load_artefact
 from wattmesh.ledger.keys import Keyring
-from wattmesh.ledger.local import LocalLedger, PreparedBatch, TreeHead, connect, entry_message
+from wattmesh.ledger.local import LocalLedger, PreparedBatch, TreeHead, connect, entry_message, verify_proof
 
 MODES = ("anchor", "settle")
 EMBEDDED = "eth-tester"
@@ -447,4 +447,28 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
                 problems.append(
                     Problem("chain", where, f"{count} trades settled on chain, {head.tree_size - head.first_seq} in the log")
                 )  # fmt: skip
+    return problems
+
+
+def verify_proof_on_chain(
+    proof: dict, chain: Chain | ChainConfig, operator_public: bytes | None = None
+) -> list[str]:
+    """Every reason a trade's proof (from :func:`wattmesh.ledger.local.prove`) fails, including against
+    the chain: the interval root on the contract must equal the proof's signed interval root."""
+    problems = verify_proof(proof, operator_public)
+    head = TreeHead.from_dict(proof["interval_head"])
+    if not isinstance(chain, Chain):
+        if chain.contract_address is None and proof.get("chain"):
+            chain = replace(chain, contract_address=proof["chain"][0]["contract"])
+        chain = Chain(chain, read_only=True)
+    on_chain = chain.root_of(head)
+    if on_chain == bytes(32):
+        problems.append(
+            f"no root on chain {chain.chain_id} at {chain.address} for the interval ending {head.timestamp}"
+        )
+    elif on_chain != head.interval_root:
+        problems.append(
+            f"the root on chain {on_chain.hex()[:16]}... differs from the proof's interval root "
+            f"{head.interval_root.hex()[:16]}..."
+        )
     return problems
