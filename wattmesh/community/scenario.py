@@ -31,7 +31,7 @@ class Field:
     """One declared scenario field."""
 
     name: str
-    kind: str  # "str", "int", "float", "time"
+    kind: str  # "str", "int", "float", "bool", "time"
     unit: str
     description: str
     default: object = None
@@ -134,6 +134,34 @@ FIELDS: tuple[Field, ...] = (
         "kg CO2/kWh",
         "carbon intensity of grid imports (unset: no CO2 KPI)",
         minimum=0.0,
+    ),
+    Field(
+        "grid.power_flow",
+        "bool",
+        "-",
+        "solve the feeder's power flow for every interval (report's grid section)",
+        True,
+    ),
+    Field("grid.voltage_min_pu", "float", "pu", "lowest allowed bus voltage", 0.9, minimum=0.5, maximum=1.0),
+    Field("grid.voltage_max_pu", "float", "pu", "highest allowed bus voltage", 1.1, minimum=1.0, maximum=1.5),
+    Field(
+        "grid.distance_fee_per_kwh_per_segment",
+        "float",
+        "currency/kWh",
+        "network-aware fee per line segment between seller and buyer (compared with the flat fee)",
+        0.002,
+        minimum=0.0,
+    ),
+    Field("outage.start", "time", "UTC", "start of an upstream outage to study (unset: none)"),
+    Field("outage.hours", "float", "h", "length of the outage", 6.0, minimum=0.25, maximum=168.0),
+    Field(
+        "outage.critical_fraction",
+        "float",
+        "-",
+        "share of each home's load that is critical, served first",
+        0.3,
+        minimum=0.0,
+        maximum=1.0,
     ),
     Field(
         "market.mechanism",
@@ -307,6 +335,9 @@ def _check(spec: Field, value: object) -> str | None:
     elif spec.kind == "str":
         if not isinstance(value, str):
             return f"{value!r} is not text"
+    elif spec.kind == "bool":
+        if not isinstance(value, bool):
+            return f"{value!r} is not true or false"
     elif spec.kind == "time":
         try:
             stamp = pd.Timestamp(value)
@@ -396,6 +427,9 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
                     f"{stamp} is outside the data's span {data_start} to {data_end} (SimBench 2016)",
                 )
             )
+    outage = values.get("outage.start")
+    if outage is not None and not (data_start <= outage < data_end):
+        problems.append(Problem("outage.start", str(outage), f"{outage} is outside the data's span"))
     if start is not None and end is not None and end <= start:
         problems.append(Problem("time.end", str(end), f"{end} is not after time.start {start}"))
     capacity = values.get("community_battery.capacity_kwh")

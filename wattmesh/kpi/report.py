@@ -188,6 +188,116 @@ they share the gain between buyers and sellers.</p>
 {shown.to_html(classes="kpi", border=0)}"""
 
 
+GRID_SUMMARY_LABELS = {
+    "vm_min_pu": "lowest bus voltage [pu]",
+    "vm_max_pu": "highest bus voltage [pu]",
+    "line_loading_max_percent": "highest line loading [%]",
+    "trafo_loading_max_percent": "highest transformer loading [%]",
+    "trafo_loading_p95_percent": "transformer loading, 95th percentile [%]",
+    "losses_kwh": "feeder losses [kWh]",
+    "hours_undervoltage": "hours under the voltage band",
+    "hours_overvoltage": "hours over the voltage band",
+    "hours_line_overload": "hours with a line overloaded",
+    "hours_trafo_overload": "hours with the transformer overloaded",
+    "intervals_not_converged": "intervals without a power-flow solution",
+}
+
+
+def voltage_figure(envelope: pd.DataFrame, vm_min_pu: float, vm_max_pu: float) -> go.Figure:
+    """Hourly lowest, mean and highest bus voltage, with the allowed band [pu]."""
+    fig = go.Figure()
+    for column, name, colour in (
+        ("vm_max_pu", "highest bus", COLOURS["import"]),
+        ("vm_mean_pu", "mean", "#666666"),
+        ("vm_min_pu", "lowest bus", COLOURS["export"]),
+    ):
+        fig.add_trace(go.Scatter(x=envelope.index, y=envelope[column], name=name, line={"color": colour}))
+    for level in (vm_min_pu, vm_max_pu):
+        fig.add_hline(y=level, line={"dash": "dash", "color": "#aa0000"})
+    fig.update_layout(
+        title="Voltage envelope of the feeder (hourly), with the allowed band", yaxis_title="pu"
+    )
+    return fig
+
+
+def trafo_figure(loading_percent: pd.Series) -> go.Figure:
+    """Transformer loading over the span [% of rating], hourly maximum."""
+    hourly = loading_percent.resample("1h").max()
+    fig = go.Figure(
+        go.Scatter(x=hourly.index, y=hourly, name="transformer", line={"color": COLOURS["local"]})
+    )
+    fig.add_hline(y=100, line={"dash": "dash", "color": "#aa0000"})
+    fig.update_layout(title="Transformer loading (hourly maximum)", yaxis_title="% of rating")
+    return fig
+
+
+def outage_figure(per_home: pd.DataFrame) -> go.Figure:
+    """Hours each home kept power during the outage, with and without sharing."""
+    order = per_home.sort_values(["hours_with_power_alone", "hours_with_power_shared"])
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(x=order.index, y=order["hours_with_power_alone"], name="alone", marker_color="#999999")
+    )
+    fig.add_trace(
+        go.Bar(
+            x=order.index, y=order["hours_with_power_shared"], name="sharing", marker_color=COLOURS["local"]
+        )
+    )
+    fig.update_layout(
+        title="Hours each home kept (critical) power during the outage",
+        yaxis_title="h",
+        barmode="group",
+        xaxis={"showticklabels": False},
+    )
+    return fig
+
+
+def _numbers(table: pd.DataFrame) -> str:
+    shown = table.map(
+        lambda v: v if isinstance(v, str) else ("" if v != v else f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
+    )
+    return shown.to_html(classes="kpi", border=0)
+
+
+def grid_section(grid: dict, currency: str) -> tuple[str, list[go.Figure]]:
+    """The grid part of the report: summary, network awareness, lines, outage; with its figures."""
+    summary = pd.DataFrame(
+        {"value": [grid["summary"][k] for k in GRID_SUMMARY_LABELS]}, index=list(GRID_SUMMARY_LABELS.values())
+    )
+    awareness = grid["awareness"].rename(
+        columns={"flat_fee": "flat fee, no grid check", "network_aware": "distance fee, DSO-safe"}
+    )
+    parts = [
+        "<h2>The feeder</h2>",
+        "<p>AC power flow of every interval of the P2P + batteries case (lightsim2grid, pandapower model of "
+        "the SimBench feeder).</p>",
+        _numbers(summary),
+        "<h3>P2P with and without network awareness</h3>",
+        f"<p>Left: every local trade pays the flat fee and is delivered whatever the grid says. Right: "
+        f"fees by electrical distance between seller and buyer, and trades that would break a limit are "
+        f"curtailed in merit order before delivery. Fees in {currency}.</p>",
+        _numbers(awareness),
+        "<h3>Most loaded lines</h3>",
+        _numbers(grid["top_lines"]),
+    ]
+    figures = [
+        voltage_figure(grid["envelope"], grid["vm_min_pu"], grid["vm_max_pu"]),
+        trafo_figure(grid["trafo"]),
+    ]
+    if grid.get("outage_summary") is not None:
+        start, end = grid["outage_window"]
+        parts += [
+            f"<h3>Outage {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC</h3>",
+            "<p>The upstream grid is down: the community islands. With sharing, everyone's spare PV, the home "
+            "batteries and the community battery serve every home's critical load first "
+            f"({grid['critical_fraction']:.0%} of its load), then the rest, pro rata. Alone, each home has only "
+            "its own PV and battery.</p>",
+            _numbers(grid["outage_summary"]),
+        ]
+        figures.append(outage_figure(grid["outage_per_home"]))
+    return "\n".join(parts), figures
+
+
 def write_report(
     path: Path,
     title: str,
@@ -197,6 +307,7 @@ def write_report(
     currency: str,
     meta: dict,
     mechanisms: pd.DataFrame | None = None,
+    grid: dict | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
@@ -208,12 +319,19 @@ def write_report(
         daily_figure(intervals),
         savings_figure(members, currency),
     ]
-    body = "\n".join(
-        pio.to_html(
-            fig.update_layout(template="plotly_white", height=420), full_html=False, include_plotlyjs=False
+    grid_html, grid_figures = grid_section(grid, currency) if grid is not None else ("", [])
+
+    def embed(figs: list[go.Figure]) -> str:
+        return "\n".join(
+            pio.to_html(
+                fig.update_layout(template="plotly_white", height=420),
+                full_html=False,
+                include_plotlyjs=False,
+            )
+            for fig in figs
         )
-        for fig in figures
-    )
+
+    body = embed(figures)
     shown = pd.DataFrame(
         [[format_kpi(name, v) for v in row] for name, row in kpis.iterrows()],
         index=kpis.index,
@@ -245,5 +363,7 @@ batteries and the community battery under the self-consumption rule).</p>
 {mechanism_html}
 <h2>Figures</h2>
 {body}
+{grid_html}
+{embed(grid_figures)}
 </body></html>"""
     path.write_text(page)

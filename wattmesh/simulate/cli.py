@@ -34,6 +34,7 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
     from wattmesh.community.build import build_community
     from wattmesh.kpi.report import format_kpi
     from wattmesh.simulate.engine import simulate
+    from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.outputs import kpi_table, write_outputs
 
     try:
@@ -68,8 +69,25 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
             progress=progress,
             mechanism=scenario["market.mechanism"],
         )
+        grid = None
+        outage = scenario["outage.start"]
+        if outage is not None and not (community.index[0] <= outage <= community.index[-1]):
+            console.print(f"outage.start {outage} is outside the simulated span: no outage study")
+            outage = None
+        if scenario["grid.power_flow"]:
+            flow_task = bar.add_task("power flow, outage", total=1)
+            grid = assess_grid(
+                result,
+                scenario["grid.voltage_min_pu"],
+                scenario["grid.voltage_max_pu"],
+                scenario["grid.distance_fee_per_kwh_per_segment"],
+                outage,
+                scenario["outage.hours"],
+                scenario["outage.critical_fraction"],
+            )
+            bar.update(flow_task, completed=1)
         write = bar.add_task("writing report", total=1)
-        paths = write_outputs(result, out)
+        paths = write_outputs(result, out, grid)
         bar.update(write, completed=1)
 
     kpis = kpi_table(result)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from wattmesh.kpi import metrics
 from wattmesh.simulate.engine import CASES, SimulationResult
+from wattmesh.simulate.grid_step import GridOutputs
 
 CASE_LABELS = {"alone": "No sharing", "p2p": "P2P market", "p2p_battery": "P2P + batteries"}
 
@@ -149,7 +150,7 @@ def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Times
     return table.set_index("mechanism")
 
 
-def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
+def write_outputs(result: SimulationResult, out: Path, grid: GridOutputs | None = None) -> dict[str, Path]:
     """Write trades.jsonl, intervals.parquet, members.csv, kpis.csv and report.html into ``out``."""
     from wattmesh.kpi.report import typical_week, write_report
 
@@ -159,6 +160,30 @@ def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
     mechanisms = mechanism_table(result, week[0], week[-1]) if result.full.detail is not None else None
     members = member_table(result)
     kpis = kpi_table(result)
+    grid_view = None
+    if grid is not None:
+        members["curtailed_dso_safe_kwh"] = grid.curtailed_kwh.reindex(members["member_id"]).to_numpy()
+        trafo = grid.report.trafo_loading_percent.max(axis=1)
+        intervals["transformer_loading_percent"] = trafo.to_numpy()
+        intervals["voltage_min_pu"] = (
+            grid.report.envelope["vm_min_pu"].reindex(intervals.index, method="ffill").to_numpy()
+        )
+        grid_view = {
+            "summary": grid.report.summary,
+            "envelope": grid.report.envelope,
+            "top_lines": grid.report.top_lines,
+            "trafo": trafo,
+            "awareness": grid.awareness,
+            "vm_min_pu": grid.vm_min_pu,
+            "vm_max_pu": grid.vm_max_pu,
+            "outage_summary": grid.outage_summary,
+            "outage_per_home": grid.outage_per_home,
+            "outage_window": grid.outage_window,
+            "critical_fraction": grid.critical_fraction,
+        }
+        if grid.outage_per_home is not None:
+            hours = grid.outage_per_home[["hours_with_power_shared", "hours_with_power_alone"]]
+            members = members.join(hours.add_prefix("outage_"), on="member_id")
     paths = {
         "trades": out / "trades.jsonl",
         "intervals": out / "intervals.parquet",
@@ -177,6 +202,7 @@ def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:
         members=members,
         kpis=kpis,
         mechanisms=mechanisms,
+        grid=grid_view,
         currency=result.community.currency,
         meta={
             "feeder": result.community.meta.get("feeder", ""),
