@@ -185,3 +185,38 @@ def test_without_party_signatures_only_the_operator_signs(tmp_path, keyring, mak
     assert sigs == [(b"", b"", 64)] * 5
     report = verify(path)
     assert report.ok and report.signatures == 5 + 5 + 1  # 5 key registrations, 5 entries, 1 tree head
+
+
+def test_a_whole_run_in_the_simulators_format_is_appended_interval_by_interval(tmp_path, keyring):
+    from wattmesh.ledger import append_intervals
+
+    starts = pd.date_range("2016-06-10", periods=4, freq="15min", tz="UTC")
+    stamps = pd.Categorical.from_codes([3, 0, 0, 2, 3], categories=starts.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    members = pd.Index(["alpha", "beta", "gamma", "delta"])
+    trades = pd.DataFrame(
+        {
+            "transaction_id": [f"tx_run{i:04d}" for i in range(5)],
+            "seller": pd.Categorical.from_codes([0, 1, 2, 0, 3], categories=members),
+            "buyer": pd.Categorical.from_codes([1, 2, 0, 3, 0], categories=members),
+            "energy_amount_kwh": [0.5, 1.25, 0.1, 2.0, 0.75],
+            "price_per_kwh": 0.12,
+            "timestamp": stamps,
+            "status": "completed",
+            "interval": stamps,
+            "mechanism": "pay_as_clear",
+        }
+    )
+    path = tmp_path / "run.sqlite"
+    with LocalLedger(path, keyring) as ledger:
+        heads = append_intervals(ledger, trades, starts, "15min")
+    assert [(h.first_seq, h.tree_size) for h in heads] == [(0, 2), (2, 2), (2, 3), (3, 5)]
+    assert [h.timestamp for h in heads] == ["2016-06-10T00:15:00Z", "2016-06-10T00:30:00Z",
+                                             "2016-06-10T00:45:00Z", "2016-06-10T01:00:00Z"]  # fmt: skip
+    exported = [json.loads(line)["transaction_id"] for line in export(path)]
+    assert exported == ["tx_run0001", "tx_run0002", "tx_run0003", "tx_run0000", "tx_run0004"]
+    assert verify(path).ok
+    with (
+        LocalLedger(tmp_path / "other.sqlite", keyring) as ledger,
+        pytest.raises(LedgerError, match="interval"),
+    ):
+        append_intervals(ledger, trades, starts[:2], "15min")

@@ -4,7 +4,8 @@ The simulator and the live server use this API::
 
     keyring = ensure_keys(key_dir, member_ids)              # Ed25519 keys, files 0600
     ledger = open_ledger("local", "out/ledger.sqlite", keyring)   # or "evm", mode="anchor"|"settle"
-    head = ledger.append_interval(trades, interval_end)     # once per market interval
+    head = ledger.append_interval(trades, interval_end)     # once per market interval, or for a whole run:
+    heads = append_intervals(ledger, trades, interval_starts, "15min")
     report = verify("out/ledger.sqlite")                    # full audit -> AuditReport
     proof = prove("out/ledger.sqlite", "tx_...")            # inclusion proof as a dict
     lines = export("out/ledger.sqlite")                     # JSON lines of trade records
@@ -33,6 +34,7 @@ _LAZY = {
     "LedgerError": "local",
     "LocalLedger": "local",
     "TreeHead": "local",
+    "append_intervals": "local",
     "export": "local",
     "prove": "local",
     "verify_proof": "local",

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wattmesh.ledger import merkle
@@ -626,3 +627,40 @@ def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]
 def public_of(keyring: Keyring) -> bytes:
     """The operator's raw public key (to pin in verifiers)."""
     return public_bytes(keyring.operator_key.public_key())
+
+
+def append_intervals(ledger, trades: pd.DataFrame, starts: object, step: object = "15min") -> list[TreeHead]:
+    """Append a whole run's trades interval by interval: one signed tree head per start, empty ones too.
+
+    Parameters
+    ----------
+    ledger : LocalLedger or EvmLedger
+        Anything with ``append_interval(trades, interval_end, interval_start)``.
+    trades : DataFrame
+        Trade records of the run with an ``interval`` column (strings, categories or times, UTC).
+    starts : DatetimeIndex or sequence of times
+        Start of every market interval of the run, in order (UTC).
+    step : Timedelta or str
+        Length of a market interval.
+
+    Raises
+    ------
+    LedgerError
+        if a trade's interval is not one of ``starts``.
+    """
+    start_times = pd.DatetimeIndex(pd.to_datetime(pd.Series(starts), utc=True))
+    starts_iso = iso_utc(pd.Series(start_times))
+    ends_iso = iso_utc(pd.Series(start_times + pd.Timedelta(step)))
+    position = {s: k for k, s in enumerate(starts_iso)}
+    intervals = iso_utc(trades["interval"]) if len(trades) else []
+    codes = np.array([position.get(s, -1) for s in intervals], dtype=np.int64)
+    if (codes < 0).any():
+        bad = intervals[int(np.argmax(codes < 0))]
+        raise LedgerError(f"trades: interval {bad} is not one of the run's {len(starts_iso)} interval starts")
+    order = np.argsort(codes, kind="stable")
+    ordered = trades.iloc[order]
+    bounds = np.searchsorted(codes[order], np.arange(len(starts_iso) + 1))
+    return [
+        ledger.append_interval(ordered.iloc[bounds[k] : bounds[k + 1]], ends_iso[k], starts_iso[k])
+        for k in range(len(starts_iso))
+    ]

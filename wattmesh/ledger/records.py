@@ -58,6 +58,12 @@ def iso_utc(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
     values = pd.Series(times) if isinstance(times, pd.DatetimeIndex) else times
     if values.empty:
         return []
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the simulator's columns: convert each category once
+        codes = values.cat.codes.to_numpy()
+        if (codes < 0).any():
+            raise ValueError("time nan is not a time")
+        categories = np.array(iso_utc(pd.Series(values.cat.categories)), dtype=object)
+        return categories[codes].tolist()
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         naive = np.asarray(values.values, dtype="datetime64[us]")  # tz-aware .values are UTC instants
         if np.isnat(naive).any():
@@ -161,10 +167,11 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
     duplicated = trades["transaction_id"].duplicated()
     if duplicated.any():
         raise ValueError(f"trade {ids[int(np.argmax(duplicated))]!r}: transaction_id repeats in the batch")
-    same = (trades["seller"] == trades["buyer"]).to_numpy()
-    if same.any():
-        i = int(np.argmax(same))
-        raise ValueError(f"trade {ids[i]!r}: seller and buyer are both {trades['seller'].iloc[i]!r}")
+    sellers = trades["seller"].tolist()
+    buyers = trades["buyer"].tolist()
+    same = [i for i, (s, b) in enumerate(zip(sellers, buyers, strict=True)) if s == b]
+    if same:
+        raise ValueError(f"trade {ids[same[0]]!r}: seller and buyer are both {sellers[same[0]]!r}")
     energy = _floats(trades, "energy_amount_kwh", ids)
     price = _floats(trades, "price_per_kwh", ids)
     if (energy <= 0).any():
@@ -179,8 +186,6 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
         raise ValueError("trades: no interval column and no interval given")
     status = trades["status"].astype(str).tolist() if "status" in trades.columns else ["completed"] * n
     mechanism = trades["mechanism"].astype(str).tolist() if "mechanism" in trades.columns else [""] * n
-    sellers = trades["seller"].tolist()
-    buyers = trades["buyer"].tolist()
     energy_list = energy.tolist()
     price_list = price.tolist()
     encodings = [
