@@ -152,6 +152,16 @@ def load_public_key(path: str | Path) -> bytes:
     return raw
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool per size: starting threads per interval costs more than signing 20 trades."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="wattmesh-ed25519")
+    return _POOLS[workers]
+
+
 def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     step = -(-n // parts) if n else 1
     return [(i, min(i + step, n)) for i in range(0, n, step)]
@@ -173,8 +183,7 @@ def sign_many(secrets: Sequence[bytes], messages: Sequence[bytes], workers: int 
     spans = _chunks(len(messages), workers)
     if len(spans) <= 1 or len(messages) < 64:
         return run((0, len(messages)))
-    with ThreadPoolExecutor(workers) as pool:
-        return [sig for part in pool.map(run, spans) for sig in part]
+    return [sig for part in _pool(workers).map(run, spans) for sig in part]
 
 
 def failed_signatures(
@@ -203,8 +212,7 @@ def failed_signatures(
     spans = _chunks(len(messages), workers)
     if len(spans) <= 1 or len(messages) < 64:
         return run((0, len(messages)))
-    with ThreadPoolExecutor(workers) as pool:
-        return [i for part in pool.map(run, spans) for i in part]
+    return [i for part in _pool(workers).map(run, spans) for i in part]
 
 
 def secret_bytes(key: Ed25519PrivateKey) -> bytes:

@@ -62,8 +62,9 @@ def iso_utc(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
         codes = values.cat.codes.to_numpy()
         if (codes < 0).any():
             raise ValueError("time nan is not a time")
-        categories = np.array(iso_utc(pd.Series(values.cat.categories)), dtype=object)
-        return categories[codes].tolist()
+        used, inverse = np.unique(codes, return_inverse=True)  # a run's column holds every interval
+        texts = iso_utc(pd.Series(np.asarray(values.cat.categories)[used]))
+        return np.array(texts, dtype=object)[inverse].tolist()
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         naive = np.asarray(values.values, dtype="datetime64[us]")  # tz-aware .values are UTC instants
         if np.isnat(naive).any():
