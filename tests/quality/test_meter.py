@@ -79,3 +79,12 @@ def test_check_names_field_value_and_expectation():
     assert "not in time order" in text
     assert "load_kw 'h1': 1 negative value(s), first -2.5" in text
     assert "expected >= 0" in text
+
+
+def test_step_is_found_whatever_the_index_resolution():
+    # parquet files often give microsecond indexes; the step must still be 15 minutes
+    index = pd.date_range("2024-01-01", periods=8, freq="15min", tz="UTC").as_unit("us")
+    frame = pd.DataFrame({"pv": np.arange(8.0)}, index=index).drop(index[3])
+    repaired, log = repair_meter_data(frame)
+    assert log.gap_rows == 1
+    assert len(repaired) == 8

@@ -58,7 +58,7 @@ def regular_step(index: pd.DatetimeIndex, field: str = "meter data") -> pd.Timed
     """The interval length of ``index``: its frequency, else the most common step between timestamps."""
     if index.freq is not None:
         return pd.Timedelta(index.freq)
-    steps = np.diff(index.sort_values().unique().asi8)
+    steps = np.diff(index.sort_values().unique().as_unit("ns").asi8)
     steps = steps[steps > 0]
     if steps.size == 0:
         raise ValueError(
