@@ -86,3 +86,18 @@ def test_verify_chain_explains_why_it_cannot_check(ledger_path):
     args = ["--chain", "--rpc-url", f"http://127.0.0.1:{port}", "--contract", "0x" + "11" * 20]
     result = runner.invoke(app, ["ledger", "verify", str(ledger_path), *args])
     assert result.exit_code == 2 and f"cannot reach the chain at http://127.0.0.1:{port}" in result.output
+
+
+def test_verify_refuses_a_missing_file_and_a_file_that_is_not_a_ledger(tmp_path):
+    result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "nope.sqlite")])
+    assert result.exit_code == 2 and "nope.sqlite: no such file" in result.output
+    sqlite3.connect(tmp_path / "other.sqlite").execute("CREATE TABLE t (x)").connection.close()
+    result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "other.sqlite")])
+    assert result.exit_code == 1
+    assert (
+        "FAILED: log file: not a wattmesh ledger: table(s) meta, keys, entries, tree_heads, nodes missing"
+        in result.output
+    )
+    (tmp_path / "text.sqlite").write_text("hello, not a database" * 100)
+    result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "text.sqlite")])
+    assert result.exit_code == 1 and "not an SQLite database" in result.output

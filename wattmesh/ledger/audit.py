@@ -9,6 +9,7 @@ current log still extends the old head.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,17 @@ def verify(
 
 def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) -> None:
     add = report.problems.append
+    try:
+        tables = {
+            _text(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.DatabaseError as err:
+        add(Problem("log", "file", f"not an SQLite database ({err})"))
+        return
+    missing = [t for t in ("meta", "keys", "entries", "tree_heads", "nodes") if t not in tables]
+    if missing:
+        add(Problem("log", "file", f"not a wattmesh ledger: table(s) {', '.join(missing)} missing"))
+        return
     fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
     if fmt is None or _text(fmt[0]) != FORMAT:
         add(Problem("log", "meta", f"format {fmt and _text(fmt[0])!r} is not {FORMAT!r}"))

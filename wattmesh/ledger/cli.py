@@ -35,7 +35,11 @@ def verify(
 
     trusted = TreeHead.from_dict(json.loads(against.read_text())) if against else None
     pinned = load_public_key(operator_key) if operator_key else None
-    report = audit(ledger, trusted_head=trusted, operator_public=pinned)
+    try:
+        report = audit(ledger, trusted_head=trusted, operator_public=pinned)
+    except FileNotFoundError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(2) from err
     typer.echo(report.summary())
     for problem in report.problems[1:20]:
         typer.echo(f"  {problem}")
