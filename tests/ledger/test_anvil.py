@@ -3,6 +3,7 @@ into .tools/) on 127.0.0.1; deploy, anchor and settle a few intervals, then veri
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -85,3 +86,25 @@ def test_anchor_and_settle_on_anvil_then_verify_from_the_file(
     result = CliRunner().invoke(app, ["ledger", "prove", str(paths["anchor"]), "tx_3_2_4", "--chain"])
     assert result.exit_code == 0, result.output
     assert "proof: OK against the chain" in result.output
+
+
+def test_a_keystore_key_and_the_poa_middleware_work_on_anvil(
+    tmp_path, anvil_url, keyring, make_trades, interval_end, monkeypatch
+):
+    from eth_account import Account
+    from web3.middleware import ExtraDataToPOAMiddleware
+
+    keystore = tmp_path / "operator.json"
+    keystore.write_text(json.dumps(Account.encrypt(ANVIL_KEY, "correct horse")))
+    monkeypatch.delenv("WATTMESH_CHAIN_KEY", raising=False)
+    monkeypatch.setenv("WATTMESH_KEYSTORE_PASSWORD", "correct horse")
+    config = ChainConfig(anvil_url, keystore=keystore, poa=True)
+    ledger = EvmLedger(tmp_path / "ks.sqlite", keyring, "anchor", config)
+    assert ledger.chain.sender == ANVIL_ADDRESS
+    assert any(m is ExtraDataToPOAMiddleware for m, _ in ledger.chain.w3.middleware_onion.middleware)
+    ledger.append_interval(make_trades(0, 2), interval_end(0))
+    assert ledger.verify_chain() == []
+    ledger.close()
+    monkeypatch.setenv("WATTMESH_KEYSTORE_PASSWORD", "wrong")
+    with pytest.raises(ValueError, match="MAC mismatch"):
+        EvmLedger(tmp_path / "ks2.sqlite", keyring, "anchor", config)

@@ -101,3 +101,20 @@ def test_verify_refuses_a_missing_file_and_a_file_that_is_not_a_ledger(tmp_path)
     (tmp_path / "text.sqlite").write_text("hello, not a database" * 100)
     result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "text.sqlite")])
     assert result.exit_code == 1 and "not an SQLite database" in result.output
+
+
+def test_check_proof_accepts_a_saved_proof_and_rejects_an_edited_one(ledger_path, keyring, tmp_path):
+    proof = runner.invoke(app, ["ledger", "prove", str(ledger_path), "tx_0_2_3"]).output
+    (tmp_path / "proof.json").write_text(proof)
+    pin = ["--operator-key", str(keyring.key_dir / "operator.pub")]
+    result = runner.invoke(app, ["ledger", "check-proof", str(tmp_path / "proof.json"), *pin])
+    assert result.exit_code == 0 and result.output.startswith(
+        "OK: trade tx_0_2_3 is entry 11 under tree head 2"
+    )
+    edited = json.loads(proof)
+    edited["record"] = edited["record"].replace('"buyer":"', '"buyer":"x')
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    result = runner.invoke(app, ["ledger", "check-proof", str(tmp_path / "edited.json"), *pin])
+    assert (
+        result.exit_code == 1 and "FAILED: operator signature over the entry does not verify" in result.output
+    )

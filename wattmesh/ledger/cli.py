@@ -112,6 +112,29 @@ def prove(
         raise typer.Exit(1 if problems else 0)
 
 
+@app.command("check-proof")
+def check_proof(
+    proof_file: Path = typer.Argument(..., help="A proof saved from `wattmesh ledger prove`."),
+    operator_key: Path = typer.Option(None, help="The operator's .pub file, to pin its key."),
+) -> None:
+    """Check a saved trade proof without the ledger: signatures, leaf, audit paths and signed heads."""
+    from wattmesh.ledger.keys import load_public_key
+    from wattmesh.ledger.local import verify_proof
+
+    try:
+        proof = json.loads(proof_file.read_text())
+        problems = verify_proof(proof, load_public_key(operator_key) if operator_key else None)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        typer.echo(f"proof {proof_file}: unreadable ({err!r})", err=True)
+        raise typer.Exit(2) from err
+    for problem in problems:
+        typer.echo(f"FAILED: {problem}")
+    if not problems:
+        typer.echo(f"OK: trade {proof['transaction_id']} is entry {proof['seq']} under tree head "
+                   f"{proof['tree_head']['head_index']} (size {proof['tree_head']['tree_size']})")  # fmt: skip
+    raise typer.Exit(1 if problems else 0)
+
+
 @app.command()
 def export(
     ledger: Path = typer.Argument(..., help="Ledger file."),
