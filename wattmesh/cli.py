@@ -31,11 +31,12 @@ def simulate(
     out: Path = typer.Option(Path("out"), "--out", help="Folder for the report, trades and tables."),
     start: str = typer.Option(None, help="Override the scenario's start (UTC, ISO 8601)."),
     end: str = typer.Option(None, help="Override the scenario's end (UTC, ISO 8601, exclusive)."),
+    ledger: str = typer.Option(None, help="Override the scenario's ledger backend: local, evm or none."),
 ) -> None:
     """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv."""
     from wattmesh.simulate.cli import run_simulate
 
-    raise typer.Exit(run_simulate(scenario, out, start, end, console))
+    raise typer.Exit(run_simulate(scenario, out, start, end, console, ledger))
 
 
 @scenario_app.command("validate")

@@ -60,3 +60,35 @@ def test_default_scenario_validates_and_prints():
     assert runner.invoke(app, ["scenario", "validate", str(DEFAULT_SCENARIO)]).exit_code == 0
     printed = runner.invoke(app, ["scenario", "default"]).output
     assert tomllib.loads(printed)["feeder"]["code"] == "1-LV-rural3--2-sw"
+
+
+def test_simulate_records_every_trade_in_a_ledger_that_verifies(tmp_path):
+    from wattmesh.ledger import prove, verify
+
+    out = tmp_path / "out"
+    args = ["simulate", "--out", str(out), "--start", "2016-06-10T10:00:00Z", "--end", "2016-06-10T14:00:00Z"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    trades = pd.read_json(out / "trades.jsonl", lines=True)
+    report = verify(out / "ledger.sqlite")
+    assert report.ok, report.summary()
+    assert report.entries == len(trades)
+    proof = prove(out / "ledger.sqlite", trades["transaction_id"].iloc[-1])
+    assert proof["transaction_id"] == trades["transaction_id"].iloc[-1]
+    key_files = list((out / "keys").iterdir())
+    assert key_files and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in key_files if p.is_file())
+
+
+def test_simulate_on_the_embedded_chain_reports_no_chain_problem(tmp_path):
+    out = tmp_path / "out"
+    args = ["simulate", "--out", str(out), "--start", "2016-06-10T11:00:00Z", "--end", "2016-06-10T12:00:00Z"]
+    result = runner.invoke(app, [*args, "--ledger", "evm"])
+    assert result.exit_code == 0, result.output
+    assert "Ledger (evm)" in result.output
+    assert "chain:" not in result.output
+
+
+def test_unknown_ledger_backend_is_a_scenario_problem(tmp_path):
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "o"), "--ledger", "paper"])
+    assert result.exit_code == 2
+    assert "ledger.backend" in result.output

@@ -29,16 +29,26 @@ def run_validate(path: Path, console: Console) -> int:
     return 0
 
 
-def run_simulate(path: Path | None, out: Path, start: str | None, end: str | None, console: Console) -> int:
+def run_simulate(
+    path: Path | None,
+    out: Path,
+    start: str | None,
+    end: str | None,
+    console: Console,
+    ledger_backend: str | None = None,
+) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
     from wattmesh.community.build import build_community
     from wattmesh.kpi.report import format_kpi
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
+    from wattmesh.simulate.ledger_step import record_trades
     from wattmesh.simulate.outputs import kpi_table, write_outputs
 
     try:
-        scenario = load_scenario(path, overrides={"time.start": start, "time.end": end})
+        scenario = load_scenario(
+            path, overrides={"time.start": start, "time.end": end, "ledger.backend": ledger_backend}
+        )
     except ScenarioError as exc:
         console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
         for problem in exc.problems:
@@ -86,6 +96,18 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
                 scenario["outage.critical_fraction"],
             )
             bar.update(flow_task, completed=1)
+        ledger = None
+        backend = scenario["ledger.backend"]
+        if backend != "none":
+            task = bar.add_task(f"ledger ({backend})", total=len(community.index))
+            ledger = record_trades(
+                result,
+                out,
+                backend,
+                scenario["ledger.mode"],
+                scenario["ledger.party_signatures"],
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         write = bar.add_task("writing report", total=1)
         paths = write_outputs(result, out, grid)
         bar.update(write, completed=1)
@@ -101,5 +123,12 @@ def run_simulate(path: Path | None, out: Path, start: str | None, end: str | Non
         table.add_row(escape(name), *(format_kpi(name, v) for v in row))
     console.print(table)
     console.print(f"{len(result.full.trades):,} trades in {paths['trades']}")
+    if ledger is not None:
+        console.print(
+            f"Ledger ({ledger.backend}): {ledger.entries:,} signed entries in {ledger.path}, "
+            f"root {ledger.root_hex[:16]}...; audit with `wattmesh ledger verify {ledger.path}`"
+        )
+        for problem in ledger.chain_problems:
+            console.print(f"[red]chain: {escape(problem)}[/red]")
     console.print(f"Report: [bold]{paths['report'].resolve()}[/bold]")
     return 0

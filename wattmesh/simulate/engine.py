@@ -359,7 +359,8 @@ def trade_records(community: Community, trades: TradeArrays, mechanism: str, see
     """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism.
 
     Transaction ids are ``tx_`` + 8 hex digits naming the run (scenario name, seed, start) + 8 hex digits
-    counting the run's trades, so ids are unique within a run and stable across identical runs.
+    counting the run's trades, so ids are unique within a run and stable across identical runs. Energy is
+    rounded to 1e-6 kWh (1 mWh); trades that round to zero are left out.
     """
     ids = community.member_ids.to_numpy()
     run = hashlib.blake2b(
@@ -369,7 +370,7 @@ def trade_records(community: Community, trades: TradeArrays, mechanism: str, see
         trades.interval, categories=community.index.strftime("%Y-%m-%dT%H:%M:%SZ")
     )
     counter = pd.Series(np.arange(len(trades)), dtype=np.int64).map("{:08x}".format)
-    return pd.DataFrame(
+    records = pd.DataFrame(
         {
             "transaction_id": f"tx_{run}" + counter,
             "seller": pd.Categorical.from_codes(trades.seller, categories=ids),
@@ -382,3 +383,4 @@ def trade_records(community: Community, trades: TradeArrays, mechanism: str, see
             "mechanism": mechanism,
         }
     )
+    return records[records["energy_amount_kwh"] > 0].reset_index(drop=True)
