@@ -88,3 +88,8 @@ def test_step_is_found_whatever_the_index_resolution():
     repaired, log = repair_meter_data(frame)
     assert log.gap_rows == 1
     assert len(repaired) == 8
+
+
+def test_a_regular_microsecond_index_has_no_problems():
+    index = pd.date_range("2024-01-01", periods=8, freq="15min", tz="UTC").as_unit("us")
+    assert meter_data_problems(pd.DataFrame({"pv": np.ones(8)}, index=index)) == []

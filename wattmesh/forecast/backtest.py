@@ -85,6 +85,7 @@ def skill_table(
     forecasts: dict[str, pd.DataFrame],
     *,
     reference: str,
+    quantile_reference: str | None = None,
     quantile_forecasts: dict[str, dict[float, pd.DataFrame]] | None = None,
     interval: tuple[float, float] = (0.1, 0.9),
     capacity: float | pd.Series | None = None,
@@ -94,8 +95,8 @@ def skill_table(
 
     Columns: ``mae``, ``rmse``, ``mape`` [%] (when the actual never nears zero), ``nmae`` and ``nrmse``
     [%] of capacity (when given, per member), ``rmse_skill`` and ``mae_skill`` [%] versus ``reference``,
-    ``pinball`` (mean over the quantiles), ``pinball_skill`` [%] versus the reference's quantiles when
-    given, and ``coverage`` [%] of the ``interval``. ``mask`` (True = score) restricts the cells, e.g. to
+    ``pinball`` (mean over the quantiles), ``pinball_skill`` [%] versus the quantiles of ``quantile_reference``
+    (default ``reference``) when given, and ``coverage`` [%] of the ``interval``. ``mask`` (True = score) restricts the cells, e.g. to
     daylight for PV.
     """
     index = actual.index
@@ -117,7 +118,8 @@ def skill_table(
     rows = {}
     ref = arr(forecasts[reference])
     quantile_forecasts = quantile_forecasts or {}
-    ref_q = quantile_forecasts.get(reference)
+    quantile_reference = quantile_reference or reference
+    ref_q = quantile_forecasts.get(quantile_reference)
     for name, frame in forecasts.items():
         f = arr(frame)
         row = {"mae": metrics.mae(a, f), "rmse": metrics.rmse(a, f)}
@@ -134,7 +136,7 @@ def skill_table(
         if qf:
             qa = {q: arr(v) for q, v in qf.items()}
             row["pinball"] = metrics.mean_pinball_loss(a, qa)
-            if ref_q and name != reference:
+            if ref_q and name != quantile_reference:
                 ra = {q: arr(v) for q, v in ref_q.items()}
                 ok = finite & np.all([np.isfinite(v) for v in [*qa.values(), *ra.values()]], axis=0)
                 row["pinball_skill"] = metrics.skill(

@@ -90,6 +90,7 @@ def run_backtest(
         actual,
         forecasts,
         reference=reference,
+        quantile_reference="similar_days",
         quantile_forecasts={"lightgbm": forecast.quantiles, "similar_days": similar_q},
         capacity=capacity,
         mask=_daylight(history, site) if kind == "pv" else None,
