@@ -95,9 +95,9 @@ def skill_table(
 
     Columns: ``mae``, ``rmse``, ``mape`` [%] (when the actual never nears zero), ``nmae`` and ``nrmse``
     [%] of capacity (when given, per member), ``rmse_skill`` and ``mae_skill`` [%] versus ``reference``,
-    ``pinball`` (mean over the quantiles), ``pinball_skill`` [%] versus the quantiles of ``quantile_reference``
-    (default ``reference``) when given, and ``coverage`` [%] of the ``interval``. ``mask`` (True = score) restricts the cells, e.g. to
-    daylight for PV.
+    ``pinball`` (mean over the quantiles), ``pinball_skill`` [%] versus the quantiles of
+    ``quantile_reference`` (default ``reference``) when given, and ``coverage`` [%] of the ``interval``.
+    ``mask`` (True = score) restricts the cells, e.g. to daylight for PV.
     """
     index = actual.index
     a = actual.to_numpy(dtype=float)
