@@ -124,7 +124,7 @@ def test_event_sent_by_an_openleadr_vtn_is_honoured_by_the_community():
         ven = make_ven("community", f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b", inbox)
         await ven.run()
         try:
-            for _ in range(100):
+            for _ in range(300):
                 if len(inbox.events) and answers:
                     break
                 await asyncio.sleep(0.1)
@@ -134,7 +134,7 @@ def test_event_sent_by_an_openleadr_vtn_is_honoured_by_the_community():
         assert answers == ["optIn"]
         return inbox.events
 
-    events = asyncio.run(asyncio.wait_for(scenario(), 30))
+    events = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert list(events["event_id"]) == ["grid_event_1/0"]
     load, pv, batteries = homes()
     _, community_cap = event_caps(events, INDEX, MEMBERS, load - pv)
