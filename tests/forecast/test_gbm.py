@@ -121,3 +121,23 @@ def test_missing_history_is_logged_and_a_member_without_any_is_rejected(caplog):
     gappy.iloc[-24 * 10 :, 1] = np.nan
     with pytest.raises(ValueError, match=r"members \['h1'\] have no value"):
         model.predict(gappy)
+
+
+def test_pv_forecast_is_zero_at_night_and_its_daylight_interval_is_calibrated():
+    from wattmesh.forecast.features import FONTANA, clear_sky_ghi
+
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2016-03-01", periods=24 * 120, freq="h", tz="UTC")
+    clear = clear_sky_ghi(index, FONTANA).to_numpy()
+    cloud = np.repeat(rng.uniform(0.3, 1.0, 120), 24)  # one cloudiness per day, unknown a day ahead
+    frame = pd.DataFrame({"pv": 0.004 * clear * cloud}, index=index)
+    start = index[24 * 90]
+    forecast = rolling_origin_forecasts(
+        lambda: small_model(kind="pv", site=FONTANA), frame, test_start=start, retrain_every="30D"
+    )
+    day = clear[index >= start] > 0
+    actual = frame["pv"].to_numpy()[index >= start]
+    assert (forecast.point["pv"].to_numpy()[~day] == 0).all()
+    lo, hi = forecast.quantiles[0.1]["pv"].to_numpy(), forecast.quantiles[0.9]["pv"].to_numpy()
+    coverage = metrics.interval_coverage(actual[day], lo[day], hi[day])
+    assert 70.0 <= coverage <= 95.0
