@@ -102,7 +102,9 @@ def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Com
         ],
         ignore_index=True,
     )
-    sessions = _ev_sessions(feeder.load_kw[ev_loads["name"]], ev_loads, assets, full_index)
+    sessions = _ev_sessions(
+        feeder.load_kw[ev_loads["name"]], ev_loads, assets, full_index, scenario["ev.dwell_hours"]
+    )
 
     members, assets, generation_kw = _add_fleet(scenario, members, assets, generation_kw, feeder, rng)
 
@@ -198,9 +200,18 @@ def _asset_rows(rows: pd.DataFrame, owner_by_bus: pd.Series, kind: str, prefix: 
 
 
 def _ev_sessions(
-    ev_kw: pd.DataFrame, ev_loads: pd.DataFrame, assets: pd.DataFrame, index: pd.DatetimeIndex
+    ev_kw: pd.DataFrame,
+    ev_loads: pd.DataFrame,
+    assets: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    dwell_hours: float,
 ) -> pd.DataFrame:
-    """One session per run of non-zero charging in each EV's SimBench profile."""
+    """One session per run of non-zero charging in each EV's SimBench profile.
+
+    SimBench gives charging power, not plug-in windows: a run's end is when charging at full power
+    finished, not when the EV left. The EV is assumed to stay plugged in for ``dwell_hours`` after
+    arrival (at least until the run ends), but never past its next arrival.
+    """
     charging = ev_kw.to_numpy() > 1e-6
     padded = np.vstack(
         [np.zeros((1, charging.shape[1]), bool), charging, np.zeros((1, charging.shape[1]), bool)]
@@ -213,13 +224,18 @@ def _ev_sessions(
     energy = energy_cum[end_row, start_col] - energy_cum[start_row, start_col]
     ev_assets = assets[assets["kind"] == "ev"].reset_index(drop=True)
     step = index[1] - index[0]
+    arrival = index[start_row]
+    same_ev_next = np.append(start_col[1:] == start_col[:-1], False)
+    next_arrival = np.where(same_ev_next, np.append(start_row[1:], 0), len(index) + 10**6)
+    stay_end_row = np.minimum(np.maximum(end_row, start_row + int(round(dwell_hours / 0.25))), next_arrival)
+    departure = index[0] + stay_end_row * step
     return pd.DataFrame(
         {
             "session_id": [f"{ev_assets['asset_id'][c]}_s{i:04d}" for i, c in enumerate(start_col)],
             "asset_id": ev_assets["asset_id"].to_numpy()[start_col],
             "member_id": ev_assets["member_id"].to_numpy()[start_col],
-            "arrival": index[start_row],
-            "departure": index[0] + end_row * step,
+            "arrival": arrival,
+            "departure": departure,
             "energy_kwh": energy,
             "charger_kw": ev_loads["rated_kw"].to_numpy()[start_col],
         }

@@ -298,6 +298,17 @@ def grid_section(grid: dict, currency: str) -> tuple[str, list[go.Figure]]:
     return "\n".join(parts), figures
 
 
+def strategies_section(strategies: pd.DataFrame, currency: str) -> str:
+    """Battery strategies of the homes with a battery against the perfect-foresight bound."""
+    span = f"{strategies.attrs.get('start', '')} to {strategies.attrs.get('end', '')}"
+    return f"""<h2>Battery planning against the bound</h2>
+<p>The homes with a battery, on their own meters ({span}): no battery, the self-consumption rule, the MPC
+planner with real forecasts, and the perfect-foresight LP (the bound no real controller can beat). Bill
+in {currency}; objective = bill + daily peak charge + battery wear; the share of the bound's savings
+is (no battery - strategy) / (no battery - bound).</p>
+{_numbers(strategies.drop(columns=["objective / bound"], errors="ignore"))}"""
+
+
 def write_report(
     path: Path,
     title: str,
@@ -308,6 +319,7 @@ def write_report(
     meta: dict,
     mechanisms: pd.DataFrame | None = None,
     grid: dict | None = None,
+    strategies: pd.DataFrame | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
@@ -339,6 +351,7 @@ def write_report(
     )
     kpi_html = shown.to_html(classes="kpi", border=0, escape=True)
     mechanism_html = "" if mechanisms is None else mechanisms_section(mechanisms, week, currency)
+    strategy_html = "" if strategies is None else strategies_section(strategies, currency)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -361,6 +374,7 @@ dt {{ font-weight: 600; }}
 batteries and the community battery under the self-consumption rule).</p>
 {kpi_html}
 {mechanism_html}
+{strategy_html}
 <h2>Figures</h2>
 {body}
 {grid_html}

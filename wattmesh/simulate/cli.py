@@ -39,11 +39,12 @@ def run_simulate(
 ) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
     from wattmesh.community.build import build_community
-    from wattmesh.kpi.report import format_kpi
+    from wattmesh.kpi.report import format_kpi, typical_week
+    from wattmesh.simulate.energy_step import compare_home_strategies, plan_homes
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.ledger_step import record_trades
-    from wattmesh.simulate.outputs import kpi_table, write_outputs
+    from wattmesh.simulate.outputs import interval_table, kpi_table, write_outputs
 
     try:
         scenario = load_scenario(
@@ -67,17 +68,27 @@ def run_simulate(
         load = bar.add_task("loading the community", total=1)
         community = build_community(scenario)
         bar.update(load, completed=1)
-        tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)
 
+        plan = None
+        if scenario["energy.dispatch"] == "planner":
+            task = bar.add_task("planning batteries, EVs", total=1)
+            plan = plan_homes(
+                community,
+                scenario["energy.forecast"],
+                max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"]),
+            )
+            bar.update(task, completed=1)
+        tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
         result = simulate(
             community,
             price_rule=scenario["market.price_rule"],
             seed=scenario["seed"],
             progress=progress,
             mechanism=scenario["market.mechanism"],
+            home_plan=plan,
         )
         grid = None
         outage = scenario["outage.start"]
@@ -108,8 +119,15 @@ def run_simulate(
                 scenario["ledger.party_signatures"],
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        strategies = None
+        if plan is not None:
+            task = bar.add_task("planner vs bound", total=1)
+            # Three days of the typical week: the bound is one LP over them, and the MPC runs once more.
+            days = typical_week(interval_table(result)).index[: int(3 * 24 / community.interval_h)]
+            strategies = compare_home_strategies(community, days[0], days[-1], scenario["energy.forecast"])
+            bar.update(task, completed=1)
         write = bar.add_task("writing report", total=1)
-        paths = write_outputs(result, out, grid)
+        paths = write_outputs(result, out, grid, strategies)
         bar.update(write, completed=1)
 
     kpis = kpi_table(result)

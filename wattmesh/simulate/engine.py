@@ -112,6 +112,27 @@ class CaseResult:
         return trade_records(self.community, self.trade_arrays, self.mechanism, self.seed)
 
 
+@dataclass(frozen=True)
+class HomePlan:
+    """Home batteries and EVs dispatched by a planner instead of the rules, (T, M) over all members.
+
+    Attributes
+    ----------
+    planned : (M,) members whose batteries follow the plan (the others keep the self-consumption rule)
+    charge_kw, discharge_kw : battery power at the meter [kW]
+    soc_kwh : state of charge at the end of each interval [kWh]
+    ev_kw : EV charging of every member [kW] (replaces charge-on-arrival in the full case)
+    label : how it was planned, for the report
+    """
+
+    planned: np.ndarray
+    charge_kw: np.ndarray
+    discharge_kw: np.ndarray
+    soc_kwh: np.ndarray
+    ev_kw: np.ndarray
+    label: str
+
+
 @dataclass
 class SimulationResult:
     community: Community
@@ -119,6 +140,7 @@ class SimulationResult:
     ev_kw: np.ndarray
     price_rule: str
     mechanism: str = "pay_as_clear"
+    home_plan: HomePlan | None = None
 
     @property
     def full(self) -> CaseResult:
@@ -132,11 +154,14 @@ def simulate(
     progress: Progress | None = None,
     detail: bool = True,
     mechanism: str = "pay_as_clear",
+    home_plan: HomePlan | None = None,
 ) -> SimulationResult:
     """Run the three cases for ``community`` over its whole span.
 
     ``mechanism`` names the local market's clearing (see ``wattmesh.market.MECHANISMS``); ``price_rule``
-    applies to pay-as-clear.
+    applies to pay-as-clear. With ``home_plan`` the full case's home batteries and EVs follow the plan
+    (e.g. the MPC planner of :mod:`wattmesh.energy`); the community battery keeps its rule on what is left.
+    The cases without batteries keep EV charging on arrival.
     """
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism {mechanism!r} is not one of {', '.join(MECHANISMS)}")
@@ -153,8 +178,11 @@ def simulate(
         consumption = (community.load_kw[rows] + ev_kw[rows]) * dt
         generation = community.generation_kw[rows] * dt
         zeros = np.zeros_like(consumption)
+        full_consumption = (
+            consumption if home_plan is None else (community.load_kw[rows] + home_plan.ev_kw[rows]) * dt
+        )
         charge, discharge, soc_chunk = dispatch_batteries(
-            generation - consumption, soc, storage, is_community, dt
+            generation - full_consumption, soc, storage, is_community, dt, _plan_rows(home_plan, rows, dt)
         )
         soc = soc_chunk[-1] if len(soc_chunk) else soc
         # Only the full case's trades are recorded; the p2p case is there for its energy and bills.
@@ -168,7 +196,7 @@ def simulate(
                 acc[case],
                 rows,
                 community,
-                consumption,
+                full_consumption if case == "p2p_battery" else consumption,
                 generation,
                 c,
                 d,
@@ -180,7 +208,19 @@ def simulate(
         if progress is not None:
             progress("simulation", rows.stop, n_intervals)
     cases = {case: acc[case].result(case, community, seed, mechanism) for case in CASES}
-    return SimulationResult(community, cases, ev_kw, price_rule, mechanism)
+    return SimulationResult(community, cases, ev_kw, price_rule, mechanism, home_plan)
+
+
+def _plan_rows(plan: HomePlan | None, rows: slice, interval_h: float):
+    """The plan's (planned mask, charge, discharge [kWh], soc) for ``rows``, or None."""
+    if plan is None:
+        return None
+    return (
+        plan.planned,
+        plan.charge_kw[rows] * interval_h,
+        plan.discharge_kw[rows] * interval_h,
+        plan.soc_kwh[rows],
+    )
 
 
 def dispatch_batteries(
@@ -189,18 +229,24 @@ def dispatch_batteries(
     storage: dict[str, np.ndarray],
     is_community: np.ndarray,
     interval_h: float,
+    plan: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Battery charge, discharge and end-of-interval state of charge (T, M) under the self-consumption rule.
 
     Home batteries act on their member's own net position ``net_kwh`` (generation minus consumption);
     the community battery (members where ``is_community``) acts on the sum of all members' positions
     left after the home batteries. ``soc_kwh`` (M,) is the state of charge before the first interval.
+    ``plan`` (planned mask, charge, discharge, soc) overrides the rule for the planned members.
     """
-    home = ~is_community
+    planned = np.zeros_like(is_community) if plan is None else plan[0] & ~is_community
+    home = ~is_community & ~planned  # homes under the rule
     n_intervals, n_members = net_kwh.shape
     charge = np.zeros((n_intervals, n_members))
     discharge = np.zeros((n_intervals, n_members))
     soc_out = np.zeros((n_intervals, n_members))
+    if plan is not None:
+        charge[:, planned], discharge[:, planned], soc_out[:, planned] = (a[:, planned] for a in plan[1:])
+    planned_net = (net_kwh[:, planned] - charge[:, planned] + discharge[:, planned]).sum(axis=1)
     soc = soc_kwh.copy()
     capacity, power, efficiency = storage["capacity_kwh"], storage["power_kw"], storage["efficiency"]
     home_args = (capacity[home], power[home], efficiency[home])
@@ -213,7 +259,7 @@ def dispatch_batteries(
         c, d, home_soc = battery_step(home_net[t], home_soc, *home_args, interval_h)
         charge[t, home], discharge[t, home] = c, d
         if n_shared:
-            residual = home_net[t].sum() - c.sum() + d.sum()
+            residual = home_net[t].sum() - c.sum() + d.sum() + planned_net[t]
             shared = np.full(n_shared, residual / n_shared)
             cc, cd, shared_soc = battery_step(shared, shared_soc, *community_args, interval_h)
             charge[t, is_community], discharge[t, is_community] = cc, cd

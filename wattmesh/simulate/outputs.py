@@ -150,7 +150,12 @@ def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Times
     return table.set_index("mechanism")
 
 
-def write_outputs(result: SimulationResult, out: Path, grid: GridOutputs | None = None) -> dict[str, Path]:
+def write_outputs(
+    result: SimulationResult,
+    out: Path,
+    grid: GridOutputs | None = None,
+    strategies: pd.DataFrame | None = None,
+) -> dict[str, Path]:
     """Write trades.jsonl, intervals.parquet, members.csv, kpis.csv and report.html into ``out``."""
     from wattmesh.kpi.report import typical_week, write_report
 
@@ -203,6 +208,7 @@ def write_outputs(result: SimulationResult, out: Path, grid: GridOutputs | None 
         kpis=kpis,
         mechanisms=mechanisms,
         grid=grid_view,
+        strategies=strategies,
         currency=result.community.currency,
         meta={
             "feeder": result.community.meta.get("feeder", ""),
@@ -212,6 +218,9 @@ def write_outputs(result: SimulationResult, out: Path, grid: GridOutputs | None 
             "members": len(result.community.members),
             "trades": len(result.full.trades),
             "market mechanism": result.mechanism,
+            "home batteries and EVs": "self-consumption rule, EVs charge on arrival"
+            if result.home_plan is None
+            else result.home_plan.label,
             "price rule": result.price_rule,
         },
     )
