@@ -32,7 +32,7 @@ def backtest(
     retrain_every: str = typer.Option("30D", help="Retrain before each block of this length."),
     weather_forecasts: bool = typer.Option(False, help="Use CityLearn's 24 h weather forecasts as features."),
     members: int = typer.Option(None, help="Only the first N homes (faster)."),
-    trees: int = typer.Option(400, help="Boosting rounds of each LightGBM model (fewer is faster)."),
+    trees: int = typer.Option(None, help="Boosting rounds of each LightGBM model (fewer is faster)."),
     plot: Path = typer.Option(
         Path("forecast_backtest.html"), help="Where to write the forecast plot (HTML)."
     ),

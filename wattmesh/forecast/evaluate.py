@@ -52,7 +52,7 @@ def run_backtest(
     capacity: pd.Series | None = None,
     pooling: str = "global",
     extra_forecasts: dict[str, pd.DataFrame] | None = None,
-    n_estimators: int = 400,
+    n_estimators: int | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of a LightGBM forecaster against the baselines on the last third.
 
@@ -110,7 +110,7 @@ def citylearn_backtest(
     use_weather_forecasts: bool = False,
     retrain_every: str = "30D",
     members: int | None = None,
-    n_estimators: int = 400,
+    n_estimators: int | None = None,
 ) -> BacktestResult:
     """Backtest on CityLearn 2022: ``target`` is ``load`` (each home), ``community`` (their sum) or ``pv``.
 
@@ -154,7 +154,7 @@ def citylearn_backtest(
 
 
 def nrel_system50_backtest(
-    horizon: str = "24h", retrain_every: str = "30D", n_estimators: int = 400
+    horizon: str = "24h", retrain_every: str = "30D", n_estimators: int | None = None
 ) -> BacktestResult:
     """Backtest of day-ahead PV on NREL system 50's measured 15-min output (pvanalytics), no weather.
 
@@ -182,7 +182,7 @@ def nrel_system50_backtest(
 
 
 def dwd_wind_backtest(
-    horizon: str = "24h", region: int = 4, retrain_every: str = "30D", n_estimators: int = 400
+    horizon: str = "24h", region: int = 4, retrain_every: str = "30D", n_estimators: int | None = None
 ) -> BacktestResult:
     """Backtest of a 5 kW small turbine's output from a DWD test reference year's measured wind."""
     from wattmesh.forecast.wind import (
