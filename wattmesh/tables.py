@@ -52,7 +52,10 @@ class TableSchema:
                     found.append(f"{self.name}: required column {col.name!r} is missing")
                 continue
             for key, value in zip(table[self.key], table[col.name], strict=True):
-                message = _value_problem(col, value)
+                if is_missing(value):
+                    message = "is missing" if col.required else None
+                else:
+                    message = value_problem(col, value)
                 if message:
                     found.append(f"{self.name} {key!r}: {col.name} {message}")
         if self.key in table.columns:
@@ -108,33 +111,40 @@ class TableSchema:
         return "\n".join(lines)
 
 
-def _value_problem(col: Column, value: object) -> str | None:
-    """Why ``value`` does not fit ``col``, or None when it does."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        if col.required:
-            return "is missing"
-        return None
+def is_missing(value: object) -> bool:
+    """True for None and NaN: a table cell with nothing in it."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def value_problem(col: Column, value: object) -> str | None:
+    """Why a present ``value`` does not fit ``col`` (starting with the value, as written), or None.
+
+    Shared by the tables and the scenario files, so a value is judged the same way wherever it is given.
+    """
     if col.dtype in ("float", "int"):
         if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             return f"{value!r} is not a number"
         if not math.isfinite(float(value)):
             return f"{value!r} is not a finite number"
+        if col.dtype == "int" and not float(value).is_integer():
+            return f"{value!r} is not a whole number"
         if col.minimum is not None and value < col.minimum:
-            return f"{value!r} is below {col.minimum:g}"
+            return f"{value!r} is below the minimum {col.minimum:g}"
         if col.maximum is not None and value > col.maximum:
-            return f"{value!r} is above {col.maximum:g}"
+            return f"{value!r} is above the maximum {col.maximum:g}"
     elif col.dtype == "str":
         if not isinstance(value, str):
             return f"{value!r} is not text"
-        if col.choices is not None and value not in col.choices:
-            return f"{value!r} is not one of {', '.join(col.choices)}"
-    elif col.dtype == "bool" and not isinstance(value, bool | np.bool_):
-        return f"{value!r} is not true or false"
+    elif col.dtype == "bool":
+        if not isinstance(value, bool | np.bool_):
+            return f"{value!r} is not true or false"
     elif col.dtype == "time":
         try:
             stamp = pd.Timestamp(value)
         except (TypeError, ValueError):
-            return f"{value!r} is not a time"
+            return f"{value!r} is not a time (expected ISO 8601, e.g. 2016-06-01T00:00:00Z)"
         if stamp.tzinfo is None:
             return f"{value!r} has no time zone (expected UTC, e.g. 2016-06-01T00:00:00Z)"
+    if col.choices is not None and value not in col.choices:
+        return f"{value!r} is not one of {', '.join(map(str, col.choices))}"
     return None

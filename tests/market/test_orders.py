@@ -145,6 +145,6 @@ def test_bad_optional_fields_are_rejected_too():
     _, rejected = validate_orders(orders, MEMBERS, START)
     reasons = dict(zip(rejected["order_id"], rejected["reason"], strict=True))
     assert reasons == {
-        "a3": "order 'a3': max_distance -1.0 is below 0",
+        "a3": "order 'a3': max_distance -1.0 is below the minimum 0",
         "a4": "order 'a4': time_in_force 'gtc' is not one of limit, ioc, fok",
     }

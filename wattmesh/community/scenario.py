@@ -6,7 +6,6 @@ defaults and the field table in ``docs/scenarios.md`` all come from that declara
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
+
+from wattmesh.tables import Column, value_problem
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
 
@@ -26,19 +27,8 @@ FLEET_AMONG = ("all", "pv_owners", "without_pv")
 TOU_DAYS = ("all", "weekdays", "weekends")
 
 
-@dataclass(frozen=True)
-class Field:
-    """One declared scenario field."""
-
-    name: str
-    kind: str  # "str", "int", "float", "bool", "time"
-    unit: str
-    description: str
-    default: object = None
-    required: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple | None = None
+# A scenario field is declared like a table column: dotted name, type, unit, description, default, ...
+Field = Column
 
 
 FIELDS: tuple[Field, ...] = (
@@ -327,7 +317,7 @@ def parse_scenario(raw: dict, source: str = "<memory>", overrides: dict | None =
     for spec in FIELDS:
         if spec.name in flat:
             value = flat[spec.name]
-            message = _check(spec, value)
+            message = value_problem(spec, value)
             if message:
                 problems.append(Problem(spec.name, value, message))
                 continue
@@ -376,43 +366,12 @@ def _flatten(raw: dict) -> tuple[dict, dict, list[Problem]]:
     return flat, lists, problems
 
 
-def _check(spec: Field, value: object) -> str | None:
-    """Why ``value`` does not fit ``spec``, or None."""
-    if spec.kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{value!r} is not a number"
-        if spec.kind == "int" and not float(value).is_integer():
-            return f"{value!r} is not a whole number"
-        if not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-        if spec.minimum is not None and value < spec.minimum:
-            return f"{value!r} is below the minimum {spec.minimum:g}"
-        if spec.maximum is not None and value > spec.maximum:
-            return f"{value!r} is above the maximum {spec.maximum:g}"
-    elif spec.kind == "str":
-        if not isinstance(value, str):
-            return f"{value!r} is not text"
-    elif spec.kind == "bool":
-        if not isinstance(value, bool):
-            return f"{value!r} is not true or false"
-    elif spec.kind == "time":
-        try:
-            stamp = pd.Timestamp(value)
-        except (TypeError, ValueError):
-            return f"{value!r} is not a time (expected ISO 8601, e.g. 2016-06-01T00:00:00Z)"
-        if stamp.tzinfo is None:
-            return f"{value!r} has no time zone (expected UTC, e.g. 2016-06-01T00:00:00Z)"
-    if spec.choices is not None and value not in spec.choices:
-        return f"{value!r} is not one of {', '.join(map(str, spec.choices))}"
-    return None
-
-
 def _convert(spec: Field, value: object) -> object:
-    if spec.kind == "float":
+    if spec.dtype == "float":
         return float(value)
-    if spec.kind == "int":
+    if spec.dtype == "int":
         return int(value)
-    if spec.kind == "time":
+    if spec.dtype == "time":
         return pd.Timestamp(value).tz_convert("UTC")
     return value
 
@@ -433,7 +392,7 @@ def _parse_list(section: str, entries: list, specs: tuple[Field, ...], problems:
         item = {}
         for spec in specs:
             if spec.name in entry:
-                message = _check(spec, entry[spec.name])
+                message = value_problem(spec, entry[spec.name])
                 if message:
                     problems.append(Problem(f"{where}.{spec.name}", entry[spec.name], message))
                     continue
@@ -508,7 +467,7 @@ def fields_markdown() -> str:
             default = "required" if spec.required else ("" if spec.default is None else f"`{spec.default!r}`")
             choices = f" ({', '.join(map(str, spec.choices))})" if spec.choices else ""
             rows.append(
-                f"| `{spec.name}` | {spec.kind} | {spec.unit} | {default} | {spec.description}{choices} |"
+                f"| `{spec.name}` | {spec.dtype} | {spec.unit} | {default} | {spec.description}{choices} |"
             )
         return "\n".join(rows)
 
