@@ -120,7 +120,8 @@ def run_simulate(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         strategies = None
-        if plan is not None:
+        per_day = int(round(24 / community.interval_h))
+        if plan is not None and len(community.index) >= per_day:
             task = bar.add_task("planner vs bound", total=1)
             # Three days of the typical week: the bound is one LP over them, and the MPC runs once more.
             days = typical_week(interval_table(result)).index[: int(3 * 24 / community.interval_h)]
