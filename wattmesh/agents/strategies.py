@@ -1,0 +1,242 @@
+"""Trading strategies: each turns every home's limit prices into order prices, vectorised over homes.
+
+All prices are gross (what a buyer pays before the grid fee is added on top is the bid net of the fee,
+as :func:`wattmesh.market.clear_batch` treats it). A strategy sees a home's limit (its marginal value of
+energy, :func:`marginal_value_per_kwh`), the round of bidding within the interval and what the market
+showed so far; it never bids above a buyer's limit nor asks below a seller's limit (every function clips).
+
+Arrays are shaped (intervals, members); a member's bid and ask prices are computed together and only the
+side where it has energy is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STRATEGIES = ("truthful", "ramp", "zic", "zip", "learning")
+
+
+def marginal_value_per_kwh(
+    retail_per_kwh: np.ndarray,
+    feed_in_per_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    capacity_kwh: np.ndarray,
+    efficiency: np.ndarray,
+    horizon_intervals: int = 96,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each home's marginal value of one kWh now, as a buyer and as a seller, from its battery plan.
+
+    A home that lacks a kWh would otherwise import it at retail, so a buyer values it at the retail
+    price. A home with a surplus would otherwise export at the feed-in tariff, unless its battery has room
+    left after the planned interval: then the kWh can be stored and replace an import at the dearest
+    retail price of the next ``horizon_intervals``, net of the round-trip losses, so the seller values it
+    at ``max(feed_in, efficiency * max future retail)``.
+
+    Parameters
+    ----------
+    retail_per_kwh, feed_in_per_kwh : (T,) utility prices [currency/kWh]
+    soc_kwh : (T, M) planned state of charge at the end of each interval [kWh]
+    capacity_kwh, efficiency : (M,) battery capacity [kWh] and round-trip efficiency [-] (0 kWh: none)
+    horizon_intervals : how far ahead the battery can shift energy [intervals]
+
+    Returns
+    -------
+    (bid_limit, ask_limit) : (T, M) each [currency/kWh]
+    """
+    retail = np.asarray(retail_per_kwh, float)
+    feed_in = np.asarray(feed_in_per_kwh, float)
+    n = len(retail)
+    # Dearest retail price in [t, t + horizon): a sliding maximum over the padded series.
+    padded = np.concatenate([retail, np.full(horizon_intervals - 1, -np.inf)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, horizon_intervals)[:n]
+    future_max = windows.max(axis=1)
+    has_room = soc_kwh < capacity_kwh[None, :] - 1e-9
+    stored_value = efficiency[None, :] * future_max[:, None]
+    ask_limit = np.where(has_room, np.maximum(feed_in[:, None], stored_value), feed_in[:, None])
+    bid_limit = np.broadcast_to(retail[:, None], soc_kwh.shape).copy()
+    return bid_limit, ask_limit
+
+
+def truthful_prices(bid_limit: np.ndarray, ask_limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bid and ask the limits themselves [currency/kWh]."""
+    return bid_limit.copy(), ask_limit.copy()
+
+
+def ramp_prices(
+    bid_limit: np.ndarray,
+    ask_limit: np.ndarray,
+    bid_open: np.ndarray,
+    ask_open: np.ndarray,
+    round_index: int,
+    n_rounds: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linear ramp from an opening price to the limit over the interval's rounds (gsy-e's default agents).
+
+    Round ``round_index`` of ``n_rounds`` (0-based) posts ``open + (limit - open) * r / (R - 1)``; the last
+    round (and a single sealed round) posts the limit. Buyers open low (``bid_open``, e.g. the feed-in
+    tariff), sellers open high (``ask_open``, e.g. retail); an opening beyond the limit is clipped to it.
+    """
+    share = 1.0 if n_rounds <= 1 else round_index / (n_rounds - 1)
+    bid_open = np.minimum(bid_open, bid_limit)
+    ask_open = np.maximum(ask_open, ask_limit)
+    # Written from the limit so that the last round is the limit exactly, not up to rounding.
+    rest = 1.0 - share
+    return bid_limit - (bid_limit - bid_open) * rest, ask_limit + (ask_open - ask_limit) * rest
+
+
+def zic_prices(
+    bid_limit: np.ndarray,
+    ask_limit: np.ndarray,
+    floor_per_kwh: np.ndarray,
+    ceiling_per_kwh: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-intelligence constrained (Gode and Sunder 1993): uniform random prices within the limits.
+
+    Buyers draw in [floor, limit], sellers in [limit, ceiling] (a floor above the limit or a ceiling
+    below it collapses the range onto the limit).
+    """
+    low = np.minimum(floor_per_kwh, bid_limit)
+    high = np.maximum(ceiling_per_kwh, ask_limit)
+    bid = low + (bid_limit - low) * rng.random(bid_limit.shape)
+    ask = ask_limit + (high - ask_limit) * rng.random(ask_limit.shape)
+    return bid, ask
+
+
+@dataclass
+class ZipState:
+    """Cliff's ZIP traders (1997): a profit margin per member and side, adapted by Widrow-Hoff with momentum.
+
+    A buyer bids ``limit * (1 - bid_margin)``, a seller asks ``limit * (1 + ask_margin)``. After each round
+    the price moves toward a target just beyond the round's market price: toward less profit when the
+    member's order went unfilled, toward more when it traded. ``learning_rate`` is beta, ``momentum``
+    gamma; targets use R ~ U(0, 0.05) and A ~ U(0, 0.005) as in Cliff's paper.
+    """
+
+    n_members: int
+    rng: np.random.Generator
+    learning_rate: float = 0.3
+    momentum: float = 0.05
+    bid_margin: np.ndarray = field(init=False)
+    ask_margin: np.ndarray = field(init=False)
+    bid_step: np.ndarray = field(init=False)
+    ask_step: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bid_margin = self.rng.uniform(0.05, 0.35, self.n_members)
+        self.ask_margin = self.rng.uniform(0.05, 0.35, self.n_members)
+        self.bid_step = np.zeros(self.n_members)
+        self.ask_step = np.zeros(self.n_members)
+
+    def prices(self, bid_limit: np.ndarray, ask_limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, M) bid and ask prices from the current margins [currency/kWh]."""
+        return bid_limit * (1 - self.bid_margin), ask_limit * (1 + self.ask_margin)
+
+    def update(
+        self,
+        bid_limit: np.ndarray,
+        ask_limit: np.ndarray,
+        market_price: np.ndarray,
+        bid_filled: np.ndarray,
+        ask_filled: np.ndarray,
+        bid_active: np.ndarray,
+        ask_active: np.ndarray,
+    ) -> None:
+        """Adapt the margins after a round.
+
+        Parameters
+        ----------
+        bid_limit, ask_limit : (T, M) limits [currency/kWh]
+        market_price : (T,) the round's mean price, NaN without trades (those intervals teach nothing)
+        bid_filled, ask_filled : (T, M) whether the member's order traded in the round
+        bid_active, ask_active : (T, M) whether the member had an order
+        """
+        known = np.isfinite(market_price)[:, None]
+        q = np.nan_to_num(market_price)[:, None]
+        shape = bid_limit.shape
+        rel = self.rng.uniform(0, 0.05, shape)
+        absolute = self.rng.uniform(0, 0.005, shape)
+        bid, ask = self.prices(bid_limit, ask_limit)
+        # Buyer: traded -> try paying less than the market; unfilled -> offer more than the market.
+        bid_target = np.where(bid_filled, q * (1 - rel) - absolute, q * (1 + rel) + absolute)
+        ask_target = np.where(ask_filled, q * (1 + rel) + absolute, q * (1 - rel) - absolute)
+        self.bid_step = self._step(bid_target - bid, bid_active & known, self.bid_step)
+        self.ask_step = self._step(ask_target - ask, ask_active & known, self.ask_step)
+        mean_bid_limit = _masked_mean(bid_limit, bid_active & known)
+        mean_ask_limit = _masked_mean(ask_limit, ask_active & known)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            new_bid_margin = 1 - (mean_bid_limit * (1 - self.bid_margin) + self.bid_step) / mean_bid_limit
+            new_ask_margin = (mean_ask_limit * (1 + self.ask_margin) + self.ask_step) / mean_ask_limit - 1
+        self.bid_margin = np.clip(
+            np.where(np.isfinite(new_bid_margin), new_bid_margin, self.bid_margin), 0, 1
+        )
+        self.ask_margin = np.clip(
+            np.where(np.isfinite(new_ask_margin), new_ask_margin, self.ask_margin), 0, 10
+        )
+
+    def _step(self, delta: np.ndarray, mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        mean_delta = np.nan_to_num(_masked_mean(delta, mask))
+        return self.momentum * previous + (1 - self.momentum) * self.learning_rate * mean_delta
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    count = mask.sum(axis=0)
+    total = np.where(mask, values, 0.0).sum(axis=0)
+    return np.divide(total, count, out=np.full(values.shape[1], np.nan), where=count > 0)
+
+
+@dataclass
+class PriceHistoryLearner:
+    """Learning strategy: anchor on the community's learnt price for the time of day, concede to the limit.
+
+    The learner keeps an exponentially weighted estimate of the local price sellers received at each time
+    of day (``slots_per_day`` slots, weight ``smoothing`` on the newest day). In round r of R a buyer bids
+    ``min(limit, estimate + fee + tolerance)`` and a seller asks ``max(limit, estimate - tolerance)``; in
+    the last of several rounds it posts its limit, so it never misses a trade that is worth making. In a
+    single sealed round (pay-as-clear) it keeps the anchored price: the uniform price is set by the
+    marginal orders, so a price near the expected one costs little volume and shades the price in its
+    favour. Before any history it posts its limit (truthful).
+    """
+
+    slots_per_day: int
+    smoothing: float = 0.3
+    tolerance_per_kwh: float = 0.005
+    estimate: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.estimate = np.full(self.slots_per_day, np.nan)
+
+    def prices(
+        self,
+        bid_limit: np.ndarray,
+        ask_limit: np.ndarray,
+        slot: np.ndarray,
+        fee_per_kwh: float,
+        round_index: int,
+        n_rounds: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(T, M) bid and ask prices; ``slot`` (T,) is each interval's time-of-day slot."""
+        if n_rounds > 1 and round_index == n_rounds - 1:
+            return bid_limit.copy(), ask_limit.copy()
+        anchor = self.estimate[slot][:, None]
+        bid = np.where(
+            np.isfinite(anchor),
+            np.minimum(bid_limit, anchor + fee_per_kwh + self.tolerance_per_kwh),
+            bid_limit,
+        )
+        ask = np.where(np.isfinite(anchor), np.maximum(ask_limit, anchor - self.tolerance_per_kwh), ask_limit)
+        return bid, ask
+
+    def observe(self, slot: np.ndarray, price_per_kwh: np.ndarray) -> None:
+        """Learn from the realised prices (T,) of intervals at time-of-day ``slot`` (T,); NaN is skipped."""
+        known = np.isfinite(price_per_kwh)
+        sums = np.bincount(slot[known], price_per_kwh[known], minlength=self.slots_per_day)
+        counts = np.bincount(slot[known], minlength=self.slots_per_day)
+        seen = counts > 0
+        mean = np.divide(sums, counts, out=np.zeros_like(sums), where=seen)
+        fresh = seen & ~np.isfinite(self.estimate)
+        self.estimate[fresh] = mean[fresh]
+        update = seen & ~fresh
+        self.estimate[update] += self.smoothing * (mean[update] - self.estimate[update])

@@ -1,0 +1,340 @@
+"""The strategy tournament: a community whose homes bid with a mix of strategies, scored against the LP optimum.
+
+Per market interval each member's position (generation minus consumption after its battery's
+self-consumption rule, as in the simulator) is a bid or an ask; its limit is its marginal value of energy
+(:func:`~wattmesh.agents.strategies.marginal_value_per_kwh`). Pay-as-clear runs one sealed round;
+pay-as-bid runs ``n_rounds`` rounds inside the interval, each round clearing what is still unmatched. Days
+are cleared as one batch of intervals (vectorised over intervals and members); ZIP adapts after every round
+and the learner after every day, so both carry what they learnt from one day to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.agents.strategies import (
+    STRATEGIES,
+    PriceHistoryLearner,
+    ZipState,
+    marginal_value_per_kwh,
+    ramp_prices,
+    truthful_prices,
+    zic_prices,
+)
+from wattmesh.market.batch import clear_batch
+
+TOURNAMENT_MECHANISMS = {"pay_as_clear": 1, "pay_as_bid": 5}
+
+
+@dataclass(frozen=True)
+class Positions:
+    """What the members bring to the market: (T, M) deficit and surplus [kWh] and their limits."""
+
+    index: pd.DatetimeIndex
+    member_ids: np.ndarray
+    deficit_kwh: np.ndarray
+    surplus_kwh: np.ndarray
+    bid_limit: np.ndarray
+    ask_limit: np.ndarray
+    retail_per_kwh: np.ndarray
+    feed_in_per_kwh: np.ndarray
+    fee_per_kwh: float
+
+
+@dataclass
+class TournamentResult:
+    """Outcome of a tournament.
+
+    Attributes
+    ----------
+    table : one row per strategy: ``members``, ``offered_kwh`` (deficit + surplus), ``traded_kwh``,
+        ``profit`` (gain over trading with the utility at the true values) [currency],
+        ``profit_per_kwh`` (per kWh offered) and ``profit_per_traded_kwh`` [currency/kWh]
+    efficiency : realised welfare / LP optimum of the true values [-]
+    welfare, optimum_welfare : [currency]
+    convergence : Smith's alpha (RMS deviation of trade prices from the competitive price, relative to
+        it) per day, (days,) [-]
+    price_per_kwh : (T,) realised mean local price, NaN without trades [currency/kWh]
+    equilibrium_price_per_kwh : (T,) the truthful pay-as-clear price [currency/kWh]
+    strategy : (M,) each member's strategy
+    """
+
+    table: pd.DataFrame
+    efficiency: float
+    welfare: float
+    optimum_welfare: float
+    convergence: np.ndarray
+    price_per_kwh: np.ndarray
+    equilibrium_price_per_kwh: np.ndarray
+    strategy: np.ndarray
+    mechanism: str
+    n_rounds: int
+
+
+def community_positions(community, horizon_intervals: int = 96) -> Positions:
+    """Members' deficits, surpluses and limits for a built community (batteries on the self-consumption rule)."""
+    from wattmesh.energy.rules import ev_charge_on_arrival_kw
+    from wattmesh.simulate.engine import dispatch_batteries
+
+    dt = community.interval_h
+    ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
+    consumption = (community.load_kw + ev_kw) * dt
+    generation = community.generation_kw * dt
+    is_community = (community.members["kind"] == "community").to_numpy()
+    storage = community.storage_by_member("battery")
+    net = generation - consumption
+    charge, discharge, soc = dispatch_batteries(
+        net, storage["soc_initial_kwh"].copy(), storage, is_community, dt
+    )
+    position = net - charge + discharge
+    bid_limit, ask_limit = marginal_value_per_kwh(
+        community.retail_per_kwh,
+        community.feed_in_per_kwh,
+        soc,
+        storage["capacity_kwh"],
+        storage["efficiency"],
+        horizon_intervals,
+    )
+    return Positions(
+        index=community.index,
+        member_ids=community.member_ids.to_numpy(),
+        deficit_kwh=np.maximum(-position, 0.0),
+        surplus_kwh=np.maximum(position, 0.0),
+        bid_limit=bid_limit,
+        ask_limit=ask_limit,
+        retail_per_kwh=np.asarray(community.retail_per_kwh, float),
+        feed_in_per_kwh=np.asarray(community.feed_in_per_kwh, float),
+        fee_per_kwh=float(community.local_fee_per_kwh),
+    )
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"truthful=0.33,ramp=0.33,zip=0.34"`` -> shares by strategy, normalised to sum to 1."""
+    mix: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, share = part.partition("=")
+        name = name.strip()
+        if name not in STRATEGIES:
+            raise ValueError(f"mix: strategy {name!r} is not one of {', '.join(STRATEGIES)}")
+        try:
+            value = float(share)
+        except ValueError:
+            raise ValueError(f"mix: share {share!r} of {name!r} is not a number") from None
+        if not value >= 0:
+            raise ValueError(f"mix: share {value} of {name!r} is negative (expected >= 0)")
+        mix[name] = value
+    total = sum(mix.values())
+    if not mix or total <= 0:
+        raise ValueError(f"mix: {text!r} gives no strategy a positive share")
+    return {name: share / total for name, share in mix.items()}
+
+
+def assign_strategies(n_members: int, mix: dict[str, float], seed: int = 0) -> np.ndarray:
+    """(M,) strategy names: counts by largest remainder of ``mix`` shares, members in seeded random order."""
+    names = list(mix)
+    exact = np.array([mix[n] for n in names]) * n_members
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: n_members - counts.sum()]] += 1
+    labels = np.repeat(np.array(names, dtype=object), counts)
+    return labels[np.random.default_rng(seed).permutation(n_members)]
+
+
+def order_prices(
+    strategy: np.ndarray,
+    bid_limit: np.ndarray,
+    ask_limit: np.ndarray,
+    retail_per_kwh: np.ndarray,
+    feed_in_per_kwh: np.ndarray,
+    round_index: int,
+    n_rounds: int,
+    rng: np.random.Generator,
+    zip_state: ZipState | None = None,
+    learner: PriceHistoryLearner | None = None,
+    slot: np.ndarray | None = None,
+    fee_per_kwh: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, M) bid and ask prices of every member by its strategy, one vectorised pass per strategy.
+
+    Ramp and ZI-C range between the feed-in tariff (buyers' opening / floor) and retail (sellers'
+    opening / ceiling).
+    """
+    floor = np.broadcast_to(np.asarray(feed_in_per_kwh, float)[:, None], bid_limit.shape)
+    ceiling = np.broadcast_to(np.asarray(retail_per_kwh, float)[:, None], ask_limit.shape)
+    bid, ask = truthful_prices(bid_limit, ask_limit)
+    for name in np.unique(strategy):
+        cols = strategy == name
+        b_lim, a_lim = bid_limit[:, cols], ask_limit[:, cols]
+        if name == "truthful":
+            continue
+        if name == "ramp":
+            b, a = ramp_prices(b_lim, a_lim, floor[:, cols], ceiling[:, cols], round_index, n_rounds)
+        elif name == "zic":
+            b, a = zic_prices(b_lim, a_lim, floor[:, cols], ceiling[:, cols], rng)
+        elif name == "zip":
+            b, a = zip_state.prices(bid_limit, ask_limit)
+            b, a = b[:, cols], a[:, cols]
+        elif name == "learning":
+            b, a = learner.prices(b_lim, a_lim, slot, fee_per_kwh, round_index, n_rounds)
+        else:
+            raise ValueError(f"strategy {name!r} is not one of {', '.join(STRATEGIES)}")
+        # The guarantee every strategy gives: never beyond its own limit.
+        bid[:, cols] = np.minimum(b, b_lim)
+        ask[:, cols] = np.maximum(a, a_lim)
+    return bid, ask
+
+
+def welfare(positions_bid_limit, positions_ask_limit, bid_fill_kwh, ask_fill_kwh, fee_per_kwh) -> float:
+    """Welfare at the true values: buyers' value net of the fee minus sellers' value, over the fills."""
+    return float(
+        ((positions_bid_limit - fee_per_kwh) * bid_fill_kwh).sum()
+        - (positions_ask_limit * ask_fill_kwh).sum()
+    )
+
+
+def run_tournament(
+    positions: Positions,
+    strategy: np.ndarray,
+    mechanism: str = "pay_as_clear",
+    n_rounds: int | None = None,
+    seed: int = 0,
+    slots_per_day: int | None = None,
+) -> TournamentResult:
+    """Trade every interval of ``positions`` with each member bidding by ``strategy`` (M,).
+
+    Parameters
+    ----------
+    positions : the members' deficits, surpluses and limits (:func:`community_positions`)
+    strategy : (M,) names from :data:`~wattmesh.agents.strategies.STRATEGIES`
+    mechanism : "pay_as_clear" (one sealed round) or "pay_as_bid" (``n_rounds`` rounds, default 5)
+    seed : seeds the strategies' draws and the clearing's tie-breaks (reproducible runs)
+    slots_per_day : intervals per day (the batch size and the learner's time-of-day slots)
+
+    Returns
+    -------
+    TournamentResult
+    """
+    if mechanism not in TOURNAMENT_MECHANISMS:
+        raise ValueError(f"mechanism {mechanism!r} is not one of {', '.join(TOURNAMENT_MECHANISMS)}")
+    rounds = 1 if mechanism == "pay_as_clear" else (n_rounds or TOURNAMENT_MECHANISMS[mechanism])
+    strategy = np.asarray(strategy, dtype=object)
+    p = positions
+    n_intervals, n_members = p.deficit_kwh.shape
+    if strategy.shape != (n_members,):
+        raise ValueError(f"strategy has shape {strategy.shape}, expected ({n_members},)")
+    if slots_per_day is None:
+        step_h = (p.index[1] - p.index[0]).total_seconds() / 3600 if len(p.index) > 1 else 0.25
+        slots_per_day = max(1, round(24 / step_h))
+    rng_prices, rng_clear, rng_zip = np.random.default_rng(seed).spawn(3)
+    zip_state = ZipState(n_members, rng_zip)
+    learner = PriceHistoryLearner(slots_per_day)
+    fee = p.fee_per_kwh
+
+    bought = np.zeros((n_intervals, n_members))
+    sold = np.zeros((n_intervals, n_members))
+    paid = np.zeros((n_intervals, n_members))
+    received = np.zeros((n_intervals, n_members))
+    dev_sq = np.zeros(n_intervals)  # volume-weighted squared deviation from the equilibrium price
+
+    reference = clear_batch(
+        "pay_as_clear", p.deficit_kwh, p.bid_limit, p.surplus_kwh, p.ask_limit, seed=seed, fee_per_kwh=fee
+    )
+    equilibrium = reference.price_per_kwh
+
+    for start in range(0, n_intervals, slots_per_day):
+        rows = slice(start, min(start + slots_per_day, n_intervals))
+        slot = np.arange(rows.start, rows.stop) % slots_per_day
+        b_lim, a_lim = p.bid_limit[rows], p.ask_limit[rows]
+        need = p.deficit_kwh[rows].copy()
+        offer = p.surplus_kwh[rows].copy()
+        for r in range(rounds):
+            bid, ask = order_prices(
+                strategy,
+                b_lim,
+                a_lim,
+                p.retail_per_kwh[rows],
+                p.feed_in_per_kwh[rows],
+                r,
+                rounds,
+                rng_prices,
+                zip_state,
+                learner,
+                slot,
+                fee,
+            )
+            cleared = clear_batch(mechanism, need, bid, offer, ask, seed=rng_clear, fee_per_kwh=fee)
+            bought[rows] += cleared.bid_fill_kwh
+            sold[rows] += cleared.ask_fill_kwh
+            paid[rows] += cleared.bid_payment
+            received[rows] += cleared.ask_revenue
+            t = cleared.trades
+            np.add.at(
+                dev_sq,
+                t.interval + rows.start,
+                t.energy_kwh * (t.price_per_kwh - equilibrium[t.interval + rows.start]) ** 2,
+            )
+            zip_state.update(
+                b_lim,
+                a_lim,
+                cleared.price_per_kwh,
+                cleared.bid_fill_kwh > 1e-12,
+                cleared.ask_fill_kwh > 1e-12,
+                need > 1e-12,
+                offer > 1e-12,
+            )
+            need = np.maximum(need - cleared.bid_fill_kwh, 0.0)
+            offer = np.maximum(offer - cleared.ask_fill_kwh, 0.0)
+        volume = sold[rows].sum(axis=1)
+        day_price = np.divide(
+            received[rows].sum(axis=1), volume, out=np.full(len(volume), np.nan), where=volume > 1e-12
+        )
+        learner.observe(slot, day_price)
+
+    profit = p.bid_limit * bought - paid + received - p.ask_limit * sold
+    realised = welfare(p.bid_limit, p.ask_limit, bought, sold, fee)
+    optimum = welfare(p.bid_limit, p.ask_limit, reference.bid_fill_kwh, reference.ask_fill_kwh, fee)
+    volume = sold.sum(axis=1)
+    price = np.divide(received.sum(axis=1), volume, out=np.full(n_intervals, np.nan), where=volume > 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alpha_t = np.sqrt(dev_sq / volume) / equilibrium
+    days = np.arange(n_intervals) // slots_per_day
+    ok = np.isfinite(alpha_t)
+    counts = np.bincount(days[ok], minlength=days.max() + 1)
+    sums = np.bincount(days[ok], alpha_t[ok], minlength=days.max() + 1)
+    convergence = np.divide(sums, counts, out=np.full(len(counts), np.nan), where=counts > 0)
+
+    rows_out = []
+    offered_by_member = (p.deficit_kwh + p.surplus_kwh).sum(axis=0)
+    traded_by_member = (bought + sold).sum(axis=0)
+    profit_by_member = profit.sum(axis=0)
+    for name in dict.fromkeys(strategy):
+        cols = strategy == name
+        offered, traded, gain = (
+            float(x[cols].sum()) for x in (offered_by_member, traded_by_member, profit_by_member)
+        )
+        rows_out.append(
+            {
+                "strategy": name,
+                "members": int(cols.sum()),
+                "offered_kwh": offered,
+                "traded_kwh": traded,
+                "profit": gain,
+                "profit_per_kwh": gain / offered if offered > 0 else np.nan,
+                "profit_per_traded_kwh": gain / traded if traded > 0 else np.nan,
+            }
+        )
+    return TournamentResult(
+        table=pd.DataFrame(rows_out),
+        efficiency=realised / optimum if optimum > 0 else 1.0,
+        welfare=realised,
+        optimum_welfare=optimum,
+        convergence=convergence,
+        price_per_kwh=price,
+        equilibrium_price_per_kwh=equilibrium,
+        strategy=strategy,
+        mechanism=mechanism,
+        n_rounds=rounds,
+    )
