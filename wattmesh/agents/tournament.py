@@ -60,6 +60,7 @@ class TournamentResult:
     price_per_kwh : (T,) realised mean local price, NaN without trades [currency/kWh]
     equilibrium_price_per_kwh : (T,) the truthful pay-as-clear price [currency/kWh]
     strategy : (M,) each member's strategy
+    bought_kwh, sold_kwh : (T, M) energy each member bought and sold locally [kWh]
     """
 
     table: pd.DataFrame
@@ -72,6 +73,8 @@ class TournamentResult:
     strategy: np.ndarray
     mechanism: str
     n_rounds: int
+    bought_kwh: np.ndarray
+    sold_kwh: np.ndarray
 
 
 def community_positions(community, horizon_intervals: int = 96) -> Positions:
@@ -337,4 +340,6 @@ def run_tournament(
         strategy=strategy,
         mechanism=mechanism,
         n_rounds=rounds,
+        bought_kwh=bought,
+        sold_kwh=sold,
     )
