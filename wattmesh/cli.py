@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from wattmesh.agents.cli import tournament
 from wattmesh.energy.cli import app as energy_app
 from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.grid.cli import app as grid_app
@@ -21,6 +22,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(market_app, name="market")
 app.add_typer(energy_app, name="energy")
 app.add_typer(grid_app, name="grid")
+app.command("tournament")(tournament)
 
 console = Console()
 

@@ -343,3 +343,42 @@ def run_tournament(
         bought_kwh=bought,
         sold_kwh=sold,
     )
+
+
+def rotated_tournament(
+    positions: Positions,
+    mix: dict[str, float],
+    mechanism: str = "pay_as_clear",
+    n_rounds: int | None = None,
+    seed: int = 0,
+    rotations: int = 3,
+) -> tuple[pd.DataFrame, list[TournamentResult]]:
+    """Run the tournament ``rotations`` times, each with a fresh seeded assignment of strategies to homes.
+
+    Homes differ a lot (a PV-rich seller, a heat-pump buyer, the community battery), so which homes a
+    strategy gets decides much of its profit; rotating the assignment and pooling the runs compares the
+    strategies rather than the homes. Returns the pooled table (profits and energies summed over the runs,
+    ``members`` the mean, per-kWh figures recomputed) and the individual results.
+    """
+    results = []
+    for k in range(rotations):
+        strategy = assign_strategies(len(positions.member_ids), mix, seed + k)
+        results.append(run_tournament(positions, strategy, mechanism, n_rounds, seed + k))
+    pooled = pd.concat([r.table for r in results]).groupby("strategy", sort=False).sum(numeric_only=True)
+    pooled["members"] = pooled["members"] / rotations
+    pooled["profit_per_kwh"] = pooled["profit"] / pooled["offered_kwh"]
+    pooled["profit_per_traded_kwh"] = pooled["profit"] / pooled["traded_kwh"]
+    return pooled.reset_index(), results
+
+
+def convergence_summary(results: list[TournamentResult]) -> dict[str, float]:
+    """Mean efficiency and Smith's alpha on the first and the last day, averaged over the runs."""
+    first = [r.convergence[0] for r in results]
+    last = [r.convergence[-1] for r in results]
+    mean_all = [np.nanmean(r.convergence) for r in results]
+    return {
+        "efficiency": float(np.mean([r.efficiency for r in results])),
+        "alpha_first_day": float(np.nanmean(first)),
+        "alpha_last_day": float(np.nanmean(last)),
+        "alpha_mean": float(np.nanmean(mean_all)),
+    }

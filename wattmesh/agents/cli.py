@@ -1,0 +1,106 @@
+"""The `wattmesh tournament` command: strategies trading on a scenario's community, printed with Rich."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def tournament(
+    scenario: Path = typer.Argument(None, help="Scenario TOML file; the packaged default when omitted."),
+    days: int = typer.Option(
+        None, "--days", help="Days from the scenario's start (default: its whole span)."
+    ),
+    mix: str = typer.Option(
+        "truthful=0.33,ramp=0.33,zip=0.34",
+        "--mix",
+        help="Shares of the strategies: truthful, ramp, zic, zip, learning (e.g. learning=0.5,zip=0.5).",
+    ),
+    mechanism: str = typer.Option(
+        "pay_as_clear", "--mechanism", help="pay_as_clear (one sealed round) or pay_as_bid (several rounds)."
+    ),
+    rounds: int = typer.Option(5, "--rounds", help="Bidding rounds per interval for pay_as_bid."),
+    rotations: int = typer.Option(3, "--rotations", help="Runs with fresh seeded strategy assignments."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the strategies' draws and the assignments."),
+) -> None:
+    """Trade a scenario's community with a mix of strategies: profit per kWh, efficiency, convergence."""
+    import pandas as pd
+
+    from wattmesh.agents.tournament import (
+        TOURNAMENT_MECHANISMS,
+        community_positions,
+        convergence_summary,
+        parse_mix,
+        rotated_tournament,
+    )
+    from wattmesh.community.build import build_community
+    from wattmesh.community.scenario import ScenarioError, load_scenario
+
+    try:
+        shares = parse_mix(mix)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if mechanism not in TOURNAMENT_MECHANISMS:
+        console.print(
+            f"[red]--mechanism {mechanism!r} is not one of {', '.join(TOURNAMENT_MECHANISMS)}[/red]"
+        )
+        raise typer.Exit(2)
+    if days is not None and days < 1:
+        console.print(f"[red]--days {days} is not a positive number of days[/red]")
+        raise typer.Exit(2)
+    try:
+        scenario_values = load_scenario(scenario)
+        end = None
+        if days is not None:
+            end = (scenario_values["time.start"] + pd.Timedelta(days=days)).isoformat()
+        scenario_values = load_scenario(scenario, overrides={"time.end": end})
+    except ScenarioError as exc:
+        console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
+        raise typer.Exit(2) from None
+    with console.status("building the community"):
+        community = build_community(scenario_values)
+        positions = community_positions(community)
+    with console.status("trading"):
+        table, results = rotated_tournament(positions, shares, mechanism, rounds, seed, rotations)
+    summary = convergence_summary(results)
+    currency = community.currency
+    out = Table(
+        title=f"{scenario_values['name']}: {len(community.index)} intervals, {mechanism}"
+        f" ({results[0].n_rounds} round(s)), {rotations} rotation(s)"
+    )
+    for column in (
+        "strategy",
+        "homes",
+        "offered kWh",
+        "traded kWh",
+        f"profit {currency}",
+        f"profit {currency}/kWh offered",
+        f"profit {currency}/kWh traded",
+    ):
+        out.add_column(column, justify="left" if column == "strategy" else "right")
+    for row in table.itertuples():
+        out.add_row(
+            row.strategy,
+            f"{row.members:.0f}",
+            f"{row.offered_kwh:,.0f}",
+            f"{row.traded_kwh:,.0f}",
+            f"{row.profit:,.2f}",
+            f"{row.profit_per_kwh:.4f}",
+            f"{row.profit_per_traded_kwh:.4f}",
+        )
+    console.print(out)
+    console.print(
+        f"allocative efficiency (realised welfare / LP optimum of the true values): "
+        f"[bold]{summary['efficiency']:.2%}[/bold]"
+    )
+    console.print(
+        "price convergence, Smith's alpha (RMS deviation from the competitive price, relative): "
+        f"first day {summary['alpha_first_day']:.3f}, last day {summary['alpha_last_day']:.3f}, "
+        f"mean {summary['alpha_mean']:.3f}"
+    )
