@@ -25,7 +25,11 @@ def tournament(
         "pay_as_clear", "--mechanism", help="pay_as_clear (one sealed round) or pay_as_bid (several rounds)."
     ),
     rounds: int = typer.Option(5, "--rounds", help="Bidding rounds per interval for pay_as_bid."),
-    rotations: int = typer.Option(3, "--rotations", help="Runs with fresh seeded strategy assignments."),
+    rotations: int = typer.Option(
+        None,
+        "--rotations",
+        help="Runs with the strategies rotated over the homes (default: one per strategy).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the strategies' draws and the assignments."),
 ) -> None:
     """Trade a scenario's community with a mix of strategies: profit per kWh, efficiency, convergence."""
@@ -72,7 +76,7 @@ def tournament(
     currency = community.currency
     out = Table(
         title=f"{scenario_values['name']}: {len(community.index)} intervals, {mechanism}"
-        f" ({results[0].n_rounds} round(s)), {rotations} rotation(s)"
+        f" ({results[0].n_rounds} round(s)), {len(results)} rotation(s)"
     )
     for column in (
         "strategy",

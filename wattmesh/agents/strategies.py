@@ -192,8 +192,10 @@ class PriceHistoryLearner:
     """Learning strategy: anchor on the community's learnt price for the time of day, concede to the limit.
 
     The learner keeps an exponentially weighted estimate of the local price sellers received at each time
-    of day (``slots_per_day`` slots, weight ``smoothing`` on the newest day). In round r of R a buyer bids
-    ``min(limit, estimate + fee + tolerance)`` and a seller asks ``max(limit, estimate - tolerance)``; in
+    of day (``slots_per_day`` slots, weight ``smoothing`` on the newest day) and of the price's mean
+    absolute deviation from it (the spread). Before the last round a buyer bids
+    ``min(limit, estimate + fee + margin)`` and a seller asks ``max(limit, estimate - margin)``, with
+    ``margin = tolerance + spread_weight * spread`` (a wide margin where prices vary a lot); in
     the last of several rounds it posts its limit, so it never misses a trade that is worth making. In a
     single sealed round (pay-as-clear) it keeps the anchored price: the uniform price is set by the
     marginal orders, so a price near the expected one costs little volume and shades the price in its
@@ -202,11 +204,14 @@ class PriceHistoryLearner:
 
     slots_per_day: int
     smoothing: float = 0.3
-    tolerance_per_kwh: float = 0.005
+    tolerance_per_kwh: float = 0.02
+    spread_weight: float = 4.0
     estimate: np.ndarray = field(init=False)
+    spread: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.estimate = np.full(self.slots_per_day, np.nan)
+        self.spread = np.zeros(self.slots_per_day)
 
     def prices(
         self,
@@ -221,12 +226,13 @@ class PriceHistoryLearner:
         if n_rounds > 1 and round_index == n_rounds - 1:
             return bid_limit.copy(), ask_limit.copy()
         anchor = self.estimate[slot][:, None]
+        margin = self.tolerance_per_kwh + self.spread_weight * self.spread[slot][:, None]
         bid = np.where(
             np.isfinite(anchor),
-            np.minimum(bid_limit, anchor + fee_per_kwh + self.tolerance_per_kwh),
+            np.minimum(bid_limit, anchor + fee_per_kwh + margin),
             bid_limit,
         )
-        ask = np.where(np.isfinite(anchor), np.maximum(ask_limit, anchor - self.tolerance_per_kwh), ask_limit)
+        ask = np.where(np.isfinite(anchor), np.maximum(ask_limit, anchor - margin), ask_limit)
         return bid, ask
 
     def observe(self, slot: np.ndarray, price_per_kwh: np.ndarray) -> None:
@@ -239,4 +245,6 @@ class PriceHistoryLearner:
         fresh = seen & ~np.isfinite(self.estimate)
         self.estimate[fresh] = mean[fresh]
         update = seen & ~fresh
+        deviation = np.abs(mean[update] - self.estimate[update])
+        self.spread[update] += self.smoothing * (deviation - self.spread[update])
         self.estimate[update] += self.smoothing * (mean[update] - self.estimate[update])

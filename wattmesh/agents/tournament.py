@@ -351,21 +351,26 @@ def rotated_tournament(
     mechanism: str = "pay_as_clear",
     n_rounds: int | None = None,
     seed: int = 0,
-    rotations: int = 3,
+    rotations: int | None = None,
 ) -> tuple[pd.DataFrame, list[TournamentResult]]:
-    """Run the tournament ``rotations`` times, each with a fresh seeded assignment of strategies to homes.
+    """Run the tournament with the strategies rotated over the homes, and pool the runs.
 
     Homes differ a lot (a PV-rich seller, a heat-pump buyer, the community battery), so which homes a
-    strategy gets decides much of its profit; rotating the assignment and pooling the runs compares the
-    strategies rather than the homes. Returns the pooled table (profits and energies summed over the runs,
-    ``members`` the mean, per-kWh figures recomputed) and the individual results.
+    strategy gets decides much of its profit. The homes are split into groups once (seeded, sizes by
+    ``mix``); run k gives group i the strategy i + k (cyclically), so with ``rotations`` = the number of
+    strategies (the default) every home plays every strategy once and the comparison is of strategies,
+    not of homes. Run k is seeded ``seed + k``. Returns the pooled table (profits and energies summed
+    over the runs, ``members`` the mean, per-kWh figures recomputed) and the individual results.
     """
+    names = list(mix)
+    groups = assign_strategies(len(positions.member_ids), mix, seed)
     results = []
-    for k in range(rotations):
-        strategy = assign_strategies(len(positions.member_ids), mix, seed + k)
+    for k in range(rotations or len(names)):
+        shifted = {name: names[(i + k) % len(names)] for i, name in enumerate(names)}
+        strategy = np.array([shifted[g] for g in groups], dtype=object)
         results.append(run_tournament(positions, strategy, mechanism, n_rounds, seed + k))
     pooled = pd.concat([r.table for r in results]).groupby("strategy", sort=False).sum(numeric_only=True)
-    pooled["members"] = pooled["members"] / rotations
+    pooled["members"] = pooled["members"] / len(results)
     pooled["profit_per_kwh"] = pooled["profit"] / pooled["offered_kwh"]
     pooled["profit_per_traded_kwh"] = pooled["profit"] / pooled["traded_kwh"]
     return pooled.reset_index(), results
