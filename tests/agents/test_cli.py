@@ -1,0 +1,50 @@
+"""`wattmesh tournament`: the table, the efficiency and the convergence line; refused options exit with 2."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from wattmesh.cli import app
+
+runner = CliRunner()
+
+
+def test_tournament_prints_each_strategy_efficiency_and_convergence():
+    result = runner.invoke(
+        app,
+        ["tournament", "--days", "1", "--mix", "truthful=1"],
+        env={"COLUMNS": "200"},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "truthful" in result.output
+    # Truthful bidders in a sealed pay-as-clear round reach the optimum exactly.
+    assert "allocative efficiency" in result.output and "100.00%" in result.output
+    assert "Smith's alpha" in result.output
+
+
+def test_tournament_with_a_mix_on_pay_as_bid():
+    result = runner.invoke(
+        app,
+        [
+            "tournament",
+            "--days",
+            "1",
+            "--mix",
+            "learning=0.5,zip=0.5",
+            "--mechanism",
+            "pay_as_bid",
+            "--rounds",
+            "3",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "learning" in result.output and "zip" in result.output and "3 round(s)" in result.output
+
+
+def test_tournament_refuses_an_unknown_strategy_and_mechanism():
+    bad_mix = runner.invoke(app, ["tournament", "--mix", "greedy=1"])
+    assert bad_mix.exit_code == 2 and "greedy" in bad_mix.output
+    bad_mechanism = runner.invoke(app, ["tournament", "--mechanism", "sdr"])
+    assert bad_mechanism.exit_code == 2 and "sdr" in bad_mechanism.output
