@@ -67,7 +67,7 @@ def main() -> None:
         f"default scenario: {len(community.index)} intervals x {len(community.members)} members, "
         f"built in {time.perf_counter() - started:.1f} s"
     )
-    for mechanism in ("pay_as_clear", "pay_as_bid"):
+    for mechanism in ("pay_as_clear", "pay_as_bid", "order_book"):
         for mix in (
             "truthful=1",
             "learning=0.5,truthful=0.5",

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from wattmesh.agents.tournament import Positions, assign_strategies, community_positions, run_tournament
+from wattmesh.agents.tournament import (
+    Positions,
+    assign_strategies,
+    clear_order_book_round,
+    community_positions,
+    run_tournament,
+)
 
 
 def welfare_lp(bid_kwh, bid_value, ask_kwh, ask_value, fee) -> float:
@@ -115,3 +121,34 @@ def test_default_community_learning_and_truthful_are_efficient(short_community):
         assert result.efficiency >= 0.98, (mechanism, result.efficiency)
     truthful = run_tournament(positions, np.full(len(strategy), "truthful", dtype=object), "pay_as_clear")
     assert truthful.efficiency == pytest.approx(1.0, abs=1e-9)
+
+
+def test_order_book_round_trades_at_the_resting_price_within_both_limits():
+    # Buyer 2 kWh at 0.30 (0.28 net of the 0.02 fee), seller 3 kWh at 0.10: whichever arrives second
+    # takes the resting order's price, 0.28 if the buyer rested, 0.10 if the seller did.
+    seen = set()
+    for seed in range(8):
+        cleared = clear_order_book_round(
+            np.array([[2.0, 0.0]]),
+            np.array([[0.30, 0.0]]),
+            np.array([[0.0, 3.0]]),
+            np.array([[0.0, 0.10]]),
+            np.random.default_rng(seed),
+            fee_per_kwh=0.02,
+        )
+        assert cleared.bid_fill_kwh[0, 0] == pytest.approx(2.0)
+        assert cleared.ask_fill_kwh[0, 1] == pytest.approx(2.0)
+        price = cleared.price_per_kwh[0]
+        assert cleared.bid_payment[0, 0] == pytest.approx(2 * (price + 0.02))
+        seen.add(round(price, 9))
+    assert seen == {0.28, 0.10}
+
+
+def test_order_book_tournament_keeps_every_trade_within_the_limits():
+    p = random_positions(5, n_intervals=12)
+    strategy = assign_strategies(30, {"zic": 0.5, "zip": 0.5}, 0)
+    result = run_tournament(p, strategy, "order_book", n_rounds=3, seed=0)
+    assert 0 < result.efficiency <= 1 + 1e-9
+    assert (result.table["profit"] >= -1e-9).all()
+    assert np.all(result.bought_kwh <= p.deficit_kwh + 1e-9)
+    assert np.all(result.sold_kwh <= p.surplus_kwh + 1e-9)

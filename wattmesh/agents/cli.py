@@ -22,9 +22,13 @@ def tournament(
         help="Shares of the strategies: truthful, ramp, zic, zip, learning (e.g. learning=0.5,zip=0.5).",
     ),
     mechanism: str = typer.Option(
-        "pay_as_clear", "--mechanism", help="pay_as_clear (one sealed round) or pay_as_bid (several rounds)."
+        "pay_as_clear",
+        "--mechanism",
+        help="pay_as_clear (one sealed round), pay_as_bid or order_book (several rounds).",
     ),
-    rounds: int = typer.Option(5, "--rounds", help="Bidding rounds per interval for pay_as_bid."),
+    rounds: int = typer.Option(
+        5, "--rounds", help="Bidding rounds per interval for pay_as_bid and order_book."
+    ),
     rotations: int = typer.Option(
         None,
         "--rotations",

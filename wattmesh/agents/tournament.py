@@ -3,7 +3,7 @@
 Per market interval each member's position (generation minus consumption after its battery's
 self-consumption rule, as in the simulator) is a bid or an ask; its limit is its marginal value of energy
 (:func:`~wattmesh.agents.strategies.marginal_value_per_kwh`). Pay-as-clear runs one sealed round;
-pay-as-bid runs ``n_rounds`` rounds inside the interval, each round clearing what is still unmatched. Days
+pay-as-bid and the order book run ``n_rounds`` rounds inside the interval, each round clearing what is still unmatched. Days
 are cleared as one batch of intervals (vectorised over intervals and members); ZIP adapts after every round
 and the learner after every day, so both carry what they learnt from one day to the next.
 """
@@ -25,8 +25,10 @@ from wattmesh.agents.strategies import (
     zic_prices,
 )
 from wattmesh.market.batch import clear_batch
+from wattmesh.market.orderbook import OrderBook
+from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades
 
-TOURNAMENT_MECHANISMS = {"pay_as_clear": 1, "pay_as_bid": 5}
+TOURNAMENT_MECHANISMS = {"pay_as_clear": 1, "pay_as_bid": 5, "order_book": 5}
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,56 @@ def order_prices(
     return bid, ask
 
 
+def clear_order_book_round(
+    bid_kwh: np.ndarray,
+    bid_price_per_kwh: np.ndarray,
+    ask_kwh: np.ndarray,
+    ask_price_per_kwh: np.ndarray,
+    rng: np.random.Generator,
+    fee_per_kwh: float = 0.0,
+) -> BatchClearing:
+    """One round of the continuous double auction in each of T intervals (:class:`~wattmesh.market.OrderBook`).
+
+    Every member with energy left enters one limit order per side in a seeded random order (buyers at
+    their bid net of the fee, so that price plus fee stays within the bid); orders trade on arrival at
+    the resting order's price; what rests at the end of the round is withdrawn (the members re-quote in
+    the next round). Returns the round's fills and money in the batched form (slot m = member m).
+    """
+    n_intervals, n_members = bid_kwh.shape
+    interval, seller, buyer, energy, price = [], [], [], [], []
+    for t in range(n_intervals):
+        buyers = np.flatnonzero(bid_kwh[t] > 1e-12)
+        sellers = np.flatnonzero(ask_kwh[t] > 1e-12)
+        if len(buyers) == 0 or len(sellers) == 0:
+            continue
+        entries = [("buy", m) for m in buyers] + [("sell", m) for m in sellers]
+        book = OrderBook()
+        for k in rng.permutation(len(entries)):
+            side, m = entries[k]
+            if side == "buy":
+                book.submit(
+                    f"b{m}", str(m), "buy", float(bid_kwh[t, m]), float(bid_price_per_kwh[t, m] - fee_per_kwh)
+                )
+            else:
+                book.submit(f"s{m}", str(m), "sell", float(ask_kwh[t, m]), float(ask_price_per_kwh[t, m]))
+        for fill in book.fills:
+            interval.append(t)
+            seller.append(int(fill.seller))
+            buyer.append(int(fill.buyer))
+            energy.append(fill.energy_kwh)
+            price.append(fill.price_per_kwh)
+    energy_kwh = np.asarray(energy, float)
+    trades = BatchTrades(
+        np.asarray(interval, np.int64),
+        np.asarray(seller, np.int64),
+        np.asarray(buyer, np.int64),
+        energy_kwh,
+        np.asarray(price, float),
+        np.full(len(energy_kwh), float(fee_per_kwh)),
+    )
+    return clearing_from_trades("order_book", trades, n_intervals, n_members, n_members)
+
+
 def welfare(positions_bid_limit, positions_ask_limit, bid_fill_kwh, ask_fill_kwh, fee_per_kwh) -> float:
     """Welfare at the true values: buyers' value net of the fee minus sellers' value, over the fills."""
     return float(
@@ -212,7 +264,8 @@ def run_tournament(
     ----------
     positions : the members' deficits, surpluses and limits (:func:`community_positions`)
     strategy : (M,) names from :data:`~wattmesh.agents.strategies.STRATEGIES`
-    mechanism : "pay_as_clear" (one sealed round) or "pay_as_bid" (``n_rounds`` rounds, default 5)
+    mechanism : "pay_as_clear" (one sealed round), "pay_as_bid" or "order_book" (the continuous double
+        auction, :func:`clear_order_book_round`), the last two over ``n_rounds`` rounds (default 5)
     seed : seeds the strategies' draws and the clearing's tie-breaks (reproducible runs)
     slots_per_day : intervals per day (the batch size and the learner's time-of-day slots)
 
@@ -268,7 +321,10 @@ def run_tournament(
                 slot,
                 fee,
             )
-            cleared = clear_batch(mechanism, need, bid, offer, ask, seed=rng_clear, fee_per_kwh=fee)
+            if mechanism == "order_book":
+                cleared = clear_order_book_round(need, bid, offer, ask, rng_clear, fee)
+            else:
+                cleared = clear_batch(mechanism, need, bid, offer, ask, seed=rng_clear, fee_per_kwh=fee)
             bought[rows] += cleared.bid_fill_kwh
             sold[rows] += cleared.ask_fill_kwh
             paid[rows] += cleared.bid_payment
