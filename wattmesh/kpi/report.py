@@ -371,7 +371,7 @@ dt {{ font-weight: 600; }}
 <h2>Key figures</h2>
 <p>Three cases on the same data: <b>No sharing</b> (every home alone with the utility, no batteries),
 <b>P2P market</b> (neighbours trade locally, no batteries) and <b>P2P + batteries</b> (local market, home
-batteries and the community battery under the self-consumption rule).</p>
+batteries and EVs dispatched as listed above, and the community battery on the community's surplus).</p>
 {kpi_html}
 {mechanism_html}
 {strategy_html}
