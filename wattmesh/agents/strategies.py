@@ -195,7 +195,8 @@ class PriceHistoryLearner:
     of day (``slots_per_day`` slots, weight ``smoothing`` on the newest day) and of the price's mean
     absolute deviation from it (the spread). Before the last round a buyer bids
     ``min(limit, estimate + fee + margin)`` and a seller asks ``max(limit, estimate - margin)``, with
-    ``margin = tolerance + spread_weight * spread`` (a wide margin where prices vary a lot); in
+    ``margin = round_tolerance`` when there are several rounds (tight: a miss can still trade later) and
+    ``margin = tolerance + spread_weight * spread`` in a single sealed round (wide where prices vary); in
     the last of several rounds it posts its limit, so it never misses a trade that is worth making. In a
     single sealed round (pay-as-clear) it keeps the anchored price: the uniform price is set by the
     marginal orders, so a price near the expected one costs little volume and shades the price in its
@@ -206,6 +207,7 @@ class PriceHistoryLearner:
     smoothing: float = 0.3
     tolerance_per_kwh: float = 0.02
     spread_weight: float = 4.0
+    round_tolerance_per_kwh: float = 0.005
     estimate: np.ndarray = field(init=False)
     spread: np.ndarray = field(init=False)
 
@@ -226,7 +228,11 @@ class PriceHistoryLearner:
         if n_rounds > 1 and round_index == n_rounds - 1:
             return bid_limit.copy(), ask_limit.copy()
         anchor = self.estimate[slot][:, None]
-        margin = self.tolerance_per_kwh + self.spread_weight * self.spread[slot][:, None]
+        if n_rounds > 1:
+            # Later rounds give the unfilled a second chance, so quote tight to the expected price.
+            margin = np.full((len(slot), 1), self.round_tolerance_per_kwh)
+        else:
+            margin = self.tolerance_per_kwh + self.spread_weight * self.spread[slot][:, None]
         bid = np.where(
             np.isfinite(anchor),
             np.minimum(bid_limit, anchor + fee_per_kwh + margin),
