@@ -134,7 +134,16 @@ def clear_p2p(
         # Dual simplex is quickest on small blocks; interior point with crossover (still a vertex with
         # duals) is several times quicker on large ones (measured: 6x at 200 x 200 orders).
         method = "highs-ipm" if n_vars > LARGE_LP_VARIABLES else "highs"
-        result = linprog(-value[t, s, b], A_ub=matrix, b_ub=limits, bounds=(0, None), method=method)
+        # Tight tolerances: HiGHS's default 1e-7 would leave pairs whose surplus is below 1e-7 per kWh
+        # untraded, and the welfare would then miss the optimum by that much.
+        result = linprog(
+            -value[t, s, b],
+            A_ub=matrix,
+            b_ub=limits,
+            bounds=(0, None),
+            method=method,
+            options={"dual_feasibility_tolerance": 1e-10, "primal_feasibility_tolerance": 1e-10},
+        )
         if result.status != 0:
             raise RuntimeError(f"p2p LP for intervals {rows.start}..{rows.stop - 1} failed: {result.message}")
         energy = result.x
