@@ -144,7 +144,7 @@ class ZipState:
         bid_active: np.ndarray,
         ask_active: np.ndarray,
     ) -> None:
-        """Adapt the margins after a round.
+        """Adapt the margins after a round, one Widrow-Hoff step per interval in time order.
 
         Parameters
         ----------
@@ -153,38 +153,33 @@ class ZipState:
         bid_filled, ask_filled : (T, M) whether the member's order traded in the round
         bid_active, ask_active : (T, M) whether the member had an order
         """
-        known = np.isfinite(market_price)[:, None]
-        q = np.nan_to_num(market_price)[:, None]
         shape = bid_limit.shape
         rel = self.rng.uniform(0, 0.05, shape)
         absolute = self.rng.uniform(0, 0.005, shape)
-        bid, ask = self.prices(bid_limit, ask_limit)
-        # Buyer: traded -> try paying less than the market; unfilled -> offer more than the market.
-        bid_target = np.where(bid_filled, q * (1 - rel) - absolute, q * (1 + rel) + absolute)
-        ask_target = np.where(ask_filled, q * (1 + rel) + absolute, q * (1 - rel) - absolute)
-        self.bid_step = self._step(bid_target - bid, bid_active & known, self.bid_step)
-        self.ask_step = self._step(ask_target - ask, ask_active & known, self.ask_step)
-        mean_bid_limit = _masked_mean(bid_limit, bid_active & known)
-        mean_ask_limit = _masked_mean(ask_limit, ask_active & known)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            new_bid_margin = 1 - (mean_bid_limit * (1 - self.bid_margin) + self.bid_step) / mean_bid_limit
-            new_ask_margin = (mean_ask_limit * (1 + self.ask_margin) + self.ask_step) / mean_ask_limit - 1
-        self.bid_margin = np.clip(
-            np.where(np.isfinite(new_bid_margin), new_bid_margin, self.bid_margin), 0, 1
-        )
-        self.ask_margin = np.clip(
-            np.where(np.isfinite(new_ask_margin), new_ask_margin, self.ask_margin), 0, 10
-        )
+        for t in np.flatnonzero(np.isfinite(market_price)):
+            q = market_price[t]
+            # Buyer: traded -> try paying less than the market; unfilled -> offer more than the market.
+            bid_target = np.where(
+                bid_filled[t], q * (1 - rel[t]) - absolute[t], q * (1 + rel[t]) + absolute[t]
+            )
+            ask_target = np.where(
+                ask_filled[t], q * (1 + rel[t]) + absolute[t], q * (1 - rel[t]) - absolute[t]
+            )
+            self.bid_margin, self.bid_step = self._learn(
+                bid_limit[t], -1.0, self.bid_margin, self.bid_step, bid_target, bid_active[t], 1.0
+            )
+            self.ask_margin, self.ask_step = self._learn(
+                ask_limit[t], 1.0, self.ask_margin, self.ask_step, ask_target, ask_active[t], 10.0
+            )
 
-    def _step(self, delta: np.ndarray, mask: np.ndarray, previous: np.ndarray) -> np.ndarray:
-        mean_delta = np.nan_to_num(_masked_mean(delta, mask))
-        return self.momentum * previous + (1 - self.momentum) * self.learning_rate * mean_delta
-
-
-def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    count = mask.sum(axis=0)
-    total = np.where(mask, values, 0.0).sum(axis=0)
-    return np.divide(total, count, out=np.full(values.shape[1], np.nan), where=count > 0)
+    def _learn(self, limit, sign, margin, step, target, active, most):
+        """One step for the members that had an order: price = limit * (1 + sign * margin)."""
+        price = limit * (1 + sign * margin)
+        new_step = self.momentum * step + (1 - self.momentum) * self.learning_rate * (target - price)
+        ok = active & (limit > 0)
+        new_margin = margin.copy()
+        new_margin[ok] = np.clip(sign * ((price[ok] + new_step[ok]) / limit[ok] - 1), 0, most)
+        return new_margin, np.where(ok, new_step, step)
 
 
 @dataclass
