@@ -180,17 +180,10 @@ def test_default_month_meets_the_issue_targets_with_rounds(june_positions):
 
 
 def test_positions_match_the_simulators_rule_dispatch(short_community):
-    from wattmesh.energy.rules import ev_charge_on_arrival_kw
-    from wattmesh.simulate.engine import dispatch_batteries
+    from wattmesh.simulate.engine import simulate
 
     c = short_community
-    ev_kw = ev_charge_on_arrival_kw(c.ev_sessions, c.index, c.member_ids)
-    net = (c.generation_kw - c.load_kw - ev_kw) * c.interval_h
-    storage = c.storage_by_member("battery")
-    is_shared = (c.members["kind"] == "community").to_numpy()
-    charge, discharge, _ = dispatch_batteries(
-        net, storage["soc_initial_kwh"].copy(), storage, is_shared, c.interval_h
-    )
-    position = net - charge + discharge
+    full = simulate(c, seed=0).full
+    position = full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh
     p = community_positions(c)
     np.testing.assert_allclose(p.surplus_kwh - p.deficit_kwh, position, atol=1e-12)

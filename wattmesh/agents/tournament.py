@@ -85,30 +85,18 @@ def community_positions(community, horizon_intervals: int = 96) -> Positions:
     Home batteries follow the rule on their own position, the community battery on the community's
     position left after them (as the simulator's rule dispatch does); EVs charge on arrival.
     """
-    from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
+    from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
 
     dt = community.interval_h
     ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
     net = (community.generation_kw - community.load_kw - ev_kw) * dt
     is_shared = (community.members["kind"] == "community").to_numpy()
     storage = community.storage_by_member("battery")
-    capacity, power, efficiency = storage["capacity_kwh"], storage["power_kw"], storage["efficiency"]
-    soc = storage["soc_initial_kwh"].copy()
-    soc_kwh = np.zeros_like(net)
-    position = net.copy()
-    home, n_shared = ~is_shared, int(is_shared.sum())
-    for t in range(net.shape[0]):
-        charge, discharge, soc[home] = battery_step(
-            net[t, home], soc[home], capacity[home], power[home], efficiency[home], dt
-        )
-        position[t, home] += discharge - charge
-        if n_shared:
-            residual = np.full(n_shared, position[t, home].sum() / n_shared)
-            c, d, soc[is_shared] = battery_step(
-                residual, soc[is_shared], capacity[is_shared], power[is_shared], efficiency[is_shared], dt
-            )
-            position[t, is_shared] += d - c
-        soc_kwh[t] = soc
+    capacity, efficiency = storage["capacity_kwh"], storage["efficiency"]
+    charge, discharge, soc_kwh = dispatch_rule_batteries(
+        net, storage["soc_initial_kwh"], storage, is_shared, dt
+    )
+    position = net - charge + discharge
     bid_limit, ask_limit = marginal_value_per_kwh(
         community.retail_per_kwh, community.feed_in_per_kwh, soc_kwh, capacity, efficiency, horizon_intervals
     )

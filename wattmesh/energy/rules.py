@@ -49,6 +49,51 @@ def battery_step(
     return charge, discharge, np.clip(soc, 0.0, capacity_kwh)
 
 
+def dispatch_rule_batteries(
+    net_kwh: np.ndarray,
+    soc_kwh: np.ndarray,
+    storage: dict[str, np.ndarray],
+    is_community: np.ndarray,
+    interval_h: float,
+    plan: tuple | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Battery charge, discharge and end-of-interval state of charge (T, M) under the self-consumption rule.
+
+    Home batteries act on their member's own net position ``net_kwh`` (generation minus consumption);
+    the community battery (members where ``is_community``) acts on the sum of all members' positions
+    left after the home batteries. ``soc_kwh`` (M,) is the state of charge before the first interval.
+    ``plan`` (planned mask, charge, discharge, soc) overrides the rule for the planned members.
+    """
+    planned = np.zeros_like(is_community) if plan is None else plan[0] & ~is_community
+    home = ~is_community & ~planned  # homes under the rule
+    n_intervals, n_members = net_kwh.shape
+    charge = np.zeros((n_intervals, n_members))
+    discharge = np.zeros((n_intervals, n_members))
+    soc_out = np.zeros((n_intervals, n_members))
+    if plan is not None:
+        charge[:, planned], discharge[:, planned], soc_out[:, planned] = (a[:, planned] for a in plan[1:])
+    planned_net = (net_kwh[:, planned] - charge[:, planned] + discharge[:, planned]).sum(axis=1)
+    soc = soc_kwh.copy()
+    capacity, power, efficiency = storage["capacity_kwh"], storage["power_kw"], storage["efficiency"]
+    home_args = (capacity[home], power[home], efficiency[home])
+    community_args = (capacity[is_community], power[is_community], efficiency[is_community])
+    n_shared = int(is_community.sum())
+    home_net = net_kwh[:, home]
+    home_soc = soc[home]
+    shared_soc = soc[is_community]
+    for t in range(n_intervals):
+        c, d, home_soc = battery_step(home_net[t], home_soc, *home_args, interval_h)
+        charge[t, home], discharge[t, home] = c, d
+        if n_shared:
+            residual = home_net[t].sum() - c.sum() + d.sum() + planned_net[t]
+            shared = np.full(n_shared, residual / n_shared)
+            cc, cd, shared_soc = battery_step(shared, shared_soc, *community_args, interval_h)
+            charge[t, is_community], discharge[t, is_community] = cc, cd
+        soc_out[t, home] = home_soc
+        soc_out[t, is_community] = shared_soc
+    return charge, discharge, soc_out
+
+
 def ev_charge_on_arrival_kw(
     sessions: pd.DataFrame, index: pd.DatetimeIndex, member_ids: pd.Index
 ) -> np.ndarray:
