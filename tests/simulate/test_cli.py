@@ -38,6 +38,8 @@ def test_simulate_writes_every_output_for_a_short_span(tmp_path):
     # Self-contained: Plotly inlined, nothing loaded from the network.
     assert "<script src=" not in page
     assert "Plotly.newPlot" in page
+    for section in ("Market mechanisms compared", "Battery planning against the bound", "Trading strategies"):
+        assert section in page, section
 
 
 def test_invalid_scenario_stops_with_exit_code_2_and_names_each_field(tmp_path):
@@ -92,3 +94,13 @@ def test_unknown_ledger_backend_is_a_scenario_problem(tmp_path):
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "o"), "--ledger", "paper"])
     assert result.exit_code == 2
     assert "ledger.backend" in result.output
+
+
+def test_bad_strategy_mix_stops_before_anything_runs(tmp_path):
+    raw = DEFAULT_SCENARIO.read_text().replace('mix = "learning=0.34,ramp=0.33,zip=0.33"', 'mix = "oracle=1"')
+    path = tmp_path / "bad_mix.toml"
+    path.write_text(raw)
+    result = runner.invoke(app, ["simulate", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "agents.mix" in result.output and "oracle" in result.output
+    assert not (tmp_path / "o").exists()

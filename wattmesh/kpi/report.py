@@ -309,6 +309,18 @@ is (no battery - strategy) / (no battery - bound).</p>
 {_numbers(strategies.drop(columns=["objective / bound"], errors="ignore"))}"""
 
 
+def tournament_section(table: pd.DataFrame, summary: dict, currency: str) -> str:
+    """Trading strategies in competition: profit per strategy, efficiency and price convergence."""
+    shown = table.set_index("strategy") if "strategy" in table.columns else table
+    return f"""<h2>Trading strategies</h2>
+<p>The homes' agents bid with different strategies on the {summary["mechanism"]} market (strategies rotated
+over the homes, so every home plays each once). Profit in {currency}, per kWh offered and traded.
+Allocative efficiency (realised welfare over the welfare-maximising optimum of the true values):
+<b>{summary["efficiency"]:.2%}</b>; Smith's alpha (relative RMS deviation of prices from the competitive
+price) on the first day {summary["alpha_first_day"]:.3f}, on the last day {summary["alpha_last_day"]:.3f}.</p>
+{_numbers(shown)}"""
+
+
 def write_report(
     path: Path,
     title: str,
@@ -320,6 +332,7 @@ def write_report(
     mechanisms: pd.DataFrame | None = None,
     grid: dict | None = None,
     strategies: pd.DataFrame | None = None,
+    tournament: tuple[pd.DataFrame, dict] | None = None,
 ) -> None:
     """Write the self-contained HTML report to ``path``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
@@ -352,6 +365,7 @@ def write_report(
     kpi_html = shown.to_html(classes="kpi", border=0, escape=True)
     mechanism_html = "" if mechanisms is None else mechanisms_section(mechanisms, week, currency)
     strategy_html = "" if strategies is None else strategies_section(strategies, currency)
+    tournament_html = "" if tournament is None else tournament_section(*tournament, currency)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -375,6 +389,7 @@ batteries and EVs dispatched as listed above, and the community battery on the c
 {kpi_html}
 {mechanism_html}
 {strategy_html}
+{tournament_html}
 <h2>Figures</h2>
 {body}
 {grid_html}

@@ -40,6 +40,7 @@ def run_simulate(
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
     from wattmesh.community.build import build_community
     from wattmesh.kpi.report import format_kpi, typical_week
+    from wattmesh.simulate.agents_step import run_strategy_tournament
     from wattmesh.simulate.energy_step import compare_home_strategies, plan_homes
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
@@ -57,6 +58,16 @@ def run_simulate(
                 f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False
             )
         return EXIT_BAD_INPUT
+
+    if scenario["agents.tournament"]:
+        from wattmesh.agents.tournament import parse_mix
+
+        try:
+            parse_mix(scenario["agents.mix"])
+        except ValueError as exc:
+            console.print(f"[red]{scenario.source}: 1 problem(s)[/red]")
+            console.print(f"  [bold]agents.mix[/bold]: {escape(str(exc))}", highlight=False)
+            return EXIT_BAD_INPUT
 
     columns = (
         TextColumn("{task.description:<22}"),
@@ -107,6 +118,17 @@ def run_simulate(
                 scenario["outage.critical_fraction"],
             )
             bar.update(flow_task, completed=1)
+        tournament = None
+        if scenario["agents.tournament"]:
+            task = bar.add_task("strategy tournament", total=1)
+            tournament = run_strategy_tournament(
+                community,
+                scenario["agents.mix"],
+                scenario["agents.mechanism"],
+                scenario["agents.rounds"],
+                scenario["seed"],
+            )
+            bar.update(task, completed=1)
         ledger = None
         backend = scenario["ledger.backend"]
         if backend != "none":
@@ -128,7 +150,7 @@ def run_simulate(
             strategies = compare_home_strategies(community, days[0], days[-1], scenario["energy.forecast"])
             bar.update(task, completed=1)
         write = bar.add_task("writing report", total=1)
-        paths = write_outputs(result, out, grid, strategies)
+        paths = write_outputs(result, out, grid, strategies, tournament)
         bar.update(write, completed=1)
 
     kpis = kpi_table(result)

@@ -155,6 +155,7 @@ def write_outputs(
     out: Path,
     grid: GridOutputs | None = None,
     strategies: pd.DataFrame | None = None,
+    tournament: tuple[pd.DataFrame, dict] | None = None,
 ) -> dict[str, Path]:
     """Write trades.jsonl, intervals.parquet, members.csv, kpis.csv and report.html into ``out``."""
     from wattmesh.kpi.report import typical_week, write_report
@@ -209,6 +210,7 @@ def write_outputs(
         mechanisms=mechanisms,
         grid=grid_view,
         strategies=strategies,
+        tournament=tournament,
         currency=result.community.currency,
         meta={
             "feeder": result.community.meta.get("feeder", ""),
