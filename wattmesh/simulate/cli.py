@@ -14,17 +14,28 @@ from wattmesh.community.scenario import ScenarioError, load_scenario
 EXIT_BAD_INPUT = 2
 
 
+def _print_problems(console: Console, header: str, problems) -> int:
+    """Print a header and one line per problem (field: message); return the bad-input exit code."""
+    console.print(f"[red]{escape(header)}[/red]")
+    for problem in problems:
+        console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+    return EXIT_BAD_INPUT
+
+
+def _step(bar: Progress, label: str, work, *args, **kwargs):
+    """Run one stage of the pipeline as a one-step task of the progress bar; return what it returns."""
+    task = bar.add_task(label, total=1)
+    value = work(*args, **kwargs)
+    bar.update(task, completed=1)
+    return value
+
+
 def run_validate(path: Path, console: Console) -> int:
     """Print every problem of a scenario file; 0 when it is valid, 2 otherwise."""
     try:
         scenario = load_scenario(path)
     except ScenarioError as exc:
-        console.print(f"[red]{path}: {len(exc.problems)} problem(s)[/red]")
-        for problem in exc.problems:
-            console.print(
-                f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False
-            )
-        return EXIT_BAD_INPUT
+        return _print_problems(console, f"{path}: {len(exc.problems)} problem(s)", exc.problems)
     console.print(f"[green]{path}: valid[/green] ({scenario['name']})")
     return 0
 
@@ -52,22 +63,17 @@ def run_simulate(
             path, overrides={"time.start": start, "time.end": end, "ledger.backend": ledger_backend}
         )
     except ScenarioError as exc:
-        console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
-        for problem in exc.problems:
-            console.print(
-                f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False
-            )
-        return EXIT_BAD_INPUT
+        return _print_problems(console, exc.args[0].splitlines()[0], exc.problems)
 
     if scenario["agents.tournament"]:
         from wattmesh.agents.tournament import parse_mix
+        from wattmesh.community.scenario import Problem
 
         try:
             parse_mix(scenario["agents.mix"])
         except ValueError as exc:
-            console.print(f"[red]{scenario.source}: 1 problem(s)[/red]")
-            console.print(f"  [bold]agents.mix[/bold]: {escape(str(exc))}", highlight=False)
-            return EXIT_BAD_INPUT
+            problem = Problem("agents.mix", scenario["agents.mix"], str(exc))
+            return _print_problems(console, f"{scenario.source}: 1 problem(s)", [problem])
 
     columns = (
         TextColumn("{task.description:<22}"),
@@ -76,22 +82,21 @@ def run_simulate(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
-        load = bar.add_task("loading the community", total=1)
-        community = build_community(scenario)
-        bar.update(load, completed=1)
+        community = _step(bar, "loading the community", build_community, scenario)
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)
 
         plan = None
         if scenario["energy.dispatch"] == "planner":
-            task = bar.add_task("planning batteries, EVs", total=1)
-            plan = plan_homes(
+            plan = _step(
+                bar,
+                "planning batteries, EVs",
+                plan_homes,
                 community,
                 scenario["energy.forecast"],
                 max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"]),
             )
-            bar.update(task, completed=1)
         tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
         result = simulate(
             community,
@@ -107,8 +112,10 @@ def run_simulate(
             console.print(f"outage.start {outage} is outside the simulated span: no outage study")
             outage = None
         if scenario["grid.power_flow"]:
-            flow_task = bar.add_task("power flow, outage", total=1)
-            grid = assess_grid(
+            grid = _step(
+                bar,
+                "power flow, outage",
+                assess_grid,
                 result,
                 scenario["grid.voltage_min_pu"],
                 scenario["grid.voltage_max_pu"],
@@ -117,18 +124,18 @@ def run_simulate(
                 scenario["outage.hours"],
                 scenario["outage.critical_fraction"],
             )
-            bar.update(flow_task, completed=1)
         tournament = None
         if scenario["agents.tournament"]:
-            task = bar.add_task("strategy tournament", total=1)
-            tournament = run_strategy_tournament(
+            tournament = _step(
+                bar,
+                "strategy tournament",
+                run_strategy_tournament,
                 community,
                 scenario["agents.mix"],
                 scenario["agents.mechanism"],
                 scenario["agents.rounds"],
                 scenario["seed"],
             )
-            bar.update(task, completed=1)
         ledger = None
         backend = scenario["ledger.backend"]
         if backend != "none":
@@ -144,14 +151,18 @@ def run_simulate(
         strategies = None
         per_day = int(round(24 / community.interval_h))
         if plan is not None and len(community.index) >= per_day:
-            task = bar.add_task("planner vs bound", total=1)
             # Three days of the typical week: the bound is one LP over them, and the MPC runs once more.
-            days = typical_week(interval_table(result)).index[: int(3 * 24 / community.interval_h)]
-            strategies = compare_home_strategies(community, days[0], days[-1], scenario["energy.forecast"])
-            bar.update(task, completed=1)
-        write = bar.add_task("writing report", total=1)
-        paths = write_outputs(result, out, grid, strategies, tournament)
-        bar.update(write, completed=1)
+            days = typical_week(interval_table(result)).index[: per_day * 3]
+            strategies = _step(
+                bar,
+                "planner vs bound",
+                compare_home_strategies,
+                community,
+                days[0],
+                days[-1],
+                scenario["energy.forecast"],
+            )
+        paths = _step(bar, "writing report", write_outputs, result, out, grid, strategies, tournament)
 
     kpis = kpi_table(result)
     table = Table(
