@@ -1,30 +1,200 @@
 """Plan home batteries and EVs with the MPC planner of :mod:`wattmesh.energy`, and compare strategies.
 
 Orchestration only. Forecasts: each home's load and PV are forecast day-ahead from what it has measured
-so far (``wattmesh.forecast``'s similar-days average: the mean of the same time on the last similar days,
-issued 24 h ahead), persistence where there is no history yet, or perfect forecasts for a bound.
+so far, issued 24 h ahead: ``wattmesh.forecast``'s similar-days average (the mean of the same time on the
+last similar days), or its global LightGBM forecaster retrained on a schedule (``"gbm"``); persistence
+where there is no history yet, or perfect forecasts for a bound. The community covers only the
+simulated span; a home also has its past, which the caller passes as ``past`` (the same community over
+the weeks before the start, :func:`past_community`), so that forecasts start from a trained model.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from wattmesh.community.model import Community
+from wattmesh.forecast.features import Site
 from wattmesh.simulate.engine import HomePlan
 
-FORECASTS = ("similar_days", "persistence", "perfect")
+FORECASTS = ("similar_days", "persistence", "perfect", "gbm")
+
+#: Where a community without coordinates is taken to be, for the clear sky of its PV forecasts: the
+#: middle of Germany (SimBench's country), on German standard time as SimBench's profiles are.
+GERMANY = Site(latitude=51.16, longitude=10.45, tz="Etc/GMT-1")
+
+#: LightGBM settings of the simulator's forecasts, chosen on June 2016 of the default feeder (see
+#: docs/forecast.md, "Inside the simulator"): 100,000 sampled rows keep a load fit near 2 s; PV, which
+#: day-ahead without weather forecasts is mostly weather noise, gains from a short (shrunk) model.
+GBM_OPTIONS = {"load": {"max_train_rows": 100_000}, "pv": {"max_train_rows": 100_000, "n_estimators": 100}}
 
 
-def _forecasters(kind: str, load: pd.DataFrame, pv: pd.DataFrame):
-    from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence
+def community_site(community: Community) -> Site:
+    """The community's location: the mean of its feeder's LV bus coordinates (SimBench), else ``GERMANY``.
+
+    SimBench's profiles follow German standard time, hence the local calendar ``Etc/GMT-1``.
+    """
+    path = community.meta.get("net_path")
+    try:
+        with open(path) as file:
+            bus = json.loads(json.load(file)["_object"]["bus"]["_object"])
+        columns = bus["columns"]
+        geo, kv = columns.index("geo"), columns.index("vn_kv")
+        points = [json.loads(row[geo])["coordinates"] for row in bus["data"] if row[geo] and row[kv] < 1.0]
+        longitude, latitude = np.mean(np.asarray(points, dtype=float), axis=0)
+    except (TypeError, OSError, KeyError, ValueError, IndexError):
+        return GERMANY
+    return Site(latitude=float(latitude), longitude=float(longitude), tz=GERMANY.tz)
+
+
+def past_community(scenario, days: int) -> Community | None:
+    """The scenario's community over the ``days`` before its start, as far as the data goes.
+
+    The same members, assets and profiles (the scenario's seed draws them over the data's whole year);
+    ``None`` when the scenario starts at the data's first interval.
+    """
+    from dataclasses import replace
+
+    from wattmesh.community.build import build_community
+    from wattmesh.community.simbench_source import simbench_index
+
+    first = simbench_index()[0]
+    start = scenario["time.start"] or first
+    begin = max(first, start - pd.Timedelta(days=days))
+    if begin >= start:
+        return None
+    values = dict(scenario.values, **{"time.start": begin, "time.end": start})
+    return build_community(replace(scenario, values=values))
+
+
+def _measured(community: Community, past: Community | None, columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Load and generation [kW] of the members ``columns`` over ``past`` then ``community``, and the index."""
+    if past is None or len(past.index) == 0:
+        return community.load_kw[:, columns], community.generation_kw[:, columns], community.index
+    if list(past.member_ids) != list(community.member_ids):
+        raise ValueError("past: its members differ from the community's; build both from one scenario")
+    step = community.index[1] - community.index[0]
+    if past.index[-1] + step != community.index[0] or past.index[1] - past.index[0] != step:
+        raise ValueError(
+            f"past: ends at {past.index[-1]} in steps of {past.index[1] - past.index[0]}; expected the "
+            f"interval before {community.index[0]} in steps of {step}"
+        )
+    load = np.vstack([past.load_kw[:, columns], community.load_kw[:, columns]])
+    generation = np.vstack([past.generation_kw[:, columns], community.generation_kw[:, columns]])
+    return load, generation, past.index.append(community.index)
+
+
+def day_ahead_forecasts(
+    community: Community,
+    homes: np.ndarray,
+    targets: pd.DatetimeIndex,
+    forecast: str,
+    past: Community | None = None,
+    retrain_days: int = 7,
+    train_days: int = 120,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load and PV forecasts [kW] of the members ``homes`` (boolean mask) for ``targets``, issued 24 h ahead.
+
+    ``forecast="similar_days"``: the similar-days average of each home's measurements (the past's
+    included). ``forecast="gbm"``: the global LightGBM forecaster of ``wattmesh.forecast`` (kind
+    ``"load"`` for every home, kind ``"pv"`` for the PV owners, at :func:`community_site`), retrained
+    every ``retrain_days`` on the last ``train_days`` measured before the retraining (one thread);
+    retraining times are counted from the community's first issue time, so any window's forecasts are
+    those of the whole span. Until ``past`` and the span hold 7 days of measurements, and for homes
+    without PV, the similar-days average stands in (NaN where even it has no history: the planner then
+    uses persistence). Every forecast uses only what was measured at its issue time.
+
+    Parameters
+    ----------
+    community : the simulated community; ``targets`` lie in its span
+    homes : (M,) which members to forecast
+    targets : interval starts to forecast
+    forecast : ``"similar_days"`` or ``"gbm"``
+    past : the same community over the days before its start (:func:`past_community`), if any
+    retrain_days, train_days : the retraining schedule and window [days]
+    progress : ``progress(done, total)`` after each LightGBM fit
+    """
     from wattmesh.forecast.baselines import similar_days_average
+    from wattmesh.forecast.gbm import GradientBoostingForecaster
+    from wattmesh.forecast.online import issued_forecasts
 
-    if kind == "perfect":
-        return perfect_forecast(load), perfect_forecast(pv)
+    if forecast not in ("similar_days", "gbm"):
+        raise ValueError(f"forecast: {forecast!r} is not one of similar_days, gbm")
+    ids = community.members["member_id"][homes]
+    load_kw, generation_kw, index = _measured(community, past, np.flatnonzero(homes))
+    load = pd.DataFrame(load_kw, index=index, columns=ids)
+    pv = pd.DataFrame(generation_kw, index=index, columns=ids)
+    load_forecast = similar_days_average(load, "24h").reindex(targets)
+    pv_forecast = similar_days_average(pv, "24h").reindex(targets)
+    if forecast == "similar_days":
+        return load_forecast, pv_forecast
+    site = community_site(community)
+    assets = community.assets
+    pv_ids = [m for m in ids if m in set(assets.loc[assets["kind"] == "pv", "member_id"])]
+    jobs = [("load", load)] + ([("pv", pv[pv_ids])] if pv_ids else [])
+    for j, (kind, measured) in enumerate(jobs):
+        options = GBM_OPTIONS[kind]
+
+        def make(kind: str = kind, options: dict = options) -> GradientBoostingForecaster:
+            return GradientBoostingForecaster(horizon="24h", quantiles=(), kind=kind, site=site, **options)
+
+        def tick(done: int, total: int, j: int = j) -> None:
+            if progress is not None:
+                progress(j * total + done, len(jobs) * total)
+
+        gbm = issued_forecasts(
+            make,
+            measured,
+            targets,
+            origin=community.index[0] - pd.Timedelta("24h"),
+            retrain_every=pd.Timedelta(days=retrain_days),
+            train_window=pd.Timedelta(days=train_days),
+            progress=tick,
+        )
+        frame = load_forecast if kind == "load" else pv_forecast
+        frame[gbm.columns] = gbm.where(gbm.notna(), frame[gbm.columns])
+    return load_forecast, pv_forecast
+
+
+def _forecasters(
+    kind: str,
+    community: Community,
+    homes: np.ndarray,
+    rows: np.ndarray,
+    past: Community | None,
+    retrain_days: int,
+    train_days: int,
+    progress: Callable[[int, int], None] | None = None,
+    pool: np.ndarray | None = None,
+):
+    """The planner's (load, PV) forecasters for the members ``homes`` over the intervals ``rows``.
+
+    LightGBM's global model learns from the members ``pool`` (default ``homes``), a superset of them.
+    """
+    from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence
+
     if kind == "persistence":
         return persistence, persistence
-    return from_frame(similar_days_average(load, "24h")), from_frame(similar_days_average(pv, "24h"))
+    ids = community.members["member_id"][homes]
+    index = community.index[rows]
+    if kind == "perfect":
+        load = pd.DataFrame(community.load_kw[rows][:, homes], index=index, columns=ids)
+        pv = pd.DataFrame(community.generation_kw[rows][:, homes], index=index, columns=ids)
+        return perfect_forecast(load), perfect_forecast(pv)
+    pool = homes if pool is None else pool
+    load, pv = day_ahead_forecasts(community, pool, index, kind, past, retrain_days, train_days, progress)
+    return from_frame(load[ids]), from_frame(pv[ids])
+
+
+def _planned_homes(community: Community) -> np.ndarray:
+    """(M,) the members the planner dispatches: every one with a battery or an EV but the community's."""
+    members, assets = community.members, community.assets
+    owners = set(assets.loc[assets["kind"].isin(["battery", "ev"]), "member_id"])
+    return (members["member_id"].isin(owners) & (members["kind"] != "community")).to_numpy()
 
 
 def plan_homes(
@@ -32,8 +202,25 @@ def plan_homes(
     forecast: str = "similar_days",
     replan_every: int = 4,
     peak_price_per_kw: float = 0.0,
+    *,
+    past: Community | None = None,
+    retrain_days: int = 7,
+    train_days: int = 120,
+    progress: Callable[[int, int], None] | None = None,
 ) -> HomePlan:
-    """Run the MPC planner for every home with a battery or an EV over the community's span."""
+    """Run the MPC planner for every home with a battery or an EV over the community's span.
+
+    Parameters
+    ----------
+    community : the simulated community
+    forecast : one of ``FORECASTS`` (see :func:`day_ahead_forecasts` for similar_days and gbm)
+    replan_every : intervals applied from each plan before re-planning
+    peak_price_per_kw : the planner's price on each home's daily peak [currency/kW]
+    past : the same community before its start (:func:`past_community`): the homes' measured past,
+        which the day-ahead forecasts learn from
+    retrain_days, train_days : LightGBM retraining schedule and window (``forecast="gbm"``) [days]
+    progress : ``progress(done, total)`` after each LightGBM fit
+    """
     from wattmesh.energy.battery import member_batteries
     from wattmesh.energy.mpc import run_mpc
 
@@ -41,13 +228,15 @@ def plan_homes(
         raise ValueError(f"energy.forecast {forecast!r} is not one of {', '.join(FORECASTS)}")
     members = community.members
     assets = community.assets
-    owners = set(assets.loc[assets["kind"].isin(["battery", "ev"]), "member_id"])
-    planned = (members["member_id"].isin(owners) & (members["kind"] != "community")).to_numpy()
+    planned = _planned_homes(community)
     ids = members["member_id"][planned]
     load = pd.DataFrame(community.load_kw[:, planned], index=community.index, columns=ids)
     pv = pd.DataFrame(community.generation_kw[:, planned], index=community.index, columns=ids)
     sessions = community.ev_sessions[community.ev_sessions["member_id"].isin(ids)].reset_index(drop=True)
-    load_forecaster, pv_forecaster = _forecasters(forecast, load, pv)
+    every_row = np.ones(len(community.index), dtype=bool)
+    load_forecaster, pv_forecaster = _forecasters(
+        forecast, community, planned, every_row, past, retrain_days, train_days, progress
+    )
     dispatch = run_mpc(
         load,
         pv,
@@ -78,13 +267,22 @@ def plan_homes(
 
 
 def compare_home_strategies(
-    community: Community, start: pd.Timestamp, end: pd.Timestamp, forecast: str
+    community: Community,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    forecast: str,
+    *,
+    past: Community | None = None,
+    retrain_days: int = 7,
+    train_days: int = 120,
 ) -> pd.DataFrame:
     """No battery, the self-consumption rule, the MPC planner and the perfect-foresight bound, side by side.
 
     For the homes with a battery, from ``start`` to ``end`` (the report uses its typical week: the bound
     is one LP over the whole window). Columns: bill, mean daily peak, objective, objective / bound and
-    the share of the bound's savings (see :func:`wattmesh.energy.compare.compare_strategies`).
+    the share of the bound's savings (see :func:`wattmesh.energy.compare.compare_strategies`). The
+    day-ahead forecasts are those of the whole span (``past``, ``retrain_days`` and ``train_days`` as
+    for :func:`plan_homes`); LightGBM's are fitted on every home the simulation plans.
     """
     from wattmesh.energy.battery import member_batteries
     from wattmesh.energy.compare import compare_strategies
@@ -97,13 +295,18 @@ def compare_home_strategies(
     ids = members["member_id"][homes]
     load = pd.DataFrame(community.load_kw[rows][:, homes], index=community.index[rows], columns=ids)
     pv = pd.DataFrame(community.generation_kw[rows][:, homes], index=community.index[rows], columns=ids)
+    # LightGBM's global model learns from every home the simulation plans, as in plan_homes.
+    planned = _planned_homes(community)
+    load_forecaster, pv_forecaster = _forecasters(
+        forecast, community, homes, rows, past, retrain_days, train_days, pool=planned
+    )
     table, _ = compare_strategies(
         load,
         pv,
         community.retail_per_kwh[rows],
         community.feed_in_per_kwh[rows],
         member_batteries(assets, ids),
-        forecasters={f"{forecast.replace('_', '-')} forecasts": _forecasters(forecast, load, pv)},
+        forecasters={f"{forecast.replace('_', '-')} forecasts": (load_forecaster, pv_forecaster)},
     )
     table.attrs["start"] = f"{start:%Y-%m-%d %H:%M}"
     table.attrs["end"] = f"{end:%Y-%m-%d %H:%M} UTC"
