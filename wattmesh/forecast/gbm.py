@@ -43,6 +43,10 @@ logger = logging.getLogger("wattmesh.forecast")
 #: Smallest interval width the PV calibration margin scales with [share of the member's scale].
 MARGIN_FLOOR = 0.05
 
+#: LightGBM objectives of the point model: least squares (the expected value), absolute error (the
+#: median) and LightGBM's absolute percentage error (absolute error weighted by ``1 / max(1, |y|)``).
+POINT_OBJECTIVES = ("regression", "l1", "mape")
+
 #: Default LightGBM settings per kind, chosen on the CityLearn backtests (first two thirds for training):
 #: load likes deeper trees; PV and wind, noisier relative to their signal, like more regularisation.
 TUNED = {
@@ -58,7 +62,8 @@ class Forecast:
 
     Attributes
     ----------
-    point : expected value (least-squares model), same units as the history
+    point : point forecast (by default the expected value, from a least-squares model), same units as
+        the history
     quantiles : ``{q: frame}`` for each quantile level ``q`` in (0, 1)
     """
 
@@ -96,6 +101,11 @@ class GradientBoostingForecaster:
         quantile models fitted on at most ``calibration_rows`` rows sampled before it.
     seed : int
         Seed of the row sampling and LightGBM's bagging.
+    point_objective : {"regression", "l1", "mape"}
+        Loss of the point model: least squares (the expected value, best for RMSE), absolute error (the
+        median) or LightGBM's ``"mape"``, absolute error weighted by ``1 / max(1, |y|)`` on the target
+        in units of the member's scale, i.e. relative error above the member's mean, absolute below
+        (lowers the hourly MAPE of load; see docs/forecast.md).
     """
 
     def __init__(
@@ -115,11 +125,16 @@ class GradientBoostingForecaster:
         calibration_share: float = 0.2,
         calibration_rows: int = 50_000,
         seed: int = 0,
+        point_objective: str = "regression",
     ) -> None:
         if kind not in ("load", "pv", "wind"):
             raise ValueError(f"kind: {kind!r} is not one of load, pv, wind")
         if pooling not in ("global", "member"):
             raise ValueError(f"pooling: {pooling!r} is not one of global, member")
+        if point_objective not in POINT_OBJECTIVES:
+            raise ValueError(
+                f"point_objective: {point_objective!r} is not one of {', '.join(POINT_OBJECTIVES)}"
+            )
         if kind == "pv" and site is None:
             raise ValueError("site: a PV forecaster needs a Site for the clear sky, got None")
         for q in quantiles:
@@ -137,6 +152,7 @@ class GradientBoostingForecaster:
         self.kind = kind
         self.site = site
         self.pooling = pooling
+        self.point_objective = point_objective
         self.holidays = holidays
         self.params = {
             "learning_rate": learning_rate,
@@ -357,7 +373,7 @@ class GradientBoostingForecaster:
                     self.factor = self._interval_factor(y[held], q_sorted)
         self.models = []
         for g, rows in enumerate(groups):
-            point = train(rows, "regression", key=g)
+            point = train(rows, self.point_objective, key=g)
             qmodels = [train(rows, "quantile", q, key=g) for q in self.quantiles]
             self.models.append((point, qmodels))
         datasets.clear()
