@@ -35,8 +35,12 @@ def test_no_strategy_bids_above_or_asks_below_its_limit(seed):
     # Extreme margins (as after a bad streak of updates) must still be clipped at the limits.
     zip_state.bid_margin[:] = rng.uniform(-1, 2, n_members)
     zip_state.ask_margin[:] = rng.uniform(-1, 2, n_members)
-    learner = PriceHistoryLearner(24)
+    learner = PriceHistoryLearner(24, sealed="replay")
     learner.observe(np.arange(24), rng.uniform(-0.5, 1.0, 24))  # prices beyond every limit
+    # Replays that favour the widest margin, on both sides, in every slot.
+    learner.observe_replays(
+        np.arange(24), np.tile([0.0, 1, 2, 30], (24, 1)), np.tile([0.0, 1, 2, 30], (24, 1))
+    )
     slot = np.arange(24)
     for n_rounds in (1, 5):
         for r in range(n_rounds):
@@ -112,3 +116,29 @@ def test_mix_parsing_and_assignment():
         parse_mix("greedy=1")
     with pytest.raises(ValueError, match="negative"):
         parse_mix("ramp=-1")
+
+
+def test_replay_learner_shades_only_where_its_replays_clearly_gained():
+    learner = PriceHistoryLearner(3, sealed="replay", replay_smoothing=1.0, min_replay_gain=0.05)
+    margins = np.asarray(learner.sealed_margins_per_kwh)
+    # Slot 0: the widest margin gained 50 %; slot 1: only 1 % (below the 5 % asked); slot 2: no history.
+    bid_profit = np.array([[1.0, 1.1, 1.2, 1.5], [1.0, 1.01, 1.0, 0.9], [0.0, 0.0, 0.0, 0.0]])
+    learner.observe_replays(np.arange(3), bid_profit, np.zeros((3, 4)))
+    bid_margin, ask_margin = learner.sealed_margins(np.arange(3))
+    np.testing.assert_allclose(bid_margin, [margins[-1], 0.0, 0.0])
+    np.testing.assert_allclose(ask_margin, 0.0)
+    bid, ask = learner.prices(np.full((3, 1), 0.3), np.full((3, 1), 0.1), np.arange(3), 0.0, 0, 1)
+    np.testing.assert_allclose(bid[:, 0], [0.3 - margins[-1], 0.3, 0.3])
+    np.testing.assert_allclose(ask, 0.1)
+
+
+def test_default_learner_posts_its_limits_in_a_sealed_round():
+    learner = PriceHistoryLearner(2)
+    learner.observe(np.arange(2), np.array([0.2, 0.2]))
+    learner.observe_replays(np.arange(2), np.tile([0.0, 1.0, 2.0, 3.0], (2, 1)), np.zeros((2, 4)))
+    bid_limit, ask_limit = np.array([[0.3], [0.3]]), np.array([[0.1], [0.1]])
+    bid, ask = learner.prices(bid_limit, ask_limit, np.arange(2), 0.02, 0, 1)
+    np.testing.assert_array_equal(bid, bid_limit)
+    np.testing.assert_array_equal(ask, ask_limit)
+    with pytest.raises(ValueError, match="sealed: 'guess'"):
+        PriceHistoryLearner(2, sealed="guess")

@@ -13,6 +13,7 @@ from wattmesh.agents.tournament import (
     clear_order_book_round,
     community_positions,
     convergence_summary,
+    replay_sealed_margins,
     rotated_tournament,
     run_tournament,
 )
@@ -125,6 +126,39 @@ def test_default_community_learning_and_truthful_are_efficient(short_community):
     assert truthful.efficiency == pytest.approx(1.0, abs=1e-9)
 
 
+def test_replayed_margins_by_hand():
+    # Interval 0: sellers are short. The learner (member 0) sells 1 kWh at limit 0.20 and is the marginal
+    # ask; member 1 sells 1 kWh at 0.10; member 2 buys 3 kWh at 0.30. Both asks trade; the midpoint price
+    # is (0.30 + 0.20 + m) / 2, so the learner gains 0.05 + m / 2 with margin m.
+    # Interval 1: buyers are short. The learner buys 1 kWh at 0.30, member 2 buys 1 kWh at 0.25 (the
+    # marginal bid), member 1 sells 5 kWh at 0.10: price (0.25 + 0.10) / 2 whatever the learner's margin
+    # up to 0.05, a gain of 0.30 - 0.175 = 0.125.
+    margins = np.array([0.0, 0.002, 0.005, 0.01])
+    bid_kwh = np.array([[0.0, 0.0, 3.0], [1.0, 0.0, 1.0]])
+    ask_kwh = np.array([[1.0, 1.0, 0.0], [0.0, 5.0, 0.0]])
+    bid_limit = np.array([[0.3, 0.3, 0.3], [0.3, 0.3, 0.25]])
+    ask_limit = np.array([[0.2, 0.1, 0.1], [0.1, 0.1, 0.1]])
+    learners = np.array([True, False, False])
+    bid_profit, ask_profit = replay_sealed_margins(
+        learners, margins, bid_kwh, bid_limit, ask_kwh, ask_limit, bid_limit, ask_limit, 0.0
+    )
+    np.testing.assert_allclose(ask_profit[0], 0.05 + margins / 2, atol=1e-12)
+    np.testing.assert_allclose(ask_profit[1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(bid_profit[0], 0.0, atol=1e-12)
+    np.testing.assert_allclose(bid_profit[1], 0.125, atol=1e-12)
+
+
+def test_strategies_posting_the_same_orders_earn_exactly_the_same(short_community):
+    # In one sealed round ramp posts its limit and the default learner too: with every arrangement of the
+    # strategies over the homes, their pooled profits must be equal, whichever homes each group holds.
+    positions = community_positions(short_community)
+    table, results = rotated_tournament(positions, {"learning": 0.3, "ramp": 0.3, "zip": 0.4}, "pay_as_clear")
+    assert len(results) == 6
+    profit = dict(zip(table["strategy"], table["profit"], strict=True))
+    assert profit["learning"] == pytest.approx(profit["ramp"], rel=1e-12)
+    assert profit["learning"] != pytest.approx(profit["zip"], rel=1e-3)
+
+
 def test_order_book_round_trades_at_the_resting_price_within_both_limits():
     # Buyer 2 kWh at 0.30 (0.28 net of the 0.02 fee), seller 3 kWh at 0.10: whichever arrives second
     # takes the resting order's price, 0.28 if the buyer rested, 0.10 if the seller did.
@@ -174,6 +208,13 @@ def test_default_month_meets_the_issue_targets_with_rounds(june_positions):
         per_kwh = dict(zip(table["strategy"], table["profit_per_kwh"], strict=True))
         assert per_kwh["learning"] >= per_kwh["ramp"], (mechanism, per_kwh)
         assert per_kwh["learning"] >= per_kwh["zip"], (mechanism, per_kwh)
+    # One sealed round: the learner posts its limits as ramp does, so the two tie; both beat ZIP.
+    table, _ = rotated_tournament(
+        june_positions, {"learning": 1 / 3, "ramp": 1 / 3, "zip": 1 / 3}, "pay_as_clear"
+    )
+    per_kwh = dict(zip(table["strategy"], table["profit_per_kwh"], strict=True))
+    assert per_kwh["learning"] >= per_kwh["ramp"] * (1 - 1e-12), per_kwh
+    assert per_kwh["learning"] > per_kwh["zip"], per_kwh
     for mechanism in ("pay_as_clear", "pay_as_bid"):
         _, results = rotated_tournament(june_positions, {"learning": 0.5, "truthful": 0.5}, mechanism)
         assert convergence_summary(results)["efficiency"] >= 0.98, mechanism

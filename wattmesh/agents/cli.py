@@ -32,7 +32,7 @@ def tournament(
     rotations: int = typer.Option(
         None,
         "--rotations",
-        help="Runs with the strategies rotated over the homes (default: one per strategy).",
+        help="Runs with the strategies rearranged over the homes (default: every permutation of up to 3 strategies, else one cyclic shift per strategy).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the strategies' draws and the assignments."),
 ) -> None:

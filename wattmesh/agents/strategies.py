@@ -182,33 +182,53 @@ class ZipState:
         return new_margin, np.where(ok, new_step, step)
 
 
+#: The learner's candidate margins in a sealed round [currency/kWh]: 0 is the truthful order.
+SEALED_MARGINS_PER_KWH = (0.0, 0.002, 0.005, 0.01)
+
+
 @dataclass
 class PriceHistoryLearner:
-    """Learning strategy: anchor on the community's learnt price for the time of day, concede to the limit.
+    """Learning strategy: adapts to the community's price history and, in sealed rounds, to its order curves.
 
-    The learner keeps an exponentially weighted estimate of the local price sellers received at each time
-    of day (``slots_per_day`` slots, weight ``smoothing`` on the newest day) and of the price's mean
-    absolute deviation from it (the spread). Before the last round a buyer bids
-    ``min(limit, estimate + fee + margin)`` and a seller asks ``max(limit, estimate - margin)``, with
-    ``margin = round_tolerance`` when there are several rounds (tight: a miss can still trade later) and
-    ``margin = tolerance + spread_weight * spread`` in a single sealed round (wide where prices vary); in
-    the last of several rounds it posts its limit, so it never misses a trade that is worth making. In a
-    single sealed round (pay-as-clear) it keeps the anchored price: the uniform price is set by the
-    marginal orders, so a price near the expected one costs little volume and shades the price in its
-    favour. Before any history it posts its limit (truthful).
+    Several rounds (pay-as-bid, order book): the learner keeps an exponentially weighted estimate of the
+    local price sellers received at each time of day (``slots_per_day`` slots, weight ``smoothing`` on the
+    newest day). Before the last round a buyer bids ``min(limit, estimate + fee + round_tolerance)`` and a
+    seller asks ``max(limit, estimate - round_tolerance)`` (a miss can still trade later); in the last
+    round it posts its limit, so it never misses a trade that is worth making.
+
+    One sealed round (pay-as-clear): the learner posts its limit (``sealed="truthful"``, the default).
+    The uniform price is set by the marginal orders, so shading moves the price for every trader on the
+    same side while only the shader risks losing volume, and many homes share a limit (retail, the feed-in
+    tariff) that the auction rations at random, so an order shaded past such a tie loses its place. With
+    ``sealed="replay"`` it tries to learn a margin instead: it reads the day's published (anonymous)
+    order curves after the auction, as exchanges publish their aggregated curves, and replays the auction
+    with its own orders shaded by each candidate margin of :data:`SEALED_MARGINS_PER_KWH` (buyers ``limit
+    - margin``, sellers ``limit + margin``), the others' orders as they were; the replayed profits,
+    smoothed over days (weight ``replay_smoothing``) per time-of-day slot and side
+    (:meth:`observe_replays`), pick tomorrow's margin when it beat truthful by more than
+    ``min_replay_gain`` of truthful's profit. On the default community that replay learner earned 0-2 %
+    less per kWh than truthful orders out of sample (docs/agents.md), which is why truthful is the
+    default.
     """
 
     slots_per_day: int
     smoothing: float = 0.3
-    tolerance_per_kwh: float = 0.02
-    spread_weight: float = 4.0
     round_tolerance_per_kwh: float = 0.005
+    sealed_margins_per_kwh: tuple[float, ...] = SEALED_MARGINS_PER_KWH
+    replay_smoothing: float = 0.1
+    min_replay_gain: float = 0.05
+    sealed: str = "truthful"
     estimate: np.ndarray = field(init=False)
-    spread: np.ndarray = field(init=False)
+    bid_score: np.ndarray = field(init=False)
+    ask_score: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.sealed not in ("truthful", "replay"):
+            raise ValueError(f"sealed: {self.sealed!r} is not one of truthful, replay")
         self.estimate = np.full(self.slots_per_day, np.nan)
-        self.spread = np.zeros(self.slots_per_day)
+        k = len(self.sealed_margins_per_kwh)
+        self.bid_score = np.zeros((self.slots_per_day, k))
+        self.ask_score = np.zeros((self.slots_per_day, k))
 
     def prices(
         self,
@@ -220,21 +240,30 @@ class PriceHistoryLearner:
         n_rounds: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(T, M) bid and ask prices; ``slot`` (T,) is each interval's time-of-day slot."""
-        if n_rounds > 1 and round_index == n_rounds - 1:
+        if n_rounds <= 1 and self.sealed == "truthful":
+            return bid_limit.copy(), ask_limit.copy()
+        if n_rounds <= 1:
+            bid_margin, ask_margin = self.sealed_margins(slot)
+            return bid_limit - bid_margin[:, None], ask_limit + ask_margin[:, None]
+        if round_index == n_rounds - 1:
             return bid_limit.copy(), ask_limit.copy()
         anchor = self.estimate[slot][:, None]
-        if n_rounds > 1:
-            # Later rounds give the unfilled a second chance, so quote tight to the expected price.
-            margin = np.full((len(slot), 1), self.round_tolerance_per_kwh)
-        else:
-            margin = self.tolerance_per_kwh + self.spread_weight * self.spread[slot][:, None]
-        bid = np.where(
-            np.isfinite(anchor),
-            np.minimum(bid_limit, anchor + fee_per_kwh + margin),
-            bid_limit,
-        )
+        margin = self.round_tolerance_per_kwh
+        bid = np.where(np.isfinite(anchor), np.minimum(bid_limit, anchor + fee_per_kwh + margin), bid_limit)
         ask = np.where(np.isfinite(anchor), np.maximum(ask_limit, anchor - margin), ask_limit)
         return bid, ask
+
+    def sealed_margins(self, slot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T,) the buyers' and sellers' margins for a sealed round at time-of-day ``slot`` [currency/kWh]."""
+        margins = np.asarray(self.sealed_margins_per_kwh, float)
+        chosen = []
+        for score in (self.bid_score[slot], self.ask_score[slot]):
+            best = score.argmax(axis=1)  # the first of equal scores: the smallest margin
+            truthful = score[:, 0]
+            gain = score[np.arange(len(slot)), best] - truthful
+            clear = gain > self.min_replay_gain * np.abs(truthful)
+            chosen.append(np.where(clear, margins[best], margins[0]))
+        return chosen[0], chosen[1]
 
     def observe(self, slot: np.ndarray, price_per_kwh: np.ndarray) -> None:
         """Learn from the realised prices (T,) of intervals at time-of-day ``slot`` (T,); NaN is skipped."""
@@ -246,6 +275,15 @@ class PriceHistoryLearner:
         fresh = seen & ~np.isfinite(self.estimate)
         self.estimate[fresh] = mean[fresh]
         update = seen & ~fresh
-        deviation = np.abs(mean[update] - self.estimate[update])
-        self.spread[update] += self.smoothing * (deviation - self.spread[update])
         self.estimate[update] += self.smoothing * (mean[update] - self.estimate[update])
+
+    def observe_replays(self, slot: np.ndarray, bid_profit: np.ndarray, ask_profit: np.ndarray) -> None:
+        """Learn from replayed auctions: (T, K) the learners' profit per candidate margin, buyers and sellers.
+
+        Intervals where no margin changes the profit (the learners had no order, or nothing moved)
+        teach nothing and leave the scores as they were.
+        """
+        for score, profit in ((self.bid_score, bid_profit), (self.ask_score, ask_profit)):
+            informative = np.ptp(profit, axis=1) > 1e-12
+            for t in np.flatnonzero(informative):
+                score[slot[t]] += self.replay_smoothing * (profit[t] - score[slot[t]])

@@ -10,6 +10,7 @@ and the learner after every day, so both carry what they learnt from one day to 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,6 +240,68 @@ def clear_order_book_round(
     return clearing_from_trades("order_book", trades, n_intervals, n_members, n_members)
 
 
+def replay_sealed_margins(
+    learners: np.ndarray,
+    margins_per_kwh: np.ndarray,
+    bid_kwh: np.ndarray,
+    bid_price_per_kwh: np.ndarray,
+    ask_kwh: np.ndarray,
+    ask_price_per_kwh: np.ndarray,
+    bid_limit: np.ndarray,
+    ask_limit: np.ndarray,
+    fee_per_kwh: float,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The learners' profit had they shaded by each candidate margin, replaying a day's sealed auctions.
+
+    Buyers' margins are replayed with every seller's order as posted and sellers' margins with every
+    buyer's order as posted; the other members' orders stay as they were. All K x T auctions of a side
+    are cleared with one seed, so the candidates see the same tie-breaks.
+
+    Parameters
+    ----------
+    learners : (M,) members that use the learning strategy
+    margins_per_kwh : (K,) candidate margins [currency/kWh]
+    bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh : (T, M) the orders as posted
+    bid_limit, ask_limit : (T, M) the members' limits [currency/kWh]
+
+    Returns
+    -------
+    (bid_profit, ask_profit) : (T, K) the learning buyers' and sellers' summed profit at their true
+        values [currency]
+    """
+    margins = np.asarray(margins_per_kwh, float)
+    bid_profit = np.zeros((bid_kwh.shape[0], len(margins)))
+    ask_profit = np.zeros_like(bid_profit)
+    for k, margin in enumerate(margins):
+        # One clearing per candidate with the same seed: every candidate sees the same tie-breaks.
+        bid_variant = np.where(learners, bid_limit - margin, bid_price_per_kwh)
+        ask_variant = np.where(learners, ask_limit + margin, ask_price_per_kwh)
+        as_buyers = clear_batch(
+            "pay_as_clear",
+            bid_kwh,
+            bid_variant,
+            ask_kwh,
+            ask_price_per_kwh,
+            seed=seed,
+            fee_per_kwh=fee_per_kwh,
+        )
+        as_sellers = clear_batch(
+            "pay_as_clear",
+            bid_kwh,
+            bid_price_per_kwh,
+            ask_kwh,
+            ask_variant,
+            seed=seed,
+            fee_per_kwh=fee_per_kwh,
+        )
+        bid_gain = bid_limit * as_buyers.bid_fill_kwh - as_buyers.bid_payment
+        ask_gain = as_sellers.ask_revenue - ask_limit * as_sellers.ask_fill_kwh
+        bid_profit[:, k] = bid_gain[:, learners].sum(axis=1)
+        ask_profit[:, k] = ask_gain[:, learners].sum(axis=1)
+    return bid_profit, ask_profit
+
+
 def welfare(positions_bid_limit, positions_ask_limit, bid_fill_kwh, ask_fill_kwh, fee_per_kwh) -> float:
     """Welfare at the true values: buyers' value net of the fee minus sellers' value, over the fills."""
     return float(
@@ -254,6 +317,7 @@ def run_tournament(
     n_rounds: int | None = None,
     seed: int = 0,
     slots_per_day: int | None = None,
+    learner_options: dict | None = None,
 ) -> TournamentResult:
     """Trade every interval of ``positions`` with each member bidding by ``strategy`` (M,).
 
@@ -265,6 +329,8 @@ def run_tournament(
         auction, :func:`clear_order_book_round`), the last two over ``n_rounds`` rounds (default 5)
     seed : seeds the strategies' draws and the clearing's tie-breaks (reproducible runs)
     slots_per_day : intervals per day (the batch size and the learner's time-of-day slots)
+    learner_options : keyword arguments of :class:`~wattmesh.agents.strategies.PriceHistoryLearner`
+        (e.g. ``{"sealed": "replay"}``)
 
     Returns
     -------
@@ -283,8 +349,9 @@ def run_tournament(
         slots_per_day = max(1, round(24 / step_h))
     rng_prices, rng_clear, rng_zip = np.random.default_rng(seed).spawn(3)
     zip_state = ZipState(n_members, rng_zip)
-    learner = PriceHistoryLearner(slots_per_day)
+    learner = PriceHistoryLearner(slots_per_day, **(learner_options or {}))
     fee = p.fee_per_kwh
+    learns = strategy == "learning"
 
     bought = np.zeros((n_intervals, n_members))
     sold = np.zeros((n_intervals, n_members))
@@ -343,6 +410,21 @@ def run_tournament(
             )
             need = np.maximum(need - cleared.bid_fill_kwh, 0.0)
             offer = np.maximum(offer - cleared.ask_fill_kwh, 0.0)
+        if rounds == 1 and learner.sealed == "replay" and learns.any():
+            # The sealed auction's curves are published after it: the learners replay them.
+            bid_profit, ask_profit = replay_sealed_margins(
+                learns,
+                np.asarray(learner.sealed_margins_per_kwh),
+                p.deficit_kwh[rows],
+                bid,
+                p.surplus_kwh[rows],
+                ask,
+                b_lim,
+                a_lim,
+                fee,
+                seed,
+            )
+            learner.observe_replays(slot, bid_profit, ask_profit)
         volume = sold[rows].sum(axis=1)
         day_price = np.divide(
             received[rows].sum(axis=1), volume, out=np.full(len(volume), np.nan), where=volume > 1e-12
@@ -405,23 +487,42 @@ def rotated_tournament(
     n_rounds: int | None = None,
     seed: int = 0,
     rotations: int | None = None,
+    repeats: int = 1,
+    learner_options: dict | None = None,
 ) -> tuple[pd.DataFrame, list[TournamentResult]]:
     """Run the tournament with the strategies rotated over the homes, and pool the runs.
 
     Homes differ a lot (a PV-rich seller, a heat-pump buyer, the community battery), so which homes a
     strategy gets decides much of its profit. The homes are split into groups once (seeded, sizes by
-    ``mix``); run k gives group i the strategy i + k (cyclically), so with ``rotations`` = the number of
-    strategies (the default) every home plays every strategy once and the comparison is of strategies,
-    not of homes. Run k is seeded ``seed + k``. Returns the pooled table (profits and energies summed
-    over the runs, ``members`` the mean, per-kWh figures recomputed) and the individual results.
+    ``mix``) and each run hands the strategies to the groups in another arrangement: every permutation
+    for up to three strategies (6 runs), the cyclic shifts for more (one run per strategy); ``rotations``
+    keeps only the first that many. So every home plays every strategy, and with up to three strategies
+    each pair of strategies also meets the third from both sides: two strategies that post the same
+    orders earn exactly the same (all runs of a split share the seed ``seed``, hence the tie-breaks).
+    Returns the pooled table (profits and energies summed over the runs, ``members`` the mean, per-kWh
+    figures recomputed) and the individual results.
+
+    Which homes meet which others still sways a strategy's profit by a few per cent from one split to
+    another, so ``repeats`` > 1 pools that many splits (repeat r splits and seeds with ``seed + 1000 r``).
+    ``learner_options`` go to every run (:func:`run_tournament`).
     """
     names = list(mix)
-    groups = assign_strategies(len(positions.member_ids), mix, seed)
+    if len(names) <= 3:
+        arrangements = [list(order) for order in itertools.permutations(names)]
+    else:
+        arrangements = [names[k:] + names[:k] for k in range(len(names))]
     results = []
-    for k in range(rotations or len(names)):
-        shifted = {name: names[(i + k) % len(names)] for i, name in enumerate(names)}
-        strategy = np.array([shifted[g] for g in groups], dtype=object)
-        results.append(run_tournament(positions, strategy, mechanism, n_rounds, seed + k))
+    for repeat in range(repeats):
+        split_seed = seed + 1000 * repeat
+        groups = assign_strategies(len(positions.member_ids), mix, split_seed)
+        for order in arrangements[: rotations or len(arrangements)]:
+            given = dict(zip(names, order, strict=True))
+            strategy = np.array([given[g] for g in groups], dtype=object)
+            results.append(
+                run_tournament(
+                    positions, strategy, mechanism, n_rounds, split_seed, learner_options=learner_options
+                )
+            )
     pooled = pd.concat([r.table for r in results]).groupby("strategy", sort=False).sum(numeric_only=True)
     pooled["members"] = pooled["members"] / len(results)
     pooled["profit_per_kwh"] = pooled["profit"] / pooled["offered_kwh"]
