@@ -44,6 +44,8 @@ def test_tournament_with_a_mix_on_pay_as_bid():
     # Rich wraps the title at the console's width: compare with line breaks folded into spaces.
     text = " ".join(result.output.split())
     assert "learning" in text and "zip" in text and "3 round(s)" in text
+    # The default scenario plans its batteries (energy.dispatch = planner): the orders come from the plan.
+    assert "2 run(s), positions from the energy plan" in text
 
 
 def test_tournament_refuses_an_unknown_strategy_and_mechanism():
@@ -51,3 +53,5 @@ def test_tournament_refuses_an_unknown_strategy_and_mechanism():
     assert bad_mix.exit_code == 2 and "greedy" in bad_mix.output
     bad_mechanism = runner.invoke(app, ["tournament", "--mechanism", "sdr"])
     assert bad_mechanism.exit_code == 2 and "sdr" in bad_mechanism.output
+    bad_repeats = runner.invoke(app, ["tournament", "--repeats", "0"])
+    assert bad_repeats.exit_code == 2 and "--repeats 0" in bad_repeats.output

@@ -91,19 +91,31 @@ def test_zic_draws_uniformly_within_its_range():
     assert abs(bid.mean() - 0.19) < 0.01 and abs(ask.mean() - 0.21) < 0.01
 
 
-def test_battery_with_room_values_surplus_at_the_later_peak_net_of_losses():
+def test_battery_values_surplus_at_the_plans_later_use_net_of_losses():
+    # Worked by hand (docstring of marginal_value_per_kwh), 1 h intervals, eta = sqrt(0.81) = 0.9:
+    # member 0 exports at 0-1 and imports at 2-3 with room all along: a kWh stored at 0 replaces the
+    #   0.40 import at 2, worth 0.9 * 0.9 * 0.40 = 0.324; at 2 it replaces the 0.30 import at 3: 0.243;
+    # member 1 is filled by its plan at 1, so a kWh stored at 0 would be spilled: feed-in;
+    # member 2 has no battery; member 3 already charges at its power limit at 0.
     retail = np.array([0.30, 0.30, 0.40, 0.30])
     feed_in = np.full(4, 0.08)
-    capacity = np.array([10.0, 10.0, 0.0])
-    efficiency = np.array([0.9, 0.9, 1.0])
-    soc = np.array([[5.0, 10.0, 0.0]] * 4)  # member 0 has room, member 1 is full, member 2 has none
+    position = np.array([[1.0, 1, 1, 1], [1, 1, 1, 1], [-1, -1, -1, -1], [-1, -1, -1, -1]])
+    charge = np.array([[1.0, 1, 0, 5], [1, 1, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]])
+    discharge = np.array([[0.0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0]])
+    soc = np.array([[5.0, 5, 0, 5], [5, 10, 0, 5], [5, 9, 0, 5], [5, 8, 0, 5]])
+    storage = {
+        "capacity_kwh": np.array([10.0, 10.0, 0.0, 10.0]),
+        "power_kw": np.array([5.0, 5.0, 0.0, 5.0]),
+        "efficiency": np.array([0.81, 0.81, 1.0, 0.81]),
+    }
     bid_limit, ask_limit = marginal_value_per_kwh(
-        retail, feed_in, soc, capacity, efficiency, horizon_intervals=2
+        retail, feed_in, position, charge, discharge, soc, storage, 1.0
     )
-    np.testing.assert_allclose(ask_limit[:, 0], [0.27, 0.36, 0.36, 0.27])
-    np.testing.assert_allclose(ask_limit[:, 1], 0.08)
+    np.testing.assert_allclose(ask_limit[:, 0], [0.324, 0.324, 0.243, 0.08])
+    np.testing.assert_allclose(ask_limit[:, 1], [0.08, 0.08, 0.243, 0.08])
     np.testing.assert_allclose(ask_limit[:, 2], 0.08)
-    np.testing.assert_allclose(bid_limit, np.repeat(retail[:, None], 3, axis=1))
+    np.testing.assert_allclose(ask_limit[:, 3], [0.08, 0.324, 0.243, 0.08])
+    np.testing.assert_allclose(bid_limit, np.repeat(retail[:, None], 4, axis=1))
 
 
 def test_mix_parsing_and_assignment():

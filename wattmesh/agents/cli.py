@@ -35,6 +35,9 @@ def tournament(
         help="Runs with the strategies rearranged over the homes (default: every permutation of up to 3 strategies, else one cyclic shift per strategy).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the strategies' draws and the assignments."),
+    repeats: int = typer.Option(
+        1, "--repeats", help="Splits of the homes into strategy groups, pooled (each with all its runs)."
+    ),
 ) -> None:
     """Trade a scenario's community with a mix of strategies: profit per kWh, efficiency, convergence."""
     import pandas as pd
@@ -59,6 +62,9 @@ def tournament(
             f"[red]--mechanism {mechanism!r} is not one of {', '.join(TOURNAMENT_MECHANISMS)}[/red]"
         )
         raise typer.Exit(2)
+    if repeats < 1:
+        console.print(f"[red]--repeats {repeats} is not a positive number of splits[/red]")
+        raise typer.Exit(2)
     if days is not None and days < 1:
         console.print(f"[red]--days {days} is not a positive number of days[/red]")
         raise typer.Exit(2)
@@ -73,14 +79,27 @@ def tournament(
         raise typer.Exit(2) from None
     with console.status("building the community"):
         community = build_community(scenario_values)
-        positions = community_positions(community)
+    plan = None
+    if scenario_values["energy.dispatch"] == "planner":
+        from wattmesh.simulate.energy_step import plan_homes
+
+        with console.status("planning the homes' batteries and EVs (energy.dispatch = planner)"):
+            plan = plan_homes(
+                community,
+                scenario_values["energy.forecast"],
+                max(1, scenario_values["energy.replan_minutes"] // scenario_values["time.interval_minutes"]),
+            )
+    positions = community_positions(community, plan)
     with console.status("trading"):
-        table, results = rotated_tournament(positions, shares, mechanism, rounds, seed, rotations)
+        table, results = rotated_tournament(
+            positions, shares, mechanism, rounds, seed, rotations, repeats=repeats
+        )
     summary = convergence_summary(results)
     currency = community.currency
     out = Table(
         title=f"{scenario_values['name']}: {len(community.index)} intervals, {mechanism}"
-        f" ({results[0].n_rounds} round(s)), {len(results)} rotation(s)"
+        f" ({results[0].n_rounds} round(s)), {len(results)} run(s), positions from the "
+        f"{'energy plan' if plan is not None else 'self-consumption rule'}"
     )
     for column in (
         "strategy",

@@ -21,25 +21,39 @@ STRATEGIES = ("truthful", "ramp", "zic", "zip", "learning")
 def marginal_value_per_kwh(
     retail_per_kwh: np.ndarray,
     feed_in_per_kwh: np.ndarray,
+    position_kwh: np.ndarray,
+    charge_kwh: np.ndarray,
+    discharge_kwh: np.ndarray,
     soc_kwh: np.ndarray,
-    capacity_kwh: np.ndarray,
-    efficiency: np.ndarray,
-    horizon_intervals: int = 96,
+    storage: dict[str, np.ndarray],
+    interval_h: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each home's marginal value of one kWh now, as a buyer and as a seller, from its battery plan.
+    """Each home's marginal value of one kWh now, as a buyer and as a seller, read off its energy plan.
 
     A home that lacks a kWh would otherwise import it at retail, so a buyer values it at the retail
-    price. A home with a surplus would otherwise export at the feed-in tariff, unless its battery has room
-    left after the planned interval: then the kWh can be stored and replace an import at the dearest
-    retail price of the next ``horizon_intervals``, net of the round-trip losses, so the seller values it
-    at ``max(feed_in, efficiency * max future retail)``.
+    price. A home with a surplus would otherwise export at the feed-in tariff, unless its battery can
+    take one more kWh now (room left and charging below its power limit in the planned interval): then
+    the kWh can be stored and used where the plan leaves the most valuable use for it, which is found
+    backwards through the plan. With ``W(t)`` the value at the end of interval ``t`` of one more kWh in
+    storage and ``eta = sqrt(round trip)`` the one-way efficiency,
+
+    ``W(t) = max(use(t+1), carry(t+1))``, where ``use`` discharges it in ``t+1`` (``eta * retail`` when
+    the plan imports then and the battery has discharge power to spare, else ``eta * feed-in``) and
+    ``carry`` keeps it (``W(t+1)`` while the planned battery is not full at the end of ``t+1``; when it
+    is full the plan would have to spill it: ``eta * feed-in``); after the plan's last interval it is
+    worth ``eta * feed-in``. The seller then values the kWh at ``max(feed-in, eta * W(t))``. So a
+    battery that can shift energy to an expensive hour values a kWh now at that hour's price net of
+    the round-trip losses, and one that the plan fills before then values it at the feed-in tariff.
 
     Parameters
     ----------
     retail_per_kwh, feed_in_per_kwh : (T,) utility prices [currency/kWh]
-    soc_kwh : (T, M) planned state of charge at the end of each interval [kWh]
-    capacity_kwh, efficiency : (M,) battery capacity [kWh] and round-trip efficiency [-] (0 kWh: none)
-    horizon_intervals : how far ahead the battery can shift energy [intervals]
+    position_kwh : (T, M) each member's planned exchange with the grid, > 0 export, < 0 import [kWh]
+    charge_kwh, discharge_kwh, soc_kwh : (T, M) the planned battery flows (meter side) and the state of
+        charge at the end of each interval [kWh]
+    storage : per-member ``capacity_kwh``, ``power_kw`` and round-trip ``efficiency`` (M,) each
+        (``Community.storage_by_member``; capacity 0: no battery)
+    interval_h : interval length [h]
 
     Returns
     -------
@@ -47,14 +61,27 @@ def marginal_value_per_kwh(
     """
     retail = np.asarray(retail_per_kwh, float)
     feed_in = np.asarray(feed_in_per_kwh, float)
-    n = len(retail)
-    # Dearest retail price in [t, t + horizon): a sliding maximum over the padded series.
-    padded = np.concatenate([retail, np.full(horizon_intervals - 1, -np.inf)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, horizon_intervals)[:n]
-    future_max = windows.max(axis=1)
-    has_room = soc_kwh < capacity_kwh[None, :] - 1e-9
-    stored_value = efficiency[None, :] * future_max[:, None]
-    ask_limit = np.where(has_room, np.maximum(feed_in[:, None], stored_value), feed_in[:, None])
+    capacity, power, efficiency = storage["capacity_kwh"], storage["power_kw"], storage["efficiency"]
+    eta = np.sqrt(efficiency)
+    step_kwh = power * interval_h
+    tol = 1e-9
+    has_battery = capacity > tol
+    room = has_battery[None, :] & (soc_kwh < capacity[None, :] - tol)
+    can_charge = room & (charge_kwh < step_kwh[None, :] - tol)
+    can_discharge = has_battery[None, :] & (discharge_kwh < step_kwh[None, :] - tol)
+    imports = position_kwh < -tol
+    n_intervals = len(retail)
+    stored_value = np.zeros(soc_kwh.shape)
+    value = eta * feed_in[-1] if n_intervals else eta
+    # Backwards through the plan, vectorised over members: one step per interval.
+    for t in range(n_intervals - 1, -1, -1):
+        stored_value[t] = value
+        use = eta * np.where(imports[t] & can_discharge[t], retail[t], feed_in[t])
+        carry = np.where(room[t], value, eta * feed_in[t])
+        value = np.maximum(use, carry)
+    ask_limit = np.where(
+        can_charge, np.maximum(feed_in[:, None], eta[None, :] * stored_value), feed_in[:, None]
+    )
     bid_limit = np.broadcast_to(retail[:, None], soc_kwh.shape).copy()
     return bid_limit, ask_limit
 

@@ -1,7 +1,8 @@
 """The strategy tournament: a community whose homes bid with a mix of strategies, scored against the LP optimum.
 
-Per market interval each member's position (generation minus consumption after its battery's
-self-consumption rule, as in the simulator) is a bid or an ask; its limit is its marginal value of energy
+Per market interval each member's position (generation minus consumption after its battery, as the
+simulator dispatches it: by the energy plan where there is one, else by the self-consumption rule) is a
+bid or an ask; its limit is its marginal value of energy read off that plan
 (:func:`~wattmesh.agents.strategies.marginal_value_per_kwh`). Pay-as-clear runs one sealed round;
 pay-as-bid and the order book run ``n_rounds`` rounds inside the interval, each round clearing what is still unmatched. Days
 are cleared as one batch of intervals (vectorised over intervals and members); ZIP adapts after every round
@@ -80,26 +81,34 @@ class TournamentResult:
     sold_kwh: np.ndarray
 
 
-def community_positions(community, horizon_intervals: int = 96) -> Positions:
-    """Members' deficits, surpluses and limits for a built community (batteries on the self-consumption rule).
+def community_positions(community, home_plan=None) -> Positions:
+    """Members' deficits, surpluses and limits for a built community, from its energy plan.
 
-    Home batteries follow the rule on their own position, the community battery on the community's
-    position left after them (as the simulator's rule dispatch does); EVs charge on arrival.
+    With ``home_plan`` (:class:`~wattmesh.simulate.engine.HomePlan`, e.g. from the MPC planner of
+    ``wattmesh.simulate.energy_step.plan_homes``) the planned homes' batteries and EVs follow the plan;
+    without it, and for the homes the plan leaves out, home batteries follow the self-consumption rule on
+    their own position and EVs charge on arrival. The community battery follows the rule on the
+    community's position left after the homes, as the simulator's dispatch does. Each member's limits
+    are its marginal values of energy read off that dispatch (:func:`marginal_value_per_kwh`).
     """
     from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
 
     dt = community.interval_h
-    ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
+    if home_plan is None:
+        ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
+        plan = None
+    else:
+        ev_kw = home_plan.ev_kw
+        plan = (home_plan.planned, home_plan.charge_kw * dt, home_plan.discharge_kw * dt, home_plan.soc_kwh)
     net = (community.generation_kw - community.load_kw - ev_kw) * dt
     is_shared = (community.members["kind"] == "community").to_numpy()
     storage = community.storage_by_member("battery")
-    capacity, efficiency = storage["capacity_kwh"], storage["efficiency"]
     charge, discharge, soc_kwh = dispatch_rule_batteries(
-        net, storage["soc_initial_kwh"], storage, is_shared, dt
+        net, storage["soc_initial_kwh"], storage, is_shared, dt, plan
     )
     position = net - charge + discharge
     bid_limit, ask_limit = marginal_value_per_kwh(
-        community.retail_per_kwh, community.feed_in_per_kwh, soc_kwh, capacity, efficiency, horizon_intervals
+        community.retail_per_kwh, community.feed_in_per_kwh, position, charge, discharge, soc_kwh, storage, dt
     )
     return Positions(
         index=community.index,

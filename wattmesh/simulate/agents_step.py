@@ -5,15 +5,17 @@ from __future__ import annotations
 import pandas as pd
 
 from wattmesh.community.model import Community
+from wattmesh.simulate.engine import HomePlan
 
 
 def run_strategy_tournament(
-    community: Community, mix: str, mechanism: str, rounds: int, seed: int
+    community: Community, mix: str, mechanism: str, rounds: int, seed: int, home_plan: HomePlan | None = None
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Each strategy's profit and the market's efficiency and price convergence (``wattmesh.agents``).
 
-    Home positions follow the rule dispatch; the strategies are rotated over the homes so that every home
-    plays every strategy once, and the runs are pooled.
+    Home positions and limits follow the simulator's dispatch: ``home_plan`` (the energy planner's)
+    where given, else the self-consumption rule. The strategies are rearranged over the homes so that
+    every home plays every strategy, and the runs are pooled.
 
     Raises
     ------
@@ -32,7 +34,7 @@ def run_strategy_tournament(
     except ValueError as exc:
         raise ValueError(f"agents.mix {mix!r}: {exc}") from None
     table, results = rotated_tournament(
-        community_positions(community), shares, mechanism=mechanism, n_rounds=rounds, seed=seed
+        community_positions(community, home_plan), shares, mechanism=mechanism, n_rounds=rounds, seed=seed
     )
     summary = convergence_summary(results)
     summary["mechanism"] = mechanism

@@ -135,6 +135,7 @@ def run_simulate(
                 scenario["agents.mechanism"],
                 scenario["agents.rounds"],
                 scenario["seed"],
+                plan,
             )
         ledger = None
         backend = scenario["ledger.backend"]
