@@ -116,3 +116,25 @@ def test_once_a_day_issue_hour_is_checked():
         issued_daily_forecasts(
             PersistenceAtHorizon, history, test_start=history.index[24], last_known_hour=24, tz=TZ
         )
+
+
+def test_run_backtest_builds_its_models_with_the_requested_pooling_and_trees(monkeypatch):
+    from wattmesh.forecast import evaluate
+
+    made = []
+
+    class Recording(GradientBoostingForecaster):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            made.append((self.pooling, self.n_estimators))
+
+    monkeypatch.setattr(evaluate, "GradientBoostingForecaster", Recording)
+    rng = np.random.default_rng(2)
+    index = hourly_local(45)
+    history = pd.DataFrame(rng.uniform(1, 2, (len(index), 2)), index=index, columns=["a", "b"])
+    site = evaluate.Site(latitude=34.0, longitude=-117.0, tz=TZ)
+    result = evaluate.run_backtest(
+        "toy", history, kind="load", site=site, pooling="member", n_estimators=7, retrain_every="60D"
+    )
+    assert made == [("member", 7)]
+    assert {"lightgbm", "similar_days", "same_time_last_week"} <= set(result.table.index)

@@ -155,7 +155,9 @@ def citylearn_backtest(
     if members is not None and target != "community":
         history = history.iloc[:, :members]
     return run_backtest(
-        f"citylearn {target}" + (" + weather forecasts" if use_weather_forecasts else ""),
+        f"citylearn {target}"
+        + (" + weather forecasts" if use_weather_forecasts else "")
+        + (", per-member models" if pooling == "member" else ""),
         history,
         kind=kind,
         site=FONTANA,
