@@ -1,8 +1,11 @@
 """Trading agents: order generation for 1,000 homes per interval, and month-long tournaments on the default scenario.
 
 Prints the time to price one interval's orders for 1,000 homes (all five strategies mixed; goal <= 10 ms),
-then, on the default scenario (a month), each tournament's time (goal <= 2 min), the strategies' profit per
-kWh offered (strategies rotated over the homes), the allocative efficiency and Smith's alpha.
+then, on the default scenario (a month, batteries and EVs dispatched by the energy planner as the simulator
+does, orders priced from that plan), the planning time and each tournament's time (goal <= 2 min), the
+strategies' profit per kWh offered (strategies rearranged over the homes), the allocative efficiency and
+Smith's alpha. ``--rule`` prices the orders from the self-consumption rule instead; ``--repeats N`` pools N
+splits of the homes.
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/agents.py [--days N]``.
 """
 
@@ -48,6 +51,8 @@ def order_generation_ms(n_homes: int = 1000, repeats: int = 200) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=None, help="days of the default scenario (default: all)")
+    parser.add_argument("--rule", action="store_true", help="positions from the self-consumption rule")
+    parser.add_argument("--repeats", type=int, default=1, help="splits of the homes, pooled")
     args = parser.parse_args()
     print(f"order generation, 1,000 homes, one interval: {order_generation_ms():.3f} ms (goal <= 10 ms)")
 
@@ -62,29 +67,50 @@ def main() -> None:
         scenario = load_scenario(overrides={"time.end": end})
     started = time.perf_counter()
     community = build_community(scenario)
-    positions = community_positions(community)
     print(
         f"default scenario: {len(community.index)} intervals x {len(community.members)} members, "
         f"built in {time.perf_counter() - started:.1f} s"
     )
-    for mechanism in ("pay_as_clear", "pay_as_bid", "order_book"):
+    plan = None
+    if not args.rule:
+        from wattmesh.simulate.energy_step import plan_homes
+
+        started = time.perf_counter()
+        plan = plan_homes(
+            community,
+            scenario["energy.forecast"],
+            scenario["energy.replan_minutes"] // scenario["time.interval_minutes"],
+        )
+        print(
+            f"energy plan of the homes (MPC, {scenario['energy.forecast']}): {time.perf_counter() - started:.1f} s"
+        )
+    positions = community_positions(community, plan)
+    runs = [
+        (mechanism, mix, None)
+        for mechanism in ("pay_as_clear", "pay_as_bid", "order_book")
         for mix in (
             "truthful=1",
             "learning=0.5,truthful=0.5",
             "learning=0.33,ramp=0.33,zip=0.34",
             "zic=1",
             "truthful=0.2,ramp=0.2,zic=0.2,zip=0.2,learning=0.2",
-        ):
-            started = time.perf_counter()
-            table, results = rotated_tournament(positions, parse_mix(mix), mechanism)
-            seconds = (time.perf_counter() - started) / len(results)
-            summary = convergence_summary(results)
-            per_kwh = ", ".join(f"{r.strategy} {r.profit_per_kwh:.4f}" for r in table.itertuples())
-            print(
-                f"{mechanism:12s} {mix:48s} {seconds:5.2f} s/run  efficiency {summary['efficiency']:.2%}  "
-                f"alpha first/last day {summary['alpha_first_day']:.3f}/{summary['alpha_last_day']:.3f}  "
-                f"profit/kWh offered: {per_kwh}"
-            )
+        )
+    ]
+    runs.insert(3, ("pay_as_clear", "learning=0.33,ramp=0.33,zip=0.34", {"sealed": "replay"}))
+    for mechanism, mix, options in runs:
+        started = time.perf_counter()
+        table, results = rotated_tournament(
+            positions, parse_mix(mix), mechanism, repeats=args.repeats, learner_options=options
+        )
+        seconds = (time.perf_counter() - started) / len(results)
+        summary = convergence_summary(results)
+        per_kwh = ", ".join(f"{r.strategy} {r.profit_per_kwh:.4f}" for r in table.itertuples())
+        label = mix + (" (learner: replay)" if options else "")
+        print(
+            f"{mechanism:12s} {label:50s} {seconds:5.2f} s/run  efficiency {summary['efficiency']:.2%}  "
+            f"alpha first/last day {summary['alpha_first_day']:.3f}/{summary['alpha_last_day']:.3f}  "
+            f"profit/kWh offered: {per_kwh}"
+        )
 
 
 if __name__ == "__main__":

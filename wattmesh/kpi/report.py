@@ -313,8 +313,10 @@ def tournament_section(table: pd.DataFrame, summary: dict, currency: str) -> str
     """Trading strategies in competition: profit per strategy, efficiency and price convergence."""
     shown = table.set_index("strategy") if "strategy" in table.columns else table
     return f"""<h2>Trading strategies</h2>
-<p>The homes' agents bid with different strategies on the {summary["mechanism"]} market (strategies rotated
-over the homes, so every home plays each once). Profit in {currency}, per kWh offered and traded.
+<p>The homes' agents bid with different strategies on the {summary["mechanism"]} market, each from its
+limits: its marginal value of energy read off its battery's dispatch (the energy plan where the homes
+plan). The strategies are rearranged over the homes, so every home plays each. Profit in {currency}, per
+kWh offered and traded.
 Allocative efficiency (realised welfare over the welfare-maximising optimum of the true values):
 <b>{summary["efficiency"]:.2%}</b>; Smith's alpha (relative RMS deviation of prices from the competitive
 price) on the first day {summary["alpha_first_day"]:.3f}, on the last day {summary["alpha_last_day"]:.3f}.</p>
