@@ -7,16 +7,20 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Re-install only when the project's dependency list changes.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]"
+# Re-install only when the project's dependency list or the pinned versions change. constraints.txt pins
+# every package of a tested install (`make lock` rewrites it from .venv), so a fresh clone gets the same.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^wattmesh' > constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/wattmesh simulate --out out
