@@ -195,7 +195,7 @@ def june_positions():
     # The default scenario as the simulator dispatches it: batteries and EVs by the energy planner.
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import load_scenario
-    from wattmesh.simulate.energy_step import plan_homes
+    from wattmesh.simulate.energy_step import forecast_options, plan_homes
 
     scenario = load_scenario()
     assert scenario["energy.dispatch"] == "planner"
@@ -204,6 +204,7 @@ def june_positions():
         community,
         scenario["energy.forecast"],
         scenario["energy.replan_minutes"] // scenario["time.interval_minutes"],
+        **forecast_options(scenario),
     )
     return community_positions(community, plan)
 

@@ -53,6 +53,7 @@ def run_simulate(
     from wattmesh.kpi.report import format_kpi, typical_week
     from wattmesh.simulate.agents_step import run_strategy_tournament
     from wattmesh.simulate.energy_step import compare_home_strategies, plan_homes
+    from wattmesh.simulate.energy_step import forecast_options as forecast_options_of
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.ledger_step import record_trades
@@ -88,7 +89,11 @@ def run_simulate(
             bar.update(tasks[stage], completed=done, total=total)
 
         plan = None
+        forecast_options = {}
         if scenario["energy.dispatch"] == "planner":
+            # The homes' measured past: their forecasts learn from the weeks before the start.
+            forecast_options = forecast_options_of(scenario)
+            fits = bar.add_task("forecasters (LightGBM)", total=None, visible=False)
             plan = _step(
                 bar,
                 "planning batteries, EVs",
@@ -96,6 +101,8 @@ def run_simulate(
                 community,
                 scenario["energy.forecast"],
                 max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"]),
+                progress=lambda done, total: bar.update(fits, completed=done, total=total, visible=True),
+                **forecast_options,
             )
         tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
         result = simulate(
@@ -162,6 +169,7 @@ def run_simulate(
                 days[0],
                 days[-1],
                 scenario["energy.forecast"],
+                **forecast_options,
             )
         paths = _step(bar, "writing report", write_outputs, result, out, grid, strategies, tournament)
 

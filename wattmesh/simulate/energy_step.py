@@ -87,6 +87,19 @@ def _measured(community: Community, past: Community | None, columns: np.ndarray)
     return load, generation, past.index.append(community.index)
 
 
+def forecast_options(scenario) -> dict:
+    """``plan_homes``'s forecast keyword arguments for a scenario: the homes' measured past over the
+    ``energy.forecast_train_days`` before the start (:func:`past_community`; a real home has its meter's
+    history) and the LightGBM retraining schedule."""
+    if scenario["energy.forecast"] not in ("similar_days", "gbm"):
+        return {}
+    return {
+        "past": past_community(scenario, scenario["energy.forecast_train_days"]),
+        "retrain_days": scenario["energy.forecast_retrain_days"],
+        "train_days": scenario["energy.forecast_train_days"],
+    }
+
+
 def day_ahead_forecasts(
     community: Community,
     homes: np.ndarray,
