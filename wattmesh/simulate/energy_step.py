@@ -21,6 +21,13 @@ from wattmesh.forecast.features import Site
 from wattmesh.simulate.engine import HomePlan
 
 FORECASTS = ("similar_days", "persistence", "perfect", "gbm")
+#: How the report names each choice of forecasts.
+FORECAST_NAMES = {
+    "similar_days": "similar-days",
+    "persistence": "persistence",
+    "perfect": "perfect",
+    "gbm": "LightGBM",
+}
 
 #: Where a community without coordinates is taken to be, for the clear sky of its PV forecasts: the
 #: middle of Germany (SimBench's country), on German standard time as SimBench's profiles are.
@@ -275,7 +282,7 @@ def plan_homes(
         discharge_kw=widen(dispatch.discharge_kw),
         soc_kwh=widen(dispatch.soc_kwh),
         ev_kw=widen(dispatch.ev_kw),
-        label=f"MPC planner ({forecast} forecasts, re-planned every {replan_every} intervals)",
+        label=f"MPC planner ({FORECAST_NAMES[forecast]} forecasts, re-planned every {replan_every} intervals)",
     )
 
 
