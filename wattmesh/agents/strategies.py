@@ -226,7 +226,7 @@ class PriceHistoryLearner:
     One sealed round (pay-as-clear): the learner posts its limit (``sealed="truthful"``, the default).
     The uniform price is set by the marginal orders, so shading moves the price for every trader on the
     same side while only the shader risks losing volume, and many homes share a limit (retail, the feed-in
-    tariff) that the auction rations at random, so an order shaded past such a tie loses its place. With
+    tariff) that the auction shares pro rata, so an order shaded past such a tie loses its share. With
     ``sealed="replay"`` it tries to learn a margin instead: it reads the day's published (anonymous)
     order curves after the auction, as exchanges publish their aggregated curves, and replays the auction
     with its own orders shaded by each candidate margin of :data:`SEALED_MARGINS_PER_KWH` (buyers ``limit
