@@ -115,7 +115,7 @@ def test_planner_runs_on_gbm_forecasts(two_days):
     assert (plan.soc_kwh <= storage["capacity_kwh"][None, :] + 1e-6).all()
     assert (plan.soc_kwh >= -1e-6).all()
     assert (plan.charge_kw * plan.discharge_kw <= 1e-6).all()
-    assert "gbm" in plan.label
+    assert "LightGBM forecasts" in plan.label
 
 
 @pytest.mark.slow
