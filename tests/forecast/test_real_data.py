@@ -65,3 +65,15 @@ def test_cli_backtest_prints_skill_table_and_writes_plot(citylearn_folder, tmp_p
     assert result.exit_code == 0, result.output
     assert "lightgbm" in result.output and "similar_days" in result.output
     assert plot.stat().st_size > 10_000
+
+
+def test_cli_backtest_with_per_member_models_and_a_bad_pooling(citylearn_folder, tmp_path):
+    from wattmesh.cli import app
+
+    args = ["forecast", "backtest", "--data", str(citylearn_folder), "--target", "load", "--members", "2"]
+    args += ["--retrain-every", "200D", "--trees", "40", "--plot", str(tmp_path / "plot.html")]
+    result = CliRunner().invoke(app, [*args, "--pooling", "member"])
+    assert result.exit_code == 0, result.output
+    assert "per member" in result.output or "per-member" in result.output, result.output
+    bad = CliRunner().invoke(app, [*args, "--pooling", "household"])
+    assert bad.exit_code == 2 and "pooling: 'household'" in bad.output

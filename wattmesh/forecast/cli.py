@@ -33,6 +33,9 @@ def backtest(
     weather_forecasts: bool = typer.Option(False, help="Use CityLearn's 24 h weather forecasts as features."),
     members: int = typer.Option(None, help="Only the first N homes (faster)."),
     trees: int = typer.Option(None, help="Boosting rounds of each LightGBM model (fewer is faster)."),
+    pooling: str = typer.Option(
+        "global", help="CityLearn: global (one model for all homes) or member (one model per home)."
+    ),
     plot: Path = typer.Option(
         Path("forecast_backtest.html"), help="Where to write the forecast plot (HTML)."
     ),
@@ -44,6 +47,9 @@ def backtest(
     from wattmesh.forecast import evaluate
 
     console = Console(width=150)
+    if pooling not in ("global", "member"):
+        console.print(f"[red]pooling: {pooling!r} is not one of global, member")
+        raise typer.Exit(2)
     results = []
     for h in horizon:
         if source == "citylearn":
@@ -58,6 +64,7 @@ def backtest(
                 retrain_every=retrain_every,
                 members=members,
                 n_estimators=trees,
+                pooling=pooling,
             )
         elif source == "nrel-system50":
             result = evaluate.nrel_system50_backtest(h, retrain_every, trees)
