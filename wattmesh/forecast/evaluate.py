@@ -56,6 +56,7 @@ def run_backtest(
     pooling: str = "global",
     extra_forecasts: dict[str, pd.DataFrame] | None = None,
     n_estimators: int | None = None,
+    pv_target: str | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of a LightGBM forecaster against the baselines on the last third.
 
@@ -63,7 +64,8 @@ def run_backtest(
     wind; the pinball skill is against the similar-days quantiles. PV is scored over daylight only.
     "Day-ahead" (``horizon="24h"``) means every interval is forecast from the data up to exactly 24 h
     before it (a rolling issue time, not one issue a day): see :func:`issued_daily_forecasts` for
-    forecasts issued once a day.
+    forecasts issued once a day. ``pv_target`` is the PV model's target (see
+    :class:`GradientBoostingForecaster`; None: its default).
     """
     start = holdout_start(history.index)
 
@@ -75,6 +77,7 @@ def run_backtest(
             holidays=holidays,
             pooling=pooling,
             n_estimators=n_estimators,
+            pv_target=pv_target,
         )
 
     forecast = rolling_origin_forecasts(make, history, weather, test_start=start, retrain_every=retrain_every)
@@ -123,6 +126,7 @@ def citylearn_backtest(
     members: int | None = None,
     n_estimators: int | None = None,
     pooling: str = "global",
+    pv_target: str | None = None,
 ) -> BacktestResult:
     """Backtest on CityLearn 2022: ``target`` is ``load`` (each home), ``community`` (their sum) or ``pv``.
 
@@ -169,6 +173,7 @@ def citylearn_backtest(
         pooling=pooling,
         extra_forecasts=extra,
         n_estimators=n_estimators,
+        pv_target=pv_target,
     )
 
 
@@ -403,7 +408,10 @@ def community_mape_bounds(
 
 
 def nrel_system50_backtest(
-    horizon: str = "24h", retrain_every: str = "30D", n_estimators: int | None = None
+    horizon: str = "24h",
+    retrain_every: str = "30D",
+    n_estimators: int | None = None,
+    pv_target: str | None = None,
 ) -> BacktestResult:
     """Backtest of day-ahead PV on NREL system 50's measured 15-min output (pvanalytics), no weather.
 
@@ -427,6 +435,7 @@ def nrel_system50_backtest(
         retrain_every=retrain_every,
         capacity=capacity,
         n_estimators=n_estimators,
+        pv_target=pv_target,
     )
 
 

@@ -139,3 +139,37 @@ def clear_sky_ghi(index: pd.DatetimeIndex, site: Site) -> pd.Series:
     location = Location(site.latitude, site.longitude, altitude=site.altitude)
     ghi = location.get_clearsky(mid, model="ineichen")["ghi"].to_numpy()
     return pd.Series(np.clip(ghi, 0.0, None), index=index, name="clear_sky_ghi")
+
+
+def clear_sky_poa(
+    index: pd.DatetimeIndex, site: Site, tilt_deg: float = 30.0, azimuth_deg: float | None = None
+) -> pd.Series:
+    """Clear-sky irradiance on a tilted plane at each interval's midpoint [W/m2].
+
+    Ineichen-Perez clear sky (as :func:`clear_sky_ghi`) transposed to a plane of tilt ``tilt_deg``
+    [deg from horizontal] facing ``azimuth_deg`` [deg east of north; default: the equator], with the
+    isotropic sky model. The shape of a module's clear-sky output through the day and the year: the
+    divisor of a PV clear-sky index (KPV, Engerer and Mills [1]_), where the horizontal clear sky would
+    rise too much in summer for a tilted module.
+
+    References
+    ----------
+    .. [1] Engerer, N. A. and Mills, F. P. (2014). KPV: a clear-sky index for photovoltaics. Solar
+       Energy 105, 679-693.
+    """
+    from pvlib.irradiance import get_total_irradiance
+    from pvlib.location import Location
+
+    if not 0.0 <= tilt_deg <= 90.0:
+        raise ValueError(f"tilt_deg: {tilt_deg!r} is not between 0 and 90")
+    if azimuth_deg is None:
+        azimuth_deg = 180.0 if site.latitude >= 0 else 0.0
+    step = step_of(index) if len(index) > 1 else pd.Timedelta("1h")
+    mid = index + step / 2
+    location = Location(site.latitude, site.longitude, altitude=site.altitude)
+    sky = location.get_clearsky(mid, model="ineichen")
+    sun = location.get_solarposition(mid)
+    poa = get_total_irradiance(
+        tilt_deg, azimuth_deg, sun["apparent_zenith"], sun["azimuth"], sky["dni"], sky["ghi"], sky["dhi"]
+    )["poa_global"].to_numpy()
+    return pd.Series(np.clip(np.nan_to_num(poa), 0.0, None), index=index, name="clear_sky_poa")

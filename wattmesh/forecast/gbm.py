@@ -13,10 +13,19 @@ outcomes: for load and wind by one factor on the distance from the median (error
 for PV by a margin proportional to the raw interval's width plus a floor, fitted on daylight (at dawn
 the raw interval has no width to scale).
 
+PV can instead be modelled as a clear-sky index (``pv_target="clear_sky_index"``, KPV [3]_): target and
+lags are the scaled output divided by the clear-sky irradiance on a module tilted ``PV_TILT_DEG`` towards
+the equator (floored at ``CLEAR_SKY_FLOOR`` so that dawn and dusk do not blow up), and the prediction is
+multiplied back. Trees cannot predict above the targets they saw, so a model of the scaled output
+trained in winter under-forecasts spring; the index does not grow with the days. Its model has no
+day-of-year inputs, which would tie the index to the training months' season.
+
 References
 ----------
 .. [1] Ke, G. et al. (2017). LightGBM: a highly efficient gradient boosting decision tree. NeurIPS 30.
 .. [2] Romano, Y., Patterson, E. and Candes, E. (2019). Conformalized quantile regression. NeurIPS 32.
+.. [3] Engerer, N. A. and Mills, F. P. (2014). KPV: a clear-sky index for photovoltaics. Solar Energy
+   105, 679-693.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from wattmesh.forecast.features import (
     Site,
     calendar_features,
     clear_sky_ghi,
+    clear_sky_poa,
     step_of,
     steps_in,
     validated_history,
@@ -42,6 +52,17 @@ logger = logging.getLogger("wattmesh.forecast")
 
 #: Smallest interval width the PV calibration margin scales with [share of the member's scale].
 MARGIN_FLOOR = 0.05
+
+#: Targets of a PV model: the output in units of the member's scale, or that divided by the clear sky.
+PV_TARGETS = ("scaled", "clear_sky_index")
+DEFAULT_PV_TARGET = "scaled"
+
+#: Smallest clear-sky irradiance a PV clear-sky index is divided by [kW/m2]: at dawn and dusk the clear
+#: sky tends to zero while measured output (timing offsets, diffuse light) does not.
+CLEAR_SKY_FLOOR = 0.1
+#: Tilt of the plane whose clear-sky irradiance a PV clear-sky index divides by [deg]: a usual rooftop
+#: (orientations are rarely known); it keeps most of the seasonal swing of a module's clear-sky output.
+PV_TILT_DEG = 30.0
 
 #: LightGBM objectives of the point model: least squares (the expected value), absolute error (the
 #: median) and LightGBM's absolute percentage error (absolute error weighted by ``1 / max(1, |y|)``).
@@ -106,6 +127,12 @@ class GradientBoostingForecaster:
         median) or LightGBM's ``"mape"``, absolute error weighted by ``1 / max(1, |y|)`` on the target
         in units of the member's scale, i.e. relative error above the member's mean, absolute below
         (lowers the hourly MAPE of load; see docs/forecast.md).
+    pv_target : {"scaled", "clear_sky_index"}, optional
+        Kind ``"pv"`` only; default ``DEFAULT_PV_TARGET``. ``"scaled"`` models the output divided by
+        the member's scale; ``"clear_sky_index"`` divides that (target and lags) by the clear-sky
+        irradiance on a plane tilted ``PV_TILT_DEG`` towards the equator [kW/m2], floored at
+        ``CLEAR_SKY_FLOOR``, skips the night in training, drops the day-of-year inputs and multiplies
+        the prediction back, so forecasts follow the season beyond the training period.
     """
 
     def __init__(
@@ -126,6 +153,7 @@ class GradientBoostingForecaster:
         calibration_rows: int = 50_000,
         seed: int = 0,
         point_objective: str = "regression",
+        pv_target: str | None = None,
     ) -> None:
         if kind not in ("load", "pv", "wind"):
             raise ValueError(f"kind: {kind!r} is not one of load, pv, wind")
@@ -135,6 +163,11 @@ class GradientBoostingForecaster:
             raise ValueError(
                 f"point_objective: {point_objective!r} is not one of {', '.join(POINT_OBJECTIVES)}"
             )
+        if pv_target is not None and kind != "pv":
+            raise ValueError(f"pv_target: {pv_target!r} is for kind 'pv' only, got kind {kind!r}")
+        pv_target = DEFAULT_PV_TARGET if pv_target is None else pv_target
+        if pv_target not in PV_TARGETS:
+            raise ValueError(f"pv_target: {pv_target!r} is not one of {', '.join(PV_TARGETS)}")
         if kind == "pv" and site is None:
             raise ValueError("site: a PV forecaster needs a Site for the clear sky, got None")
         for q in quantiles:
@@ -153,6 +186,7 @@ class GradientBoostingForecaster:
         self.site = site
         self.pooling = pooling
         self.point_objective = point_objective
+        self.pv_target = pv_target if kind == "pv" else None
         self.holidays = holidays
         self.params = {
             "learning_rate": learning_rate,
@@ -190,6 +224,15 @@ class GradientBoostingForecaster:
     def _uses_sun(self) -> bool:
         return self.site is not None and self.kind != "wind"
 
+    @property
+    def _is_clear_sky_index(self) -> bool:
+        return self.pv_target == "clear_sky_index"
+
+    @property
+    def _uses_day_of_year(self) -> bool:
+        # The season is in the clear sky; the day of the year would tie the index to the training months.
+        return not self._is_clear_sky_index
+
     def _lags(self, step: pd.Timedelta) -> tuple[int, list[int], int]:
         h = steps_in(self.horizon, step)
         d = steps_in(DAY, step, "day")
@@ -199,9 +242,13 @@ class GradientBoostingForecaster:
     def feature_names(self, weather_columns: list[str]) -> list[str]:
         names = ["lag_h", "lag_h1", "lag_h2"] + [f"lag_day{k}" for k in range(7)]
         names += ["same_time_mean", "last_day_mean", "last_week_mean", "hour", "weekday", "is_day_off"]
-        names += ["doy_sin", "doy_cos"]
+        if self._uses_day_of_year:
+            names += ["doy_sin", "doy_cos"]
         if self._uses_sun:
-            names += ["clear_sky", "clear_sky_ratio_last_day"]
+            names += ["clear_sky"]
+        if self._uses_sun and not self._is_clear_sky_index:
+            # With the clear-sky index, the last day's mean is already relative to the clear sky.
+            names += ["clear_sky_ratio_last_day"]
         names += [f"weather_{c}" for c in weather_columns]
         if self.pooling == "global":
             names += ["log_scale"]
@@ -246,7 +293,10 @@ class GradientBoostingForecaster:
             warnings.simplefilter("ignore", RuntimeWarning)
             cols.append(np.nanmean(np.stack(day_cols), axis=0))
         cols += [window_mean(d), window_mean(7 * d)]
-        cal = calendar_features(index, self.site.tz if self.site else "UTC", self.holidays).to_numpy()
+        cal = calendar_features(index, self.site.tz if self.site else "UTC", self.holidays)
+        if not self._uses_day_of_year:
+            cal = cal.drop(columns=["doy_sin", "doy_cos"])
+        cal = cal.to_numpy()
         cols += [cal[t_idx, j] for j in range(cal.shape[1])]
         if self._uses_sun:
             cs = clear_sky_ghi(index, self.site).to_numpy() / 1000.0
@@ -257,8 +307,10 @@ class GradientBoostingForecaster:
                 ccnt[end, m_idx] - ccnt[start, m_idx], 1
             )
             cs_day = (cs_sum[end] - cs_sum[start]) / np.maximum(end - start, 1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                cols += [cs[t_idx], np.where(cs_day > 0, y_day / cs_day, np.nan)]
+            cols.append(cs[t_idx])
+            if not self._is_clear_sky_index:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    cols.append(np.where(cs_day > 0, y_day / cs_day, np.nan))
         if weather is not None:
             cols += [weather[t_idx, j] for j in range(weather.shape[1])]
         if self.pooling == "global":
@@ -273,6 +325,17 @@ class GradientBoostingForecaster:
             else:
                 scale = np.nanquantile(values, 0.99, axis=0)
         return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+    def _clear_sky_divisor(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """What the scaled output is divided by at each interval: 1, or the floored clear sky [kW/m2].
+
+        NaN at night with the clear-sky index, so that night neither trains the model nor enters the
+        lags' means (the forecast is zero there anyway).
+        """
+        if not self._is_clear_sky_index:
+            return np.ones(len(index))
+        cs = clear_sky_poa(index, self.site, PV_TILT_DEG).to_numpy() / 1000.0
+        return np.where(cs > 0, np.maximum(cs, CLEAR_SKY_FLOOR), np.nan)
 
     def _weather_array(self, weather: pd.DataFrame | None, index: pd.DatetimeIndex) -> np.ndarray | None:
         if weather is None:
@@ -309,7 +372,8 @@ class GradientBoostingForecaster:
         self.scale = self._member_scale(values)
         self.weather_columns = [] if weather is None else list(weather.columns)
         w = self._weather_array(weather, index)
-        y_n = values / self.scale
+        divisor = self._clear_sky_divisor(index)
+        y_n = values / self.scale / divisor[:, None]
         h, day_lags, d = self._lags(step_of(index))
         first = h + d  # rows before this have no lag at all
         valid = np.isfinite(y_n)
@@ -323,6 +387,7 @@ class GradientBoostingForecaster:
             t_all, m_all = t_all[pick], m_all[pick]
         x = self._design(y_n, index, w, self.scale, t_all, m_all)
         y = y_n[t_all, m_all]
+        back = divisor[t_all]  # from the model's target to the member's scale
         groups = (
             [np.arange(len(t_all))]
             if self.pooling == "global"
@@ -366,11 +431,12 @@ class GradientBoostingForecaster:
                 # additive margin calibrates better than a factor.
                 held &= x[:, self.feature_names(self.weather_columns).index("clear_sky")] > 0
             if held.any():
-                q_sorted = np.sort(preds[held], axis=1)
+                # Calibrated in the member's scale, where predict applies the margin or factor.
+                q_sorted = np.sort(preds[held] * back[held, None], axis=1)
                 if self.kind == "pv":
-                    self.margin = self._interval_margin(y[held], q_sorted)
+                    self.margin = self._interval_margin(y[held] * back[held], q_sorted)
                 else:
-                    self.factor = self._interval_factor(y[held], q_sorted)
+                    self.factor = self._interval_factor(y[held] * back[held], q_sorted)
         self.models = []
         for g, rows in enumerate(groups):
             point = train(rows, self.point_objective, key=g)
@@ -481,7 +547,8 @@ class GradientBoostingForecaster:
                 for m, s in zip(history.columns, self._member_scale(values), strict=True)
             ]
         )
-        y_n = values / scale
+        divisor = self._clear_sky_divisor(full)
+        y_n = values / scale / divisor[:, None]
         w = self._weather_array(weather, full)
         pos = full.get_indexer(index)
         n_t, n_m = len(index), len(history.columns)
@@ -500,7 +567,8 @@ class GradientBoostingForecaster:
             point[rows] = point_model.predict(x[rows])
             for j, model in enumerate(qmodels):
                 qs[rows, j] = model.predict(x[rows])
-        qs = np.sort(qs, axis=1)
+        back = np.nan_to_num(divisor[t_idx], nan=0.0)
+        point, qs = point * back, np.sort(qs * back[:, None], axis=1)
         if len(self.quantiles) >= 2 and self.factor != 1.0:
             mid = len(self.quantiles) // 2
             med = qs[:, mid] if 0.5 in self.quantiles else (qs[:, 0] + qs[:, -1]) / 2
