@@ -1,10 +1,11 @@
 """Forecasting benchmark: skill on measured data against the issue's targets, and training/prediction time.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [all|timing|skill|citylearn|other|bounds]``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [all|timing|skill|citylearn|other|bounds|pv]``.
 Hold-out: the last third of each data set, rolling origin with retraining every 30 days, day-ahead
 (every forecast issued 24 h before its interval). ``bounds`` asks how low the community's hourly MAPE
 can go on this data: forecasts issued once a day, with perfect weather, one hour ahead, and oracles that
-know each day's true energy (``evaluate.community_mape_bounds``).
+know each day's true energy (``evaluate.community_mape_bounds``). ``pv`` compares the PV model's targets
+(scaled output, clear-sky index with and without day-of-year inputs) on CityLearn and NREL system 50.
 """
 
 from __future__ import annotations
@@ -121,6 +122,32 @@ def pv_rows(name: str, result: evaluate.BacktestResult) -> list[tuple[str, str, 
     ]
 
 
+#: PV model settings compared by ``pv``: (name, pv_target, day_of_year).
+PV_SETTINGS = (
+    ("scaled", "scaled", True),
+    ("clear-sky index", "clear_sky_index", True),
+    ("clear-sky index, no day of year", "clear_sky_index", False),
+)
+
+
+def pv_targets() -> list[tuple[str, str, float]]:
+    """CityLearn and NREL system 50 PV with each target of the PV model (``PV_SETTINGS``)."""
+    rows = []
+    for name, target, day_of_year in PV_SETTINGS:
+        result = run(
+            lambda t=target, d=day_of_year: evaluate.citylearn_backtest(
+                DATA, "pv", pv_target=t, day_of_year=d
+            )
+        )
+        rows += pv_rows(f"CityLearn PV, {name}", result)
+    for name, target, day_of_year in PV_SETTINGS:
+        result = run(
+            lambda t=target, d=day_of_year: evaluate.nrel_system50_backtest(pv_target=t, day_of_year=d)
+        )
+        rows += pv_rows(f"NREL sys 50 PV, {name}", result)
+    return rows
+
+
 def skill_other() -> list[tuple[str, str, float]]:
     """NREL system 50 PV and DWD small wind."""
     sys50 = run(evaluate.nrel_system50_backtest)
@@ -233,5 +260,7 @@ if __name__ == "__main__":
         found += skill_other()
     if which in ("bounds", "all"):
         bounds()
+    if which == "pv":
+        found += pv_targets()
     if found:
         targets(found)

@@ -1,4 +1,7 @@
-"""PV as a clear-sky index: forecasts follow the season beyond the training months, no look-ahead."""
+"""PV as a clear-sky index: forecasts follow the season beyond the training months, no look-ahead.
+
+The simulator's setting is tested: clear-sky index without day-of-year inputs (energy_step.GBM_OPTIONS).
+"""
 
 from __future__ import annotations
 
@@ -63,8 +66,12 @@ def test_a_model_trained_in_winter_forecasts_spring_without_the_scaled_targets_u
     day = expected > 0
     rmse_oracle = metrics.rmse(actual, expected)
     found = {}
-    for target in ("scaled", "clear_sky_index"):
-        point = small_pv_model(target).fit(train).predict(known, index[spring]).point.to_numpy()
+    models = {
+        "scaled": small_pv_model("scaled"),  # the forecaster as it was: with day-of-year inputs
+        "clear_sky_index": small_pv_model("clear_sky_index", day_of_year=False),
+    }
+    for target, model in models.items():
+        point = model.fit(train).predict(known, index[spring]).point.to_numpy()
         found[target] = (point[day].sum() / expected[day].sum() - 1, metrics.rmse(actual, point))
     (bias_scaled, rmse_scaled), (bias_index, rmse_index) = found["scaled"], found["clear_sky_index"]
     # Trees stay below the winter targets they saw: the scaled target under-forecasts the longer days.
@@ -74,21 +81,30 @@ def test_a_model_trained_in_winter_forecasts_spring_without_the_scaled_targets_u
     assert rmse_index < 0.9 * rmse_scaled
 
 
-def test_clear_sky_index_forecast_is_zero_at_night_and_its_daylight_interval_is_calibrated():
+@pytest.mark.parametrize("day_of_year", [True, False])
+def test_clear_sky_index_forecast_is_zero_at_night_and_its_daylight_interval_is_calibrated(day_of_year):
     rng = np.random.default_rng(3)
-    index = pd.date_range("2016-03-01", periods=24 * 120, freq="h", tz=UTC)
+    days = 150
+    index = pd.date_range("2016-02-01", periods=24 * days, freq="h", tz=UTC)
     clear = clear_sky_ghi(index, FONTANA).to_numpy()
-    cloud = np.repeat(rng.uniform(0.3, 1.0, 120), 24)  # one cloudiness per day, unknown a day ahead
-    frame = pd.DataFrame({"pv": 0.004 * clear * cloud}, index=index)
+    # one cloudiness per day and home, unknown a day ahead
+    cloud = np.repeat(rng.uniform(0.3, 1.0, (days, 4)), 24, axis=0)
+    frame = pd.DataFrame(
+        0.004 * clear[:, None] * cloud * np.array([0.5, 1.0, 2.0, 4.0]), index=index, columns=list("abcd")
+    )
     start = index[24 * 90]
     forecast = rolling_origin_forecasts(
-        lambda: small_pv_model("clear_sky_index", FONTANA), frame, test_start=start, retrain_every="30D"
+        lambda: small_pv_model("clear_sky_index", FONTANA, day_of_year=day_of_year),
+        frame,
+        test_start=start,
+        retrain_every="30D",
     )
     day = clear[index >= start] > 0
-    actual = frame["pv"].to_numpy()[index >= start]
-    assert (forecast.point["pv"].to_numpy()[~day] == 0).all()
-    assert (forecast.quantiles[0.9]["pv"].to_numpy()[~day] == 0).all()
-    lo, hi = forecast.quantiles[0.1]["pv"].to_numpy(), forecast.quantiles[0.9]["pv"].to_numpy()
+    actual = frame.to_numpy()[index >= start]
+    assert (forecast.point.to_numpy()[~day] == 0).all()
+    assert (forecast.quantiles[0.9].to_numpy()[~day] == 0).all()
+    lo, hi = forecast.quantiles[0.1].to_numpy(), forecast.quantiles[0.9].to_numpy()
+    # 60 days of 4 homes: the nominal 80 % up to the sampling spread of so few cloudy days
     coverage = metrics.interval_coverage(actual[day], lo[day], hi[day])
     assert 70.0 <= coverage <= 90.0
 
@@ -98,7 +114,7 @@ def test_shuffling_the_future_does_not_change_a_clear_sky_index_forecast_made_be
     frame, _ = tilted_pv(index, members=2, seed=4)
     origin = index[24 * 45]
     targets = index[(index >= origin) & (index < origin + pd.Timedelta("24h"))]
-    model = small_pv_model("clear_sky_index").fit(frame[index < origin])
+    model = small_pv_model("clear_sky_index", day_of_year=False).fit(frame[index < origin])
     before = model.predict(frame, targets)
     shuffled = frame.copy()
     rng = np.random.default_rng(7)
@@ -125,8 +141,7 @@ def test_a_bad_pv_target_is_rejected_with_field_and_value(kind, pv_target, messa
         GradientBoostingForecaster(kind=kind, site=NORTH_GERMANY, pv_target=pv_target)
 
 
-def test_the_scaled_target_stays_the_default_and_has_day_of_year_inputs():
-    default = GradientBoostingForecaster(kind="pv", site=NORTH_GERMANY)
-    assert default.pv_target == "scaled"
-    assert "doy_sin" in default.feature_names([])
-    assert "doy_sin" not in small_pv_model("clear_sky_index").feature_names([])
+def test_day_of_year_inputs_can_be_left_out():
+    with_season = small_pv_model("clear_sky_index").feature_names([])
+    without = small_pv_model("clear_sky_index", day_of_year=False).feature_names([])
+    assert set(with_season) - set(without) == {"doy_sin", "doy_cos"}

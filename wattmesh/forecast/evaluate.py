@@ -57,6 +57,7 @@ def run_backtest(
     extra_forecasts: dict[str, pd.DataFrame] | None = None,
     n_estimators: int | None = None,
     pv_target: str | None = None,
+    day_of_year: bool = True,
 ) -> BacktestResult:
     """Rolling-origin backtest of a LightGBM forecaster against the baselines on the last third.
 
@@ -64,8 +65,8 @@ def run_backtest(
     wind; the pinball skill is against the similar-days quantiles. PV is scored over daylight only.
     "Day-ahead" (``horizon="24h"``) means every interval is forecast from the data up to exactly 24 h
     before it (a rolling issue time, not one issue a day): see :func:`issued_daily_forecasts` for
-    forecasts issued once a day. ``pv_target`` is the PV model's target (see
-    :class:`GradientBoostingForecaster`; None: its default).
+    forecasts issued once a day. ``pv_target`` (None: the default) and ``day_of_year`` are the
+    forecaster's settings (see :class:`GradientBoostingForecaster`).
     """
     start = holdout_start(history.index)
 
@@ -78,6 +79,7 @@ def run_backtest(
             pooling=pooling,
             n_estimators=n_estimators,
             pv_target=pv_target,
+            day_of_year=day_of_year,
         )
 
     forecast = rolling_origin_forecasts(make, history, weather, test_start=start, retrain_every=retrain_every)
@@ -127,6 +129,7 @@ def citylearn_backtest(
     n_estimators: int | None = None,
     pooling: str = "global",
     pv_target: str | None = None,
+    day_of_year: bool = True,
 ) -> BacktestResult:
     """Backtest on CityLearn 2022: ``target`` is ``load`` (each home), ``community`` (their sum) or ``pv``.
 
@@ -174,6 +177,7 @@ def citylearn_backtest(
         extra_forecasts=extra,
         n_estimators=n_estimators,
         pv_target=pv_target,
+        day_of_year=day_of_year,
     )
 
 
@@ -412,6 +416,7 @@ def nrel_system50_backtest(
     retrain_every: str = "30D",
     n_estimators: int | None = None,
     pv_target: str | None = None,
+    day_of_year: bool = True,
 ) -> BacktestResult:
     """Backtest of day-ahead PV on NREL system 50's measured 15-min output (pvanalytics), no weather.
 
@@ -436,6 +441,7 @@ def nrel_system50_backtest(
         capacity=capacity,
         n_estimators=n_estimators,
         pv_target=pv_target,
+        day_of_year=day_of_year,
     )
 
 

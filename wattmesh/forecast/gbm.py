@@ -17,8 +17,9 @@ PV can instead be modelled as a clear-sky index (``pv_target="clear_sky_index"``
 lags are the scaled output divided by the clear-sky irradiance on a module tilted ``PV_TILT_DEG`` towards
 the equator (floored at ``CLEAR_SKY_FLOOR`` so that dawn and dusk do not blow up), and the prediction is
 multiplied back. Trees cannot predict above the targets they saw, so a model of the scaled output
-trained in winter under-forecasts spring; the index does not grow with the days. Its model has no
-day-of-year inputs, which would tie the index to the training months' season.
+trained in winter under-forecasts spring; the index does not grow with the days. The day-of-year
+inputs can be left out (``day_of_year=False``): trained on less than a year, a model sees days of the
+year outside its training months only beyond its trees' range.
 
 References
 ----------
@@ -131,8 +132,12 @@ class GradientBoostingForecaster:
         Kind ``"pv"`` only; default ``DEFAULT_PV_TARGET``. ``"scaled"`` models the output divided by
         the member's scale; ``"clear_sky_index"`` divides that (target and lags) by the clear-sky
         irradiance on a plane tilted ``PV_TILT_DEG`` towards the equator [kW/m2], floored at
-        ``CLEAR_SKY_FLOOR``, skips the night in training, drops the day-of-year inputs and multiplies
-        the prediction back, so forecasts follow the season beyond the training period.
+        ``CLEAR_SKY_FLOOR``, skips the night in training and multiplies the prediction back, so
+        forecasts follow the season beyond the training period.
+    day_of_year : bool
+        Use the day of the year (its sine and cosine) as inputs. Leave it out when the model is trained
+        on less than a year and forecasts beyond its training months (the simulator's 120 days): its
+        trees then only repeat the season they saw last.
     """
 
     def __init__(
@@ -154,6 +159,7 @@ class GradientBoostingForecaster:
         seed: int = 0,
         point_objective: str = "regression",
         pv_target: str | None = None,
+        day_of_year: bool = True,
     ) -> None:
         if kind not in ("load", "pv", "wind"):
             raise ValueError(f"kind: {kind!r} is not one of load, pv, wind")
@@ -187,6 +193,7 @@ class GradientBoostingForecaster:
         self.pooling = pooling
         self.point_objective = point_objective
         self.pv_target = pv_target if kind == "pv" else None
+        self.day_of_year = day_of_year
         self.holidays = holidays
         self.params = {
             "learning_rate": learning_rate,
@@ -228,11 +235,6 @@ class GradientBoostingForecaster:
     def _is_clear_sky_index(self) -> bool:
         return self.pv_target == "clear_sky_index"
 
-    @property
-    def _uses_day_of_year(self) -> bool:
-        # The season is in the clear sky; the day of the year would tie the index to the training months.
-        return not self._is_clear_sky_index
-
     def _lags(self, step: pd.Timedelta) -> tuple[int, list[int], int]:
         h = steps_in(self.horizon, step)
         d = steps_in(DAY, step, "day")
@@ -242,7 +244,7 @@ class GradientBoostingForecaster:
     def feature_names(self, weather_columns: list[str]) -> list[str]:
         names = ["lag_h", "lag_h1", "lag_h2"] + [f"lag_day{k}" for k in range(7)]
         names += ["same_time_mean", "last_day_mean", "last_week_mean", "hour", "weekday", "is_day_off"]
-        if self._uses_day_of_year:
+        if self.day_of_year:
             names += ["doy_sin", "doy_cos"]
         if self._uses_sun:
             names += ["clear_sky"]
@@ -294,7 +296,7 @@ class GradientBoostingForecaster:
             cols.append(np.nanmean(np.stack(day_cols), axis=0))
         cols += [window_mean(d), window_mean(7 * d)]
         cal = calendar_features(index, self.site.tz if self.site else "UTC", self.holidays)
-        if not self._uses_day_of_year:
+        if not self.day_of_year:
             cal = cal.drop(columns=["doy_sin", "doy_cos"])
         cal = cal.to_numpy()
         cols += [cal[t_idx, j] for j in range(cal.shape[1])]

@@ -35,8 +35,17 @@ GERMANY = Site(latitude=51.16, longitude=10.45, tz="Etc/GMT-1")
 
 #: LightGBM settings of the simulator's forecasts, chosen on June 2016 of the default feeder (see
 #: docs/forecast.md, "Inside the simulator"): 100,000 sampled rows keep a load fit near 2 s; PV, which
-#: day-ahead without weather forecasts is mostly weather noise, gains from a short (shrunk) model.
-GBM_OPTIONS = {"load": {"max_train_rows": 100_000}, "pv": {"max_train_rows": 100_000, "n_estimators": 100}}
+#: day-ahead without weather forecasts is mostly weather noise, gains from a short (shrunk) model; PV as
+#: a clear-sky index without day-of-year inputs follows the season beyond the 120 days it learnt from.
+GBM_OPTIONS = {
+    "load": {"max_train_rows": 100_000},
+    "pv": {
+        "max_train_rows": 100_000,
+        "n_estimators": 100,
+        "pv_target": "clear_sky_index",
+        "day_of_year": False,
+    },
+}
 
 
 def community_site(community: Community) -> Site:
