@@ -145,3 +145,30 @@ def test_day_of_year_inputs_can_be_left_out():
     with_season = small_pv_model("clear_sky_index").feature_names([])
     without = small_pv_model("clear_sky_index", day_of_year=False).feature_names([])
     assert set(with_season) - set(without) == {"doy_sin", "doy_cos"}
+
+
+def test_run_backtest_builds_its_pv_models_with_the_requested_target(monkeypatch):
+    from wattmesh.forecast import evaluate
+
+    made = []
+
+    class Recording(GradientBoostingForecaster):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            made.append((self.pv_target, self.day_of_year))
+
+    monkeypatch.setattr(evaluate, "GradientBoostingForecaster", Recording)
+    index = pd.date_range("2016-03-01", periods=24 * 45, freq="h", tz=UTC)
+    history, _ = tilted_pv(index, members=2)
+    result = evaluate.run_backtest(
+        "toy",
+        history,
+        kind="pv",
+        site=NORTH_GERMANY,
+        pv_target="clear_sky_index",
+        day_of_year=False,
+        n_estimators=20,
+        retrain_every="60D",
+    )
+    assert made == [("clear_sky_index", False)]
+    assert {"lightgbm", "smart_persistence"} <= set(result.table.index)

@@ -18,8 +18,8 @@ lags are the scaled output divided by the clear-sky irradiance on a module tilte
 the equator (floored at ``CLEAR_SKY_FLOOR`` so that dawn and dusk do not blow up), and the prediction is
 multiplied back. Trees cannot predict above the targets they saw, so a model of the scaled output
 trained in winter under-forecasts spring; the index does not grow with the days. The day-of-year
-inputs can be left out (``day_of_year=False``): trained on less than a year, a model sees days of the
-year outside its training months only beyond its trees' range.
+inputs can be left out (``day_of_year=False``): a model trained on less than a year has not seen the
+days it forecasts, and its trees repeat the season they saw last.
 
 References
 ----------
