@@ -73,15 +73,10 @@ def main() -> None:
     )
     plan = None
     if not args.rule:
-        from wattmesh.simulate.energy_step import forecast_options, plan_homes
+        from wattmesh.simulate.energy_step import plan_scenario_homes
 
         started = time.perf_counter()
-        plan = plan_homes(
-            community,
-            scenario["energy.forecast"],
-            scenario["energy.replan_minutes"] // scenario["time.interval_minutes"],
-            **forecast_options(scenario),
-        )
+        plan = plan_scenario_homes(community, scenario)
         print(
             f"energy plan of the homes (MPC, {scenario['energy.forecast']}): {time.perf_counter() - started:.1f} s"
         )

@@ -195,18 +195,12 @@ def june_positions():
     # The default scenario as the simulator dispatches it: batteries and EVs by the energy planner.
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import load_scenario
-    from wattmesh.simulate.energy_step import forecast_options, plan_homes
+    from wattmesh.simulate.energy_step import plan_scenario_homes
 
     scenario = load_scenario()
     assert scenario["energy.dispatch"] == "planner"
     community = build_community(scenario)
-    plan = plan_homes(
-        community,
-        scenario["energy.forecast"],
-        scenario["energy.replan_minutes"] // scenario["time.interval_minutes"],
-        **forecast_options(scenario),
-    )
-    return community_positions(community, plan)
+    return community_positions(community, plan_scenario_homes(community, scenario))
 
 
 @pytest.mark.slow

@@ -81,15 +81,10 @@ def tournament(
         community = build_community(scenario_values)
     plan = None
     if scenario_values["energy.dispatch"] == "planner":
-        from wattmesh.simulate.energy_step import forecast_options, plan_homes
+        from wattmesh.simulate.energy_step import plan_scenario_homes
 
         with console.status("planning the homes' batteries and EVs (energy.dispatch = planner)"):
-            plan = plan_homes(
-                community,
-                scenario_values["energy.forecast"],
-                max(1, scenario_values["energy.replan_minutes"] // scenario_values["time.interval_minutes"]),
-                **forecast_options(scenario_values),
-            )
+            plan = plan_scenario_homes(community, scenario_values)
     positions = community_positions(community, plan)
     with console.status("trading"):
         table, results = rotated_tournament(

@@ -92,14 +92,14 @@ def community_positions(community, home_plan=None) -> Positions:
     are its marginal values of energy read off that dispatch (:func:`marginal_value_per_kwh`).
     """
     from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
+    from wattmesh.simulate.engine import plan_rows
 
     dt = community.interval_h
     if home_plan is None:
         ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
-        plan = None
     else:
         ev_kw = home_plan.ev_kw
-        plan = (home_plan.planned, home_plan.charge_kw * dt, home_plan.discharge_kw * dt, home_plan.soc_kwh)
+    plan = plan_rows(home_plan, slice(None), dt)
     net = (community.generation_kw - community.load_kw - ev_kw) * dt
     is_shared = (community.members["kind"] == "community").to_numpy()
     storage = community.storage_by_member("battery")

@@ -52,7 +52,7 @@ def run_simulate(
     from wattmesh.community.build import build_community
     from wattmesh.kpi.report import format_kpi, typical_week
     from wattmesh.simulate.agents_step import run_strategy_tournament
-    from wattmesh.simulate.energy_step import compare_home_strategies, plan_homes
+    from wattmesh.simulate.energy_step import compare_home_strategies, plan_scenario_homes
     from wattmesh.simulate.energy_step import forecast_options as forecast_options_of
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
@@ -97,12 +97,11 @@ def run_simulate(
             plan = _step(
                 bar,
                 "planning batteries, EVs",
-                plan_homes,
+                plan_scenario_homes,
                 community,
-                scenario["energy.forecast"],
-                max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"]),
-                progress=lambda done, total: bar.update(fits, completed=done, total=total, visible=True),
-                **forecast_options,
+                scenario,
+                forecast_options,
+                lambda done, total: bar.update(fits, completed=done, total=total, visible=True),
             )
         tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
         result = simulate(

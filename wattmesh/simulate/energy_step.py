@@ -116,6 +116,20 @@ def forecast_options(scenario) -> dict:
     }
 
 
+def plan_scenario_homes(
+    community: Community,
+    scenario,
+    options: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> HomePlan:
+    """:func:`plan_homes` as the scenario's ``[energy]`` section asks: its forecasts, its re-planning
+    period and :func:`forecast_options` (pass ``options`` when the caller has built them already)."""
+    if options is None:
+        options = forecast_options(scenario)
+    replan_every = max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"])
+    return plan_homes(community, scenario["energy.forecast"], replan_every, progress=progress, **options)
+
+
 def day_ahead_forecasts(
     community: Community,
     homes: np.ndarray,

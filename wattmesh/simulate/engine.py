@@ -182,7 +182,7 @@ def simulate(
             consumption if home_plan is None else (community.load_kw[rows] + home_plan.ev_kw[rows]) * dt
         )
         charge, discharge, soc_chunk = dispatch_rule_batteries(
-            generation - full_consumption, soc, storage, is_community, dt, _plan_rows(home_plan, rows, dt)
+            generation - full_consumption, soc, storage, is_community, dt, plan_rows(home_plan, rows, dt)
         )
         soc = soc_chunk[-1] if len(soc_chunk) else soc
         # Only the full case's trades are recorded; the p2p case is there for its energy and bills.
@@ -211,7 +211,7 @@ def simulate(
     return SimulationResult(community, cases, ev_kw, price_rule, mechanism, home_plan)
 
 
-def _plan_rows(plan: HomePlan | None, rows: slice, interval_h: float):
+def plan_rows(plan: HomePlan | None, rows: slice, interval_h: float):
     """The plan's (planned mask, charge, discharge [kWh], soc) for ``rows``, or None."""
     if plan is None:
         return None
