@@ -73,10 +73,10 @@ def main() -> None:
     )
     plan = None
     if not args.rule:
-        from wattmesh.simulate.energy_step import plan_scenario_homes
+        from wattmesh.energy.members import plan_scenario_dispatch
 
         started = time.perf_counter()
-        plan = plan_scenario_homes(community, scenario)
+        plan = plan_scenario_dispatch(community, scenario)
         print(
             f"energy plan of the homes (MPC, {scenario['energy.forecast']}): {time.perf_counter() - started:.1f} s"
         )

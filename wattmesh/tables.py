@@ -7,6 +7,7 @@ tables all come from one declaration and never drift apart.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -148,3 +149,51 @@ def value_problem(col: Column, value: object) -> str | None:
     if col.choices is not None and value not in col.choices:
         return f"{value!r} is not one of {', '.join(map(str, col.choices))}"
     return None
+
+
+#: THE trade record: the seed's seven fields, then the delivery interval, the mechanism, the grid fee and the
+#: two order ids. Every trade of every driver (simulator, live exchange, tournament) has these columns in this
+#: order; the ledger signs every one of them (``wattmesh.ledger.records``); ``trades.jsonl`` holds one per line.
+TRADES = TableSchema(
+    "trade",
+    "transaction_id",
+    (
+        Column("transaction_id", "str", "-", "unique id: tx_ + 16 hex digits (see transaction_ids)", required=True),
+        Column("seller", "str", "-", "member id of the seller", required=True),
+        Column("buyer", "str", "-", "member id of the buyer", required=True),
+        Column("energy_amount_kwh", "float", "kWh", "energy delivered", required=True, minimum=0.0),
+        Column("price_per_kwh", "float", "currency/kWh", "price the seller receives", required=True),
+        Column("timestamp", "time", "UTC ISO 8601", "when the trade was made, e.g. 2025-07-15T09:45:00Z",
+               required=True),
+        Column("status", "str", "-", "state of the trade", default="completed"),
+        Column("interval", "time", "UTC ISO 8601", "start of the delivery interval it cleared for", required=True),
+        Column("mechanism", "str", "-", "the clearing mechanism that made it, e.g. pay_as_clear", required=True),
+        Column("grid_fee_per_kwh", "float", "currency/kWh", "grid fee the buyer pays on top of the price",
+               default=0.0, minimum=0.0),
+        Column("sell_order_id", "str", "-", "the sell order it filled; empty where orders have no ids",
+               default=""),
+        Column("buy_order_id", "str", "-", "the buy order it filled; empty where orders have no ids", default=""),
+    ),
+)  # fmt: skip
+TRADE_FIELDS = tuple(col.name for col in TRADES.columns)
+SEED_TRADE_FIELDS = TRADE_FIELDS[:7]
+
+
+def transaction_ids(scope: str, interval_iso, rank) -> list[str]:
+    """THE transaction-id rule: ``"tx_"`` + the first 16 hex digits of BLAKE2b(scope|interval|rank).
+
+    Parameters
+    ----------
+    scope : names the market the trades were made on (a simulation run: scenario, seed and start; a live
+        exchange: its community), so that ids of different markets never meet
+    interval_iso : (N,) UTC ISO 8601 start of each trade's delivery interval
+    rank : (N,) int, each trade's position among the trades of its interval, in the order they were made
+
+    Ids are deterministic (the same orders cleared on the same market give the same ids, in the simulator
+    and on the live exchange alike) and unique within a market: (interval, rank) is unique, and 64-bit
+    digests of a million trades collide with probability below 1e-7.
+    """
+    return [
+        "tx_" + hashlib.blake2b(f"{scope}|{interval}|{int(k)}".encode(), digest_size=8).hexdigest()
+        for interval, k in zip(interval_iso, rank, strict=True)
+    ]

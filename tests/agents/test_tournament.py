@@ -195,12 +195,12 @@ def june_positions():
     # The default scenario as the simulator dispatches it: batteries and EVs by the energy planner.
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import load_scenario
-    from wattmesh.simulate.energy_step import plan_scenario_homes
+    from wattmesh.energy.members import plan_scenario_dispatch
 
     scenario = load_scenario()
     assert scenario["energy.dispatch"] == "planner"
     community = build_community(scenario)
-    return community_positions(community, plan_scenario_homes(community, scenario))
+    return community_positions(community, plan_scenario_dispatch(community, scenario))
 
 
 @pytest.mark.slow
@@ -236,11 +236,11 @@ def test_positions_match_the_simulators_rule_dispatch(short_community):
 
 
 def test_positions_follow_the_energy_plan_as_the_simulator_does(short_community):
-    from wattmesh.simulate.energy_step import plan_homes
+    from wattmesh.energy.members import plan_dispatch
     from wattmesh.simulate.engine import simulate
 
     c = short_community
-    plan = plan_homes(c, "similar_days", replan_every=4)
+    plan = plan_dispatch(c, "similar_days", replan_every=4)
     full = simulate(c, seed=0, home_plan=plan).full
     position = full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh
     planned = community_positions(c, plan)

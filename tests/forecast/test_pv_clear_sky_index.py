@@ -1,6 +1,6 @@
 """PV as a clear-sky index: forecasts follow the season beyond the training months, no look-ahead.
 
-The simulator's setting is tested: clear-sky index without day-of-year inputs (energy_step.GBM_OPTIONS).
+The simulator's setting is tested: clear-sky index without day-of-year inputs (energy.members.GBM_OPTIONS).
 """
 
 from __future__ import annotations

@@ -81,10 +81,10 @@ def tournament(
         community = build_community(scenario_values)
     plan = None
     if scenario_values["energy.dispatch"] == "planner":
-        from wattmesh.simulate.energy_step import plan_scenario_homes
+        from wattmesh.energy.members import plan_scenario_dispatch
 
         with console.status("planning the homes' batteries and EVs (energy.dispatch = planner)"):
-            plan = plan_scenario_homes(community, scenario_values)
+            plan = plan_scenario_dispatch(community, scenario_values)
     positions = community_positions(community, plan)
     with console.status("trading"):
         table, results = rotated_tournament(

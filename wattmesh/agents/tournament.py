@@ -84,15 +84,15 @@ class TournamentResult:
 def community_positions(community, home_plan=None) -> Positions:
     """Members' deficits, surpluses and limits for a built community, from its energy plan.
 
-    With ``home_plan`` (:class:`~wattmesh.simulate.engine.HomePlan`, e.g. from the MPC planner of
-    ``wattmesh.simulate.energy_step.plan_homes``) the planned homes' batteries and EVs follow the plan;
+    With ``home_plan`` (:class:`~wattmesh.energy.dispatch.DispatchPlan`, e.g. from the MPC planner of
+    ``wattmesh.energy.members.plan_homes``) the planned homes' batteries and EVs follow the plan;
     without it, and for the homes the plan leaves out, home batteries follow the self-consumption rule on
     their own position and EVs charge on arrival. The community battery follows the rule on the
     community's position left after the homes, as the simulator's dispatch does. Each member's limits
     are its marginal values of energy read off that dispatch (:func:`marginal_value_per_kwh`).
     """
+    from wattmesh.energy.dispatch import plan_rows
     from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
-    from wattmesh.simulate.engine import plan_rows
 
     dt = community.interval_h
     if home_plan is None:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from wattmesh.community.model import Community
-from wattmesh.simulate.engine import HomePlan
+from wattmesh.energy.dispatch import DispatchPlan
 
 
 def run_strategy_tournament(
-    community: Community, mix: str, mechanism: str, rounds: int, seed: int, home_plan: HomePlan | None = None
+    community: Community,
+    mix: str,
+    mechanism: str,
+    rounds: int,
+    seed: int,
+    home_plan: DispatchPlan | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Each strategy's profit and the market's efficiency and price convergence (``wattmesh.agents``).
 

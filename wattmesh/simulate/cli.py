@@ -50,10 +50,10 @@ def run_simulate(
 ) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
     from wattmesh.community.build import build_community
+    from wattmesh.energy.members import compare_home_strategies, plan_scenario_dispatch
+    from wattmesh.energy.members import forecast_options as forecast_options_of
     from wattmesh.kpi.report import format_kpi, typical_week
     from wattmesh.simulate.agents_step import run_strategy_tournament
-    from wattmesh.simulate.energy_step import compare_home_strategies, plan_scenario_homes
-    from wattmesh.simulate.energy_step import forecast_options as forecast_options_of
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.ledger_step import record_trades
@@ -97,7 +97,7 @@ def run_simulate(
             plan = _step(
                 bar,
                 "planning batteries, EVs",
-                plan_scenario_homes,
+                plan_scenario_dispatch,
                 community,
                 scenario,
                 forecast_options,

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from wattmesh.community.model import Community
+from wattmesh.energy.dispatch import DispatchPlan, plan_rows
 from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
 from wattmesh.market.batch import MECHANISMS, clear_batch
 from wattmesh.market.clearing import pair_in_order
@@ -112,27 +113,6 @@ class CaseResult:
         return trade_records(self.community, self.trade_arrays, self.mechanism, self.seed)
 
 
-@dataclass(frozen=True)
-class HomePlan:
-    """Home batteries and EVs dispatched by a planner instead of the rules, (T, M) over all members.
-
-    Attributes
-    ----------
-    planned : (M,) members whose batteries follow the plan (the others keep the self-consumption rule)
-    charge_kw, discharge_kw : battery power at the meter [kW]
-    soc_kwh : state of charge at the end of each interval [kWh]
-    ev_kw : EV charging of every member [kW] (replaces charge-on-arrival in the full case)
-    label : how it was planned, for the report
-    """
-
-    planned: np.ndarray
-    charge_kw: np.ndarray
-    discharge_kw: np.ndarray
-    soc_kwh: np.ndarray
-    ev_kw: np.ndarray
-    label: str
-
-
 @dataclass
 class SimulationResult:
     community: Community
@@ -140,7 +120,7 @@ class SimulationResult:
     ev_kw: np.ndarray
     price_rule: str
     mechanism: str = "pay_as_clear"
-    home_plan: HomePlan | None = None
+    home_plan: DispatchPlan | None = None
 
     @property
     def full(self) -> CaseResult:
@@ -154,7 +134,7 @@ def simulate(
     progress: Progress | None = None,
     detail: bool = True,
     mechanism: str = "pay_as_clear",
-    home_plan: HomePlan | None = None,
+    home_plan: DispatchPlan | None = None,
 ) -> SimulationResult:
     """Run the three cases for ``community`` over its whole span.
 
@@ -209,18 +189,6 @@ def simulate(
             progress("simulation", rows.stop, n_intervals)
     cases = {case: acc[case].result(case, community, seed, mechanism) for case in CASES}
     return SimulationResult(community, cases, ev_kw, price_rule, mechanism, home_plan)
-
-
-def plan_rows(plan: HomePlan | None, rows: slice, interval_h: float):
-    """The plan's (planned mask, charge, discharge [kWh], soc) for ``rows``, or None."""
-    if plan is None:
-        return None
-    return (
-        plan.planned,
-        plan.charge_kw[rows] * interval_h,
-        plan.discharge_kw[rows] * interval_h,
-        plan.soc_kwh[rows],
-    )
 
 
 class _Accumulator:

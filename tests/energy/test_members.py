@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.simulate.energy_step import compare_home_strategies, plan_homes
+from wattmesh.energy.members import compare_home_strategies, plan_dispatch
 from wattmesh.simulate.engine import simulate
 
 
 @pytest.fixture(scope="module")
 def planned(short_community):
-    plan = plan_homes(short_community, forecast="perfect", replan_every=4)
+    plan = plan_dispatch(short_community, forecast="perfect", replan_every=4)
     return plan, simulate(short_community, seed=4, home_plan=plan)
 
 

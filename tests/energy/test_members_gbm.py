@@ -8,16 +8,16 @@ import pytest
 
 from wattmesh.community.build import build_community
 from wattmesh.community.scenario import ScenarioError, load_scenario
-from wattmesh.forecast.baselines import similar_days_average
-from wattmesh.forecast.online import retrain_times
-from wattmesh.simulate.energy_step import (
+from wattmesh.energy.members import (
     GERMANY,
     _planned_homes,
     community_site,
     day_ahead_forecasts,
     past_community,
-    plan_homes,
+    plan_dispatch,
 )
+from wattmesh.forecast.baselines import similar_days_average
+from wattmesh.forecast.online import retrain_times
 
 DAY = pd.Timedelta("24h")
 
@@ -100,7 +100,7 @@ def test_the_pv_site_is_the_feeders_location(short_community):
 def test_planner_runs_on_gbm_forecasts(two_days):
     community, past = two_days
     fits = []
-    plan = plan_homes(
+    plan = plan_dispatch(
         community,
         "gbm",
         4,

@@ -1,6 +1,6 @@
-"""Plan home batteries and EVs with the MPC planner of :mod:`wattmesh.energy`, and compare strategies.
+"""A community's members planned as a whole: forecasts from their meters, the MPC planner, the dispatch plan.
 
-Orchestration only. Forecasts: each home's load and PV are forecast day-ahead from what it has measured
+Forecasts: each home's load and PV are forecast day-ahead from what it has measured
 so far, issued 24 h ahead: ``wattmesh.forecast``'s similar-days average (the mean of the same time on the
 last similar days), or its global LightGBM forecaster retrained on a schedule (``"gbm"``); persistence
 where there is no history yet, or perfect forecasts for a bound. The community covers only the
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from wattmesh.community.model import Community
+from wattmesh.energy.dispatch import DispatchPlan
 from wattmesh.forecast.features import Site
-from wattmesh.simulate.engine import HomePlan
 
 FORECASTS = ("similar_days", "persistence", "perfect", "gbm")
 #: How the report names each choice of forecasts.
@@ -104,7 +104,7 @@ def _measured(community: Community, past: Community | None, columns: np.ndarray)
 
 
 def forecast_options(scenario) -> dict:
-    """``plan_homes``'s forecast keyword arguments for a scenario: the homes' measured past over the
+    """``plan_dispatch``'s forecast keyword arguments for a scenario: the homes' measured past over the
     ``energy.forecast_train_days`` before the start (:func:`past_community`; a real home has its meter's
     history) and the LightGBM retraining schedule."""
     if scenario["energy.forecast"] not in ("similar_days", "gbm"):
@@ -116,18 +116,18 @@ def forecast_options(scenario) -> dict:
     }
 
 
-def plan_scenario_homes(
+def plan_scenario_dispatch(
     community: Community,
     scenario,
     options: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> HomePlan:
-    """:func:`plan_homes` as the scenario's ``[energy]`` section asks: its forecasts, its re-planning
+) -> DispatchPlan:
+    """:func:`plan_dispatch` as the scenario's ``[energy]`` section asks: its forecasts, its re-planning
     period and :func:`forecast_options` (pass ``options`` when the caller has built them already)."""
     if options is None:
         options = forecast_options(scenario)
     replan_every = max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"])
-    return plan_homes(community, scenario["energy.forecast"], replan_every, progress=progress, **options)
+    return plan_dispatch(community, scenario["energy.forecast"], replan_every, progress=progress, **options)
 
 
 def day_ahead_forecasts(
@@ -240,7 +240,7 @@ def _planned_homes(community: Community) -> np.ndarray:
     return (members["member_id"].isin(owners) & (members["kind"] != "community")).to_numpy()
 
 
-def plan_homes(
+def plan_dispatch(
     community: Community,
     forecast: str = "similar_days",
     replan_every: int = 4,
@@ -250,7 +250,7 @@ def plan_homes(
     retrain_days: int = 7,
     train_days: int = 120,
     progress: Callable[[int, int], None] | None = None,
-) -> HomePlan:
+) -> DispatchPlan:
     """Run the MPC planner for every home with a battery or an EV over the community's span.
 
     Parameters
@@ -299,7 +299,7 @@ def plan_homes(
         out[:, planned] = a
         return out
 
-    return HomePlan(
+    return DispatchPlan(
         planned=planned,
         charge_kw=widen(dispatch.charge_kw),
         discharge_kw=widen(dispatch.discharge_kw),
@@ -325,7 +325,7 @@ def compare_home_strategies(
     is one LP over the whole window). Columns: bill, mean daily peak, objective, objective / bound and
     the share of the bound's savings (see :func:`wattmesh.energy.compare.compare_strategies`). The
     day-ahead forecasts are those of the whole span (``past``, ``retrain_days`` and ``train_days`` as
-    for :func:`plan_homes`); LightGBM's are fitted on every home the simulation plans.
+    for :func:`plan_dispatch`); LightGBM's are fitted on every home the simulation plans.
     """
     from wattmesh.energy.battery import member_batteries
     from wattmesh.energy.compare import compare_strategies
@@ -338,7 +338,7 @@ def compare_home_strategies(
     ids = members["member_id"][homes]
     load = pd.DataFrame(community.load_kw[rows][:, homes], index=community.index[rows], columns=ids)
     pv = pd.DataFrame(community.generation_kw[rows][:, homes], index=community.index[rows], columns=ids)
-    # LightGBM's global model learns from every home the simulation plans, as in plan_homes.
+    # LightGBM's global model learns from every home the simulation plans, as in plan_dispatch.
     planned = _planned_homes(community)
     load_forecaster, pv_forecaster = _forecasters(
         forecast, community, homes, rows, past, retrain_days, train_days, pool=planned
