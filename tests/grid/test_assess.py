@@ -93,3 +93,60 @@ def test_network_awareness_comparison_by_hand(radial):
     assert 5.0 < aware["curtailed_kwh"] < 12.5
     delivered_a = 7.5 - (aware["curtailed_kwh"] - 5.0)
     assert aware["fees"] == pytest.approx(delivered_a * 0.03 + 1.25 * 0.03)
+
+
+def test_assess_feeder_solves_each_case_once_and_matches_the_separate_calls(radial, monkeypatch):
+    import wattmesh.grid.assess as assess
+    import wattmesh.grid.curtailment as curtailment
+    from wattmesh.grid.powerflow import power_flow_series
+
+    member_bus = np.array([5, 5, 2, 6])
+    net_kw = np.zeros((4, 4))
+    net_kw[0] = [45.0, 45.0, -30.0, -20.0]
+    net_kw[1] = [5.0, 0.0, -5.0, 0.0]
+    net_kw[3] = [40.0, 40.0, -30.0, -10.0]
+    case = dict(
+        trade_interval=np.array([0, 0, 1, 3]),
+        trade_seller=np.array([0, 1, 0, 1]),
+        trade_buyer=np.array([2, 3, 2, 2]),
+        trade_energy_kwh=np.array([7.5, 5.0, 1.25, 7.5]),
+        flat_fee_per_kwh=0.02,
+        rate_per_kwh_per_segment=0.01,
+        merit_per_kwh=np.array([0.02, 0.01, 0.0, 0.0]),
+        limits=GridLimits(vm_max_pu=1.05),
+    )
+    model = feeder_model(radial())
+    # the separate calls, each solving on its own, before the counting starts
+    awareness = assess.network_awareness_comparison(model, member_bus, net_kw, INDEX, **case)
+    alone = dso_safe_delivery(
+        model,
+        member_bus,
+        net_kw,
+        INDEX,
+        case["trade_interval"],
+        case["trade_seller"],
+        case["trade_energy_kwh"],
+        case["merit_per_kwh"],
+        case["limits"],
+    )[0]
+
+    solved_rows = []
+
+    def counted(model, injection, *args, **kwargs):
+        solved_rows.append(list(injection.index))
+        return power_flow_series(model, injection, *args, **kwargs)
+
+    monkeypatch.setattr(assess, "power_flow_series", counted)
+    monkeypatch.setattr(curtailment, "power_flow_series", counted)
+    result = assess.assess_feeder(model, member_bus, net_kw, INDEX, **case)
+
+    # one solve of the whole case, then one per curtailment round on the curtailed intervals only
+    assert solved_rows[0] == list(INDEX)
+    assert len(solved_rows) == 1 + result.curtailment.rounds
+    assert result.curtailment.rounds >= 1
+    curtailed_rows = set(INDEX[[0, 3]])
+    assert all(set(rows) <= curtailed_rows for rows in solved_rows[1:])
+    pd.testing.assert_frame_equal(result.awareness, awareness)
+    np.testing.assert_allclose(result.curtailment.curtailed_kw, alone.curtailed_kw, atol=1e-9)
+    assert result.curtailment.violations_after.equals(alone.violations_after)
+    assert result.report.summary == grid_summary(result.power_flow, case["limits"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 
 _MODULE_OF = {
+    "FeederAssessment": "assess",
     "GridReport": "assess",
+    "assess_feeder": "assess",
     "dso_safe_delivery": "assess",
     "grid_report": "assess",
     "grid_summary": "assess",

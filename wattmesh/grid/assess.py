@@ -201,26 +201,130 @@ def network_awareness_comparison(
     ``hours_overvoltage``, ``hours_line_overload``, ``hours_trafo_overload``, ``vm_max_pu``,
     ``line_loading_max_percent``, ``trafo_loading_max_percent``
     """
-    from wattmesh.grid.sensitivity import bus_distance_matrix, grid_fee_per_kwh
+    return assess_feeder(
+        feeder,
+        member_bus,
+        net_injection_kw,
+        index,
+        trade_interval,
+        trade_seller,
+        trade_buyer,
+        trade_energy_kwh,
+        flat_fee_per_kwh,
+        rate_per_kwh_per_segment,
+        base_fee_per_kwh,
+        merit_per_kwh,
+        limits,
+        interval_h=interval_h,
+    ).awareness
 
+
+@dataclass(frozen=True)
+class FeederAssessment:
+    """The grid check of one case: its power flow, the report, DSO-safe delivery and the fee comparison.
+
+    Attributes
+    ----------
+    power_flow : AC power flow with every trade delivered
+    report : :class:`GridReport` of ``power_flow``
+    curtailment : DSO-safe delivery of the trades (:class:`CurtailmentResult`)
+    curtailed_kwh : per member, energy its sales were curtailed by [kWh]
+    awareness : the table of :func:`network_awareness_comparison`
+    """
+
+    power_flow: PowerFlowSeries
+    report: GridReport
+    curtailment: CurtailmentResult
+    curtailed_kwh: pd.Series
+    awareness: pd.DataFrame
+
+
+def assess_feeder(
+    feeder: str | object,
+    member_bus: np.ndarray,
+    net_injection_kw: np.ndarray,
+    index: pd.DatetimeIndex,
+    trade_interval: np.ndarray,
+    trade_seller: np.ndarray,
+    trade_buyer: np.ndarray,
+    trade_energy_kwh: np.ndarray,
+    flat_fee_per_kwh: float,
+    rate_per_kwh_per_segment: float,
+    base_fee_per_kwh: float = 0.0,
+    merit_per_kwh: np.ndarray | None = None,
+    limits: GridLimits | None = None,
+    member_ids: pd.Index | None = None,
+    interval_h: float | None = None,
+) -> FeederAssessment:
+    """Power flow, report, DSO-safe delivery and fee comparison of one case, each solved once.
+
+    The uncurtailed power flow is solved once and serves the report, the curtailment's starting point and
+    the comparison's "flat_fee" row; the curtailment runs once and serves the per-member figures and the
+    "network_aware" row.
+
+    Parameters
+    ----------
+    feeder, member_bus, net_injection_kw, index, trade_interval, trade_seller, trade_energy_kwh,
+    merit_per_kwh, limits, member_ids, interval_h : as for :func:`dso_safe_delivery`
+    trade_buyer, flat_fee_per_kwh, rate_per_kwh_per_segment, base_fee_per_kwh : as for
+        :func:`network_awareness_comparison`
+
+    Returns
+    -------
+    FeederAssessment
+    """
     model = model_for(feeder)
     h = interval_hours(index) if interval_h is None else interval_h
     member_bus = np.asarray(member_bus)
-    energy = np.asarray(trade_energy_kwh, dtype=float)
-    unchecked = member_power_flow(model, member_bus, net_injection_kw, index)
-    curtailed, _ = dso_safe_delivery(
+    flow = member_power_flow(model, member_bus, net_injection_kw, index)
+    curtailment, per_member = dso_safe_delivery(
         model,
         member_bus,
         net_injection_kw,
         index,
         trade_interval,
         trade_seller,
-        energy,
+        trade_energy_kwh,
         merit_per_kwh,
         limits,
+        member_ids=member_ids,
         interval_h=h,
-        power_flow=unchecked,
+        power_flow=flow,
     )
+    awareness = _awareness_table(
+        model,
+        member_bus,
+        flow,
+        curtailment,
+        trade_seller,
+        trade_buyer,
+        np.asarray(trade_energy_kwh, dtype=float),
+        flat_fee_per_kwh,
+        rate_per_kwh_per_segment,
+        base_fee_per_kwh,
+        limits,
+        h,
+    )
+    return FeederAssessment(flow, grid_report(flow, limits), curtailment, per_member, awareness)
+
+
+def _awareness_table(
+    model: FeederModel,
+    member_bus: np.ndarray,
+    unchecked: PowerFlowSeries,
+    curtailed: CurtailmentResult,
+    trade_seller: np.ndarray,
+    trade_buyer: np.ndarray,
+    energy: np.ndarray,
+    flat_fee_per_kwh: float,
+    rate_per_kwh_per_segment: float,
+    base_fee_per_kwh: float,
+    limits: GridLimits | None,
+    h: float,
+) -> pd.DataFrame:
+    """The comparison table of :func:`network_awareness_comparison` from already solved cases."""
+    from wattmesh.grid.sensitivity import bus_distance_matrix, grid_fee_per_kwh
+
     distance = bus_distance_matrix(model, "segments")
     fee = grid_fee_per_kwh(
         member_bus[np.asarray(trade_seller)],

@@ -134,7 +134,7 @@ def curtail_trades(
     subset_line_p, subset_trafo_p = final_line_p, final_trafo_p
     subset_rows = np.arange(len(injection))
     trades_by_row = pd.Series(np.arange(n_trades)).groupby(trade_interval).apply(np.asarray).to_dict()
-    touched: set[int] = set()
+    solved: list[tuple[np.ndarray, PowerFlowSeries]] = []
     while rows.size and rounds < MAX_ROUNDS:
         rounds += 1
         changed = []
@@ -163,7 +163,6 @@ def curtail_trades(
         if not changed:
             break
         changed = np.asarray(changed)
-        touched.update(changed.tolist())
         current = power_flow_series(
             model, pd.DataFrame(values[changed], index=injection.index[changed], columns=model.bus_ids)
         )
@@ -176,15 +175,14 @@ def curtail_trades(
             (final_trafo_p, current.trafo_p_lv_kw),
         ):
             target[changed] = source.to_numpy()
+        solved.append((changed, current))
         subset_rows = changed
         subset_vm, subset_line, subset_trafo = final_vm[changed], final_line[changed], final_trafo[changed]
         subset_line_p, subset_trafo_p = final_line_p[changed], final_trafo_p[changed]
         rows = changed[checked["any_violation"].to_numpy()]
     result_injection = pd.DataFrame(values, index=injection.index, columns=model.bus_ids)
-    final_flow = flow
-    if touched:
-        again = np.array(sorted(touched))
-        final_flow = _splice(flow, again, power_flow_series(model, result_injection.iloc[again]))
+    # A row's last solve already saw its final injections (rows change only where they are re-solved).
+    final_flow = _splice(flow, solved)
     return CurtailmentResult(
         curtailed_kw=curtailed,
         delivered_kw=trade_power_kw - curtailed,
@@ -196,15 +194,19 @@ def curtail_trades(
     )
 
 
-def _splice(flow: PowerFlowSeries, rows: np.ndarray, part: PowerFlowSeries) -> PowerFlowSeries:
-    """``flow`` with the rows ``rows`` replaced by ``part`` (a power flow of those rows only)."""
+def _splice(flow: PowerFlowSeries, parts: list[tuple[np.ndarray, PowerFlowSeries]]) -> PowerFlowSeries:
+    """``flow`` with each part's rows replaced by that part (a power flow of those rows only), in order."""
+    if not parts:
+        return flow
     fields = {}
     for name, value in vars(flow).items():
         if isinstance(value, pd.DataFrame | pd.Series):
             value = value.copy()
-            value.iloc[rows] = getattr(part, name).to_numpy()
+            for rows, part in parts:
+                value.iloc[rows] = getattr(part, name).to_numpy()
         fields[name] = value
-    fields["solver"] = flow.solver if flow.solver == part.solver else f"{flow.solver}+{part.solver}"
+    solvers = dict.fromkeys([flow.solver, *(part.solver for _, part in parts)])
+    fields["solver"] = "+".join(solvers)
     return PowerFlowSeries(**fields)
 
 
