@@ -7,11 +7,10 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
+from wattmesh.agents.positions import Positions, community_positions
 from wattmesh.agents.tournament import (
-    Positions,
     assign_strategies,
     clear_order_book_round,
-    community_positions,
     convergence_summary,
     replay_sealed_margins,
     rotated_tournament,
@@ -230,7 +229,12 @@ def test_positions_match_the_simulators_rule_dispatch(short_community):
 
     c = short_community
     full = simulate(c, seed=0).full
-    position = full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh
+    position = (
+        full.detail.generation_kwh
+        - full.detail.consumption_kwh
+        - full.detail.charge_kwh
+        + full.detail.discharge_kwh
+    )
     p = community_positions(c)
     np.testing.assert_allclose(p.surplus_kwh - p.deficit_kwh, position, atol=1e-12)
 
@@ -242,7 +246,12 @@ def test_positions_follow_the_energy_plan_as_the_simulator_does(short_community)
     c = short_community
     plan = plan_dispatch(c, "similar_days", replan_every=4)
     full = simulate(c, seed=0, home_plan=plan).full
-    position = full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh
+    position = (
+        full.detail.generation_kwh
+        - full.detail.consumption_kwh
+        - full.detail.charge_kwh
+        + full.detail.discharge_kwh
+    )
     planned = community_positions(c, plan)
     np.testing.assert_allclose(planned.surplus_kwh - planned.deficit_kwh, position, atol=1e-9)
     # The planner's batteries are elsewhere than the rule's, so some planned home values a kWh differently.

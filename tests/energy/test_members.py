@@ -43,7 +43,7 @@ def test_community_battery_keeps_its_rule_under_a_home_plan(planned, short_commu
     plan, result = planned
     column = (short_community.members["kind"] == "community").to_numpy()
     assert not plan.planned[column].any()
-    assert result.full.import_kwh[:, column].sum() == pytest.approx(0.0, abs=1e-9)
+    assert result.full.detail.import_kwh[:, column].sum() == pytest.approx(0.0, abs=1e-9)
 
 
 def test_no_strategy_beats_the_perfect_foresight_bound(short_community):

@@ -42,9 +42,9 @@ def tournament(
     """Trade a scenario's community with a mix of strategies: profit per kWh, efficiency, convergence."""
     import pandas as pd
 
+    from wattmesh.agents.positions import community_positions
     from wattmesh.agents.tournament import (
         TOURNAMENT_MECHANISMS,
-        community_positions,
         convergence_summary,
         parse_mix,
         rotated_tournament,

@@ -17,35 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wattmesh.agents.positions import Positions
 from wattmesh.agents.strategies import (
     STRATEGIES,
     PriceHistoryLearner,
     ZipState,
-    marginal_value_per_kwh,
     ramp_prices,
     truthful_prices,
     zic_prices,
 )
 from wattmesh.market.batch import clear_batch
 from wattmesh.market.orderbook import OrderBook
-from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades
+from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades, welfare
 
 TOURNAMENT_MECHANISMS = {"pay_as_clear": 1, "pay_as_bid": 5, "order_book": 5}
-
-
-@dataclass(frozen=True)
-class Positions:
-    """What the members bring to the market: (T, M) deficit and surplus [kWh] and their limits."""
-
-    index: pd.DatetimeIndex
-    member_ids: np.ndarray
-    deficit_kwh: np.ndarray
-    surplus_kwh: np.ndarray
-    bid_limit: np.ndarray
-    ask_limit: np.ndarray
-    retail_per_kwh: np.ndarray
-    feed_in_per_kwh: np.ndarray
-    fee_per_kwh: float
 
 
 @dataclass
@@ -79,48 +64,6 @@ class TournamentResult:
     n_rounds: int
     bought_kwh: np.ndarray
     sold_kwh: np.ndarray
-
-
-def community_positions(community, home_plan=None) -> Positions:
-    """Members' deficits, surpluses and limits for a built community, from its energy plan.
-
-    With ``home_plan`` (:class:`~wattmesh.energy.dispatch.DispatchPlan`, e.g. from the MPC planner of
-    ``wattmesh.energy.members.plan_homes``) the planned homes' batteries and EVs follow the plan;
-    without it, and for the homes the plan leaves out, home batteries follow the self-consumption rule on
-    their own position and EVs charge on arrival. The community battery follows the rule on the
-    community's position left after the homes, as the simulator's dispatch does. Each member's limits
-    are its marginal values of energy read off that dispatch (:func:`marginal_value_per_kwh`).
-    """
-    from wattmesh.energy.dispatch import plan_rows
-    from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
-
-    dt = community.interval_h
-    if home_plan is None:
-        ev_kw = ev_charge_on_arrival_kw(community.ev_sessions, community.index, community.member_ids)
-    else:
-        ev_kw = home_plan.ev_kw
-    plan = plan_rows(home_plan, slice(None), dt)
-    net = (community.generation_kw - community.load_kw - ev_kw) * dt
-    is_shared = (community.members["kind"] == "community").to_numpy()
-    storage = community.storage_by_member("battery")
-    charge, discharge, soc_kwh = dispatch_rule_batteries(
-        net, storage["soc_initial_kwh"], storage, is_shared, dt, plan
-    )
-    position = net - charge + discharge
-    bid_limit, ask_limit = marginal_value_per_kwh(
-        community.retail_per_kwh, community.feed_in_per_kwh, position, charge, discharge, soc_kwh, storage, dt
-    )
-    return Positions(
-        index=community.index,
-        member_ids=community.member_ids.to_numpy(),
-        deficit_kwh=np.maximum(-position, 0.0),
-        surplus_kwh=np.maximum(position, 0.0),
-        bid_limit=bid_limit,
-        ask_limit=ask_limit,
-        retail_per_kwh=np.asarray(community.retail_per_kwh, float),
-        feed_in_per_kwh=np.asarray(community.feed_in_per_kwh, float),
-        fee_per_kwh=float(community.local_fee_per_kwh),
-    )
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -311,14 +254,6 @@ def replay_sealed_margins(
     return bid_profit, ask_profit
 
 
-def welfare(positions_bid_limit, positions_ask_limit, bid_fill_kwh, ask_fill_kwh, fee_per_kwh) -> float:
-    """Welfare at the true values: buyers' value net of the fee minus sellers' value, over the fills."""
-    return float(
-        ((positions_bid_limit - fee_per_kwh) * bid_fill_kwh).sum()
-        - (positions_ask_limit * ask_fill_kwh).sum()
-    )
-
-
 def run_tournament(
     positions: Positions,
     strategy: np.ndarray,
@@ -441,8 +376,10 @@ def run_tournament(
         learner.observe(slot, day_price)
 
     profit = p.bid_limit * bought - paid + received - p.ask_limit * sold
-    realised = welfare(p.bid_limit, p.ask_limit, bought, sold, fee)
-    optimum = welfare(p.bid_limit, p.ask_limit, reference.bid_fill_kwh, reference.ask_fill_kwh, fee)
+    realised = welfare(p.bid_limit, bought, p.ask_limit, sold, fee * bought)
+    optimum = welfare(
+        p.bid_limit, reference.bid_fill_kwh, p.ask_limit, reference.ask_fill_kwh, fee * reference.bid_fill_kwh
+    )
     volume = sold.sum(axis=1)
     price = np.divide(received.sum(axis=1), volume, out=np.full(n_intervals, np.nan), where=volume > 1e-12)
     with np.errstate(invalid="ignore", divide="ignore"):

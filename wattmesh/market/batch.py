@@ -8,11 +8,11 @@ from wattmesh.market.clearing import as_order_arrays
 from wattmesh.market.community import COMMUNITY_RULES, clear_community
 from wattmesh.market.p2p import clear_p2p
 from wattmesh.market.periodic import clear_pay_as_bid, clear_uniform_batch
-from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades
+from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades, welfare
 
 #: Mechanism names accepted by :func:`clear_batch`, with the options each takes.
 MECHANISMS: dict[str, str] = {
-    "pay_as_clear": "uniform-price double auction; options: price_rule, fee_per_kwh, seed",
+    "pay_as_clear": "uniform-price double auction; options: price_rule, fee_per_kwh, seed, pair",
     "pay_as_bid": "discriminatory double auction; options: pair_price, fee_per_kwh, seed",
     "p2p": "bilateral LP with product differentiation; options: premium_per_kwh, allowed, "
     "pair_fee_per_kwh, fee_per_kwh, intervals_per_solve, pricing (dual, midpoint)",
@@ -24,7 +24,7 @@ MECHANISMS: dict[str, str] = {
 }
 
 _OPTIONS = {
-    "pay_as_clear": {"price_rule", "fee_per_kwh", "seed"},
+    "pay_as_clear": {"price_rule", "fee_per_kwh", "seed", "pair"},
     "pay_as_bid": {"pair_price", "fee_per_kwh", "seed"},
     "p2p": {
         "premium_per_kwh",
@@ -64,6 +64,7 @@ def clear_batch(
             trades (default 0); pass one Generator to successive calls that clear chunks of a run
         fee_per_kwh : flat grid fee per local kWh, paid by the buyer, a number or (T,) (default 0)
         price_rule : pay_as_clear, "midpoint" (default), "marginal_ask" or "marginal_bid"
+        pair : pay_as_clear, False to skip pairing the fills into bilateral trades (default True)
         pair_price : pay_as_bid, "bid" (default), "ask" or "midpoint"
         premium_per_kwh, allowed, pair_fee_per_kwh, intervals_per_solve, pricing : p2p, see
             :func:`~wattmesh.market.p2p.clear_p2p`
@@ -171,10 +172,8 @@ def compare_mechanisms(
                 "mechanism": name,
                 "local_volume_kwh": volume,
                 "mean_local_price_per_kwh": revenue / volume if volume > 0 else np.nan,
-                "welfare": float(
-                    (bid_price * result.bid_fill_kwh).sum()
-                    - (ask_price * result.ask_fill_kwh).sum()
-                    - result.bid_fee.sum()
+                "welfare": welfare(
+                    bid_price, result.bid_fill_kwh, ask_price, result.ask_fill_kwh, result.bid_fee
                 ),
                 "buyers_pay": float(result.bid_payment.sum() + utility.import_cost.sum()),
                 "sellers_receive": revenue + float(utility.export_revenue.sum()),

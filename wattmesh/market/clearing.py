@@ -282,11 +282,14 @@ def pair_in_order(
 def pair_fills(
     ask_fill_kwh: np.ndarray, bid_fill_kwh: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bilateral trades that deliver the given fills, at most Na + Nb - 1 per interval.
+    """Bilateral trades that deliver the given fills, at most Na + Nb - 1 per interval: THE pairing rule.
 
-    Sellers and buyers are laid along the interval's traded volume, each in a seeded random order drawn
-    per interval from ``rng`` (the documented tie-break: no member is always first), and each overlap of
-    a seller's stretch with a buyer's stretch is one trade (the north-west corner rule).
+    Sellers and buyers are laid along each interval's traded volume in one seeded random order of the
+    slots per call (a permutation of the ask slots, then one of the bid slots, drawn from ``rng``), and
+    each overlap of a seller's stretch with a buyer's stretch is one trade (the north-west corner rule).
+    The random order is the documented tie-break: no member is always first. The live exchange calls it
+    once per interval, the simulator once per chunk of intervals (a week), so each draws a new order per
+    call.
 
     Returns
     -------
@@ -297,6 +300,6 @@ def pair_fills(
     bid_fill_kwh = np.atleast_2d(np.asarray(bid_fill_kwh, dtype=float))
     n_intervals, n_asks = ask_fill_kwh.shape
     n_bids = bid_fill_kwh.shape[1]
-    seller_order = np.argsort(rng.random((n_intervals, n_asks)), axis=1)
-    buyer_order = np.argsort(rng.random((n_intervals, n_bids)), axis=1)
+    seller_order = np.broadcast_to(rng.permutation(n_asks), (n_intervals, n_asks))
+    buyer_order = np.broadcast_to(rng.permutation(n_bids), (n_intervals, n_bids))
     return pair_in_order(ask_fill_kwh, seller_order, bid_fill_kwh, buyer_order)

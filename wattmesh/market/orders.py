@@ -7,7 +7,6 @@ the interval and the mechanism. The batched (intervals, members) functions do th
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +14,18 @@ import pandas as pd
 
 from wattmesh.market.batch import MECHANISMS, clear_batch
 from wattmesh.market.orderbook import Fill
-from wattmesh.market.result import BatchClearing
-from wattmesh.tables import Column, TableSchema
+from wattmesh.market.result import BatchClearing, BatchTrades, welfare
+from wattmesh.tables import TRADE_FIELDS, TRADES, Column, TableSchema, transaction_ids
+
+__all__ = [
+    "ORDERS",
+    "TRADES",
+    "MarketOutcome",
+    "clear_orders",
+    "fill_records",
+    "trade_records",
+    "validate_orders",
+]
 
 ORDERS = TableSchema(
     "order",
@@ -41,123 +50,119 @@ ORDERS = TableSchema(
     ),
 )  # fmt: skip
 
-TRADES = TableSchema(
-    "trade",
-    "transaction_id",
-    (
-        Column("transaction_id", "str", "-", "unique id, tx_ + 16 hex digits", required=True),
-        Column("seller", "str", "-", "selling member", required=True),
-        Column("buyer", "str", "-", "buying member", required=True),
-        Column("energy_amount_kwh", "float", "kWh", "energy delivered", required=True, minimum=0.0),
-        Column("price_per_kwh", "float", "currency/kWh", "price the seller receives", required=True),
-        Column("timestamp", "str", "UTC ISO 8601", "time of the trade, e.g. 2025-07-15T09:45:00Z", required=True),
-        Column("status", "str", "-", "completed", default="completed"),
-        Column("interval", "str", "UTC ISO 8601", "start of the delivery interval", required=True),
-        Column("mechanism", "str", "-", "the mechanism that made the trade", required=True),
-        Column("grid_fee_per_kwh", "float", "currency/kWh", "grid fee the buyer pays on top", default=0.0),
-        Column("sell_order_id", "str", "-", "the sell order, where orders have ids", default=""),
-        Column("buy_order_id", "str", "-", "the buy order, where orders have ids", default=""),
-    ),
-)  # fmt: skip
 
-
-def _iso(stamps: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+def _iso(stamps) -> np.ndarray:
     return pd.DatetimeIndex(stamps).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(dtype=object)
 
 
-def transaction_ids(mechanism: str, interval_iso: np.ndarray, seller, buyer, salt: str = "") -> list[str]:
-    """Deterministic ids "tx_" + 16 hex digits from each trade's mechanism, interval, parties and rank.
-
-    The rank (position of the trade among those of its interval and pair) keeps ids unique when a pair
-    trades more than once in an interval; ``salt`` (e.g. the run or the book) separates runs.
-    """
-    keys = [f"{salt}|{mechanism}|{t}|{s}|{b}" for t, s, b in zip(interval_iso, seller, buyer, strict=True)]
-    counts: dict[str, int] = {}
-    out = []
-    for key in keys:
-        rank = counts.get(key, 0)
-        counts[key] = rank + 1
-        out.append("tx_" + hashlib.blake2b(f"{key}|{rank}".encode(), digest_size=8).hexdigest())
-    return out
+def _ranks(interval: np.ndarray) -> np.ndarray:
+    """Each trade's position among the trades of its interval, in the order they were made."""
+    n = len(interval)
+    order = np.argsort(interval, kind="stable")
+    first = np.flatnonzero(np.r_[True, np.diff(interval[order]) != 0])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - np.repeat(first, np.diff(np.r_[first, n]))
+    return rank
 
 
 def trade_records(
-    clearing: BatchClearing,
+    trades: BatchTrades,
+    mechanism: str,
     seller_ids,
     buyer_ids,
     interval_starts: pd.DatetimeIndex,
+    *,
+    scope: str = "",
     timestamps: pd.DatetimeIndex | None = None,
     sell_order_ids=None,
     buy_order_ids=None,
-    salt: str = "",
+    compact: bool = False,
 ) -> pd.DataFrame:
-    """The trades of a batched clearing as a table following :data:`TRADES`.
+    """THE builder of trade records: bilateral trades as a table following :data:`~wattmesh.tables.TRADES`.
+
+    Every driver makes its records here (the simulator, the live exchange, the order book), so they all
+    have the same columns, the same rounding and the same ids.
 
     Parameters
     ----------
-    clearing : result of :func:`~wattmesh.market.batch.clear_batch`
+    trades : the clearing's trades; ``interval`` rows into ``interval_starts``, ``seller``/``buyer`` slots
+    mechanism : the mechanism that made them
     seller_ids, buyer_ids : (Na,), (Nb,) member id of each ask and bid slot
     interval_starts : (T,) start of each cleared interval, tz-aware
+    scope : names the market, for the ids (:func:`~wattmesh.tables.transaction_ids`)
     timestamps : (T,) time each interval was cleared; default its start
-    sell_order_ids, buy_order_ids : (Na,), (Nb,) order id of each slot, if orders have ids
-    salt : separates the ids of different runs or markets
+    sell_order_ids, buy_order_ids : (Na,), (Nb,) order id of each slot, where orders have ids
+    compact : member, time and order-id columns as pandas categoricals (the simulator's hundreds of
+        thousands of trades; the values are the same strings)
+
+    Notes
+    -----
+    Energy and prices are rounded to 1e-6 (1 Wh / 1000, a millionth of the currency per kWh); a trade
+    whose energy rounds to zero is left out. The ids rank each interval's trades after that.
     """
-    trades = clearing.trades
+    energy = np.round(np.asarray(trades.energy_kwh, float), 6)
+    keep = energy > 0
+    row = np.asarray(trades.interval, np.int64)[keep]
+    seller = np.asarray(trades.seller, np.int64)[keep]
+    buyer = np.asarray(trades.buyer, np.int64)[keep]
     starts = _iso(interval_starts)
     stamps = starts if timestamps is None else _iso(timestamps)
-    interval_iso = starts[trades.interval]
-    seller = np.asarray(seller_ids, dtype=object)[trades.seller]
-    buyer = np.asarray(buyer_ids, dtype=object)[trades.buyer]
+    seller_ids = np.asarray(seller_ids, dtype=object)
+    buyer_ids = np.asarray(buyer_ids, dtype=object)
+    no_ids = np.full(1, "", dtype=object)
+
+    def column(labels: np.ndarray, codes: np.ndarray):
+        if compact:
+            unique, inverse = np.unique(labels.astype(str), return_inverse=True)
+            return pd.Categorical.from_codes(inverse[codes], categories=unique)
+        return labels[codes]
+
+    sell_orders = no_ids if sell_order_ids is None else np.asarray(sell_order_ids, dtype=object)
+    buy_orders = no_ids if buy_order_ids is None else np.asarray(buy_order_ids, dtype=object)
     table = pd.DataFrame(
         {
-            "transaction_id": transaction_ids(clearing.mechanism, interval_iso, seller, buyer, salt),
-            "seller": seller,
-            "buyer": buyer,
-            "energy_amount_kwh": trades.energy_kwh,
-            "price_per_kwh": trades.price_per_kwh,
-            "timestamp": stamps[trades.interval],
+            "transaction_id": transaction_ids(scope, starts[row], _ranks(row)),
+            "seller": column(seller_ids, seller),
+            "buyer": column(buyer_ids, buyer),
+            "energy_amount_kwh": energy[keep],
+            "price_per_kwh": np.round(np.asarray(trades.price_per_kwh, float)[keep], 6),
+            "timestamp": column(stamps, row),
             "status": "completed",
-            "interval": interval_iso,
-            "mechanism": clearing.mechanism,
-            "grid_fee_per_kwh": trades.fee_per_kwh,
-            "sell_order_id": ""
-            if sell_order_ids is None
-            else np.asarray(sell_order_ids, object)[trades.seller],
-            "buy_order_id": "" if buy_order_ids is None else np.asarray(buy_order_ids, object)[trades.buyer],
+            "interval": column(starts, row),
+            "mechanism": mechanism,
+            "grid_fee_per_kwh": np.round(np.asarray(trades.fee_per_kwh, float)[keep], 6),
+            "sell_order_id": column(sell_orders, seller if sell_order_ids is not None else 0 * seller),
+            "buy_order_id": column(buy_orders, buyer if buy_order_ids is not None else 0 * buyer),
         },
-        columns=[col.name for col in TRADES.columns],
+        columns=list(TRADE_FIELDS),
     )
-    return table.astype({"energy_amount_kwh": float, "price_per_kwh": float, "grid_fee_per_kwh": float})
+    return table
 
 
 def fill_records(
-    fills: list[Fill], delivery_start: pd.Timestamp, timestamp: pd.Timestamp | None = None, salt: str = ""
+    fills: list[Fill], delivery_start: pd.Timestamp, timestamp: pd.Timestamp | None = None, scope: str = ""
 ) -> pd.DataFrame:
-    """The fills of a continuous order book as a table following :data:`TRADES` (mechanism "cda")."""
-    start = _iso(pd.DatetimeIndex([delivery_start]))[0]
-    stamp = start if timestamp is None else _iso(pd.DatetimeIndex([timestamp]))[0]
-    table = pd.DataFrame(
-        {
-            "transaction_id": [
-                "tx_"
-                + hashlib.blake2b(f"{salt}|cda|{start}|{f.sequence}".encode(), digest_size=8).hexdigest()
-                for f in fills
-            ],
-            "seller": [f.seller for f in fills],
-            "buyer": [f.buyer for f in fills],
-            "energy_amount_kwh": [f.energy_kwh for f in fills],
-            "price_per_kwh": [f.price_per_kwh for f in fills],
-            "timestamp": stamp,
-            "status": "completed",
-            "interval": start,
-            "mechanism": "cda",
-            "grid_fee_per_kwh": 0.0,
-            "sell_order_id": [f.sell_order_id for f in fills],
-            "buy_order_id": [f.buy_order_id for f in fills],
-        },
-        columns=[col.name for col in TRADES.columns],
+    """The fills of a continuous order book as trade records (mechanism "cda"), in the order they filled."""
+    n = len(fills)
+    trades = BatchTrades(
+        np.zeros(n, np.int64),
+        np.arange(n),
+        np.arange(n),
+        np.array([f.energy_kwh for f in fills], float),
+        np.array([f.price_per_kwh for f in fills], float),
+        np.zeros(n),
     )
-    return table.astype({"energy_amount_kwh": float, "price_per_kwh": float, "grid_fee_per_kwh": float})
+    return trade_records(
+        trades,
+        "cda",
+        [f.seller for f in fills],
+        [f.buyer for f in fills],
+        pd.DatetimeIndex([pd.Timestamp(delivery_start)]),
+        scope=scope,
+        timestamps=None if timestamp is None else pd.DatetimeIndex([pd.Timestamp(timestamp)]),
+        sell_order_ids=[f.sell_order_id for f in fills],
+        buy_order_ids=[f.buy_order_id for f in fills],
+    )
 
 
 def validate_orders(
@@ -266,7 +271,7 @@ def clear_orders(
     distance=None,
     preferred_premium_per_kwh: float = 0.0,
     green_premium_per_kwh: float = 0.0,
-    salt: str = "",
+    scope: str = "",
     **options,
 ) -> MarketOutcome:
     """Validate one interval's orders and clear them with a periodic mechanism.
@@ -282,7 +287,7 @@ def clear_orders(
         between buses, for the buyers' ``max_distance``
     preferred_premium_per_kwh, green_premium_per_kwh : p2p: what a buyer adds to its limit for a
         preferred seller and for green energy [currency/kWh]
-    salt : separates transaction ids of different markets or runs
+    scope : names the market, for the transaction ids (:func:`~wattmesh.tables.transaction_ids`)
     **options : passed to :func:`~wattmesh.market.batch.clear_batch` (seed, fee_per_kwh, price_rule, ...)
 
     Notes
@@ -313,19 +318,15 @@ def clear_orders(
     start = pd.DatetimeIndex([pd.Timestamp(delivery_start)])
     start = start.tz_localize("UTC") if start.tz is None else start
     trades = trade_records(
-        clearing,
+        clearing.trades,
+        clearing.mechanism,
         asks["member_id"].to_numpy(object),
         bids["member_id"].to_numpy(object),
         start,
-        None if timestamp is None else pd.DatetimeIndex([pd.Timestamp(timestamp)]),
-        asks["order_id"].to_numpy(object),
-        bids["order_id"].to_numpy(object),
-        salt,
-    )
-    welfare = float(
-        (bids["price_per_kwh"].to_numpy() * clearing.bid_fill_kwh[0]).sum()
-        - (asks["price_per_kwh"].to_numpy() * clearing.ask_fill_kwh[0]).sum()
-        - clearing.bid_fee[0].sum()
+        scope=scope,
+        timestamps=None if timestamp is None else pd.DatetimeIndex([pd.Timestamp(timestamp)]),
+        sell_order_ids=asks["order_id"].to_numpy(object),
+        buy_order_ids=bids["order_id"].to_numpy(object),
     )
     report = {
         "mechanism": mechanism,
@@ -338,7 +339,13 @@ def clear_orders(
         "ask_kwh": float(asks["energy_kwh"].sum()),
         "volume_kwh": float(clearing.volume_kwh[0]),
         "mean_price_per_kwh": float(clearing.price_per_kwh[0]),
-        "welfare": welfare,
+        "welfare": welfare(
+            bids["price_per_kwh"].to_numpy()[None],
+            clearing.bid_fill_kwh,
+            asks["price_per_kwh"].to_numpy()[None],
+            clearing.ask_fill_kwh,
+            clearing.bid_fee,
+        ),
         "trades": len(trades),
     }
     return MarketOutcome(trades, rejected, report, clearing)

@@ -18,7 +18,14 @@ from wattmesh.market.clearing import (
     pair_in_order,
     sorted_keys,
 )
-from wattmesh.market.result import BatchClearing, BatchTrades, clearing_from_trades, per_interval
+from wattmesh.market.pooled import clear_common_limits
+from wattmesh.market.result import (
+    BatchClearing,
+    BatchTrades,
+    clearing_from_fills,
+    clearing_from_trades,
+    per_interval,
+)
 
 PAIR_PRICE_RULES = ("bid", "ask", "midpoint")
 
@@ -31,6 +38,7 @@ def clear_uniform_batch(
     rng: np.random.Generator,
     price_rule: str = "midpoint",
     fee_per_kwh: float | np.ndarray = 0.0,
+    pair: bool = True,
 ) -> BatchClearing:
     """Pay-as-clear: one price per interval for every local kWh (see :func:`clear_pay_as_clear`).
 
@@ -41,17 +49,30 @@ def clear_uniform_batch(
     price_rule : "midpoint", "marginal_ask" or "marginal_bid"
     fee_per_kwh : grid fee per local kWh, paid by the buyer on top of the price, a number or (T,)
         [currency/kWh]
+    pair : pair the fills into bilateral trades (False: fills and money only, no draw from ``rng``)
 
     Notes
     -----
     A flat fee f makes a trade worth doing only when bid - f >= ask, so the auction clears the bids
     shifted down by f; sellers receive the clearing price p and buyers pay p + f <= their limit.
+
+    The fast path: where every bid of an interval has one limit and every ask another (the simulator's
+    common case: homes bid retail less the fee and ask the feed-in price), the closed form of
+    :func:`~wattmesh.market.pooled.clear_common_limits` gives the same outcome without sorting.
     """
     bid_kwh, bid_price, ask_kwh, ask_price = as_order_arrays(
         bid_kwh, bid_price_per_kwh, ask_kwh, ask_price_per_kwh
     )
     fee = per_interval(fee_per_kwh, bid_kwh.shape[0], "fee_per_kwh")
-    uniform = clear_pay_as_clear(bid_kwh, bid_price - fee[:, None], ask_kwh, ask_price, price_rule)
+    net_bid = bid_price - fee[:, None]
+    if _is_common(net_bid) and _is_common(ask_price):
+        uniform = clear_common_limits(bid_kwh, net_bid[:, 0], ask_kwh, ask_price[:, 0], price_rule)
+    else:
+        uniform = clear_pay_as_clear(bid_kwh, net_bid, ask_kwh, ask_price, price_rule)
+    if not pair:
+        return clearing_from_fills(
+            "pay_as_clear", uniform.bid_fill_kwh, uniform.ask_fill_kwh, uniform.price_per_kwh, fee
+        )
     row, seller, buyer, energy = pair_fills(uniform.ask_fill_kwh, uniform.bid_fill_kwh, rng)
     trades = BatchTrades(row, seller, buyer, energy, uniform.price_per_kwh[row], fee[row])
     return clearing_from_trades("pay_as_clear", trades, bid_kwh.shape[0], bid_kwh.shape[1], ask_kwh.shape[1])
@@ -113,6 +134,11 @@ def clear_pay_as_bid(
         price = 0.5 * (ask_limit + bid_limit)
     trades = BatchTrades(row, seller, buyer, energy, price, fee[row])
     return clearing_from_trades("pay_as_bid", trades, n_intervals, n_bids, n_asks)
+
+
+def _is_common(price: np.ndarray) -> bool:
+    """True when every slot of each interval has the same price (and there is at least one slot)."""
+    return price.shape[1] > 0 and bool((price == price[:, :1]).all())
 
 
 def _price_order(key: np.ndarray, rng: np.random.Generator) -> np.ndarray:

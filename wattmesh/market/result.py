@@ -93,6 +93,58 @@ def clearing_from_trades(
     )
 
 
+def clearing_from_fills(
+    mechanism: str,
+    bid_fill_kwh: np.ndarray,
+    ask_fill_kwh: np.ndarray,
+    price_per_kwh: np.ndarray,
+    fee_per_kwh: np.ndarray,
+) -> BatchClearing:
+    """A :class:`BatchClearing` of a uniform price without bilateral trades (where none are wanted).
+
+    Money follows the fills: buyers pay (price + fee) per kWh, sellers receive the price; ``price_per_kwh``
+    and ``fee_per_kwh`` are (T,), the price NaN where nothing traded.
+    """
+    price = np.nan_to_num(price_per_kwh)[:, None]
+    fee = np.asarray(fee_per_kwh, float)[:, None]
+    no_trades = BatchTrades(*(np.zeros(0, np.int64),) * 3, np.zeros(0), np.zeros(0), np.zeros(0))
+    return BatchClearing(
+        mechanism=mechanism,
+        price_per_kwh=np.asarray(price_per_kwh, float),
+        volume_kwh=ask_fill_kwh.sum(axis=1),
+        bid_fill_kwh=bid_fill_kwh,
+        ask_fill_kwh=ask_fill_kwh,
+        bid_payment=bid_fill_kwh * (price + fee),
+        ask_revenue=ask_fill_kwh * price,
+        bid_fee=bid_fill_kwh * fee,
+        trades=no_trades,
+    )
+
+
+def welfare(
+    bid_value_per_kwh: np.ndarray,
+    bid_fill_kwh: np.ndarray,
+    ask_value_per_kwh: np.ndarray,
+    ask_fill_kwh: np.ndarray,
+    fee_paid: np.ndarray | float = 0.0,
+) -> float:
+    """THE welfare of a clearing [currency]: buyers' value of what they bought minus sellers' value of what
+    they sold minus the grid fees paid.
+
+    Parameters
+    ----------
+    bid_value_per_kwh, ask_value_per_kwh : (T, Nb), (T, Na) what each slot's energy is worth to its
+        member: the posted limits (the book's welfare) or the true values (a tournament's) [currency/kWh]
+    bid_fill_kwh, ask_fill_kwh : (T, Nb), (T, Na) energy bought and sold [kWh]
+    fee_paid : grid fees paid, any shape (summed) [currency]
+    """
+    return float(
+        (np.asarray(bid_value_per_kwh) * bid_fill_kwh).sum()
+        - (np.asarray(ask_value_per_kwh) * ask_fill_kwh).sum()
+        - np.sum(fee_paid)
+    )
+
+
 def per_interval(value, n_intervals: int, name: str) -> np.ndarray:
     """``value`` (a number or a (T,) array) as a (T,) float array; the error names ``name``."""
     array = np.asarray(value, dtype=float)

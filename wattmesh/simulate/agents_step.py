@@ -27,8 +27,8 @@ def run_strategy_tournament(
     ValueError
         for a mix that names an unknown strategy or shares that do not parse (naming ``agents.mix``).
     """
+    from wattmesh.agents.positions import community_positions
     from wattmesh.agents.tournament import (
-        community_positions,
         convergence_summary,
         parse_mix,
         rotated_tournament,

@@ -2,8 +2,10 @@
 
 Per market interval: own generation meets own consumption; batteries follow their dispatch rule; each
 member's remaining surplus becomes an ask at the feed-in price and each deficit a bid at the retail price
-less the local grid fee; the local market clears (``wattmesh.market``); whatever is not matched locally
-goes to or comes from the utility. Three cases run side by side on the same data:
+less the local grid fee; the exchange step clears them and settles each member's trades and its deviation
+from them at the utility's prices (:mod:`wattmesh.exchange`, the same step the live exchange runs). The
+driver holds no market or settlement logic of its own: it dispatches, calls the step on a week of
+intervals at once and keeps the totals. Three cases run side by side on the same data:
 
 - ``alone``: no local market and no batteries: every home trades only with the utility;
 - ``p2p``: the local market, no batteries;
@@ -19,9 +21,8 @@ each such array takes 280 MB.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
@@ -30,10 +31,10 @@ import pandas as pd
 from wattmesh.community.model import Community
 from wattmesh.energy.dispatch import DispatchPlan, plan_rows
 from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_kw
-from wattmesh.market.batch import MECHANISMS, clear_batch
-from wattmesh.market.clearing import pair_in_order
-from wattmesh.market.community import COMMUNITY_RULES
-from wattmesh.market.pooled import clear_common_limits
+from wattmesh.exchange import clear_positions, settle_positions
+from wattmesh.market.batch import MECHANISMS
+from wattmesh.market.orders import trade_records
+from wattmesh.market.result import BatchTrades
 
 CASES = ("alone", "p2p", "p2p_battery")
 CHUNK_INTERVALS = 96 * 7
@@ -52,52 +53,71 @@ MONEY = ("paid_local", "received_local", "fee_paid", "paid_utility", "received_u
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class TradeArrays:
-    """Trades as compact arrays: interval row, seller and buyer member columns, energy [kWh], price."""
-
-    interval: np.ndarray
-    seller: np.ndarray
-    buyer: np.ndarray
-    energy_kwh: np.ndarray
-    price_per_kwh: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.interval)
-
-
-@dataclass
-class CaseResult:
-    """Energy and money of one case.
+@dataclass(frozen=True)
+class CaseDetail:
+    """One case's full (intervals, members) arrays; member m is column m of the community's members.
 
     Energy balance per member and interval (all kWh):
     generation + discharge + bought + import = consumption + charge + sold + export
 
     Attributes
     ----------
-    by_member : per-member totals over the span, for every name in ENERGY and MONEY [kWh, currency]
-    by_interval : per-interval totals over members, for every name in ENERGY, plus ``own_use_kwh``
+    consumption_kwh : household load plus EV charging [kWh]
+    generation_kwh : PV and wind output [kWh]
+    charge_kwh, discharge_kwh : battery energy at the meter, into and out of the battery [kWh]
+    soc_kwh : battery state of charge at the end of each interval [kWh]
+    bought_kwh, sold_kwh : energy bought and sold on the local market [kWh]
+    import_kwh, export_kwh : energy bought from and sold to the utility [kWh]
+    paid_local : paid for local energy, grid fees included [currency]
+    received_local : received for local energy [currency]
+    fee_paid : grid fees within ``paid_local`` [currency]
+    paid_utility, received_utility : import at retail, export at the feed-in price [currency]
+    """
+
+    consumption_kwh: np.ndarray
+    generation_kwh: np.ndarray
+    charge_kwh: np.ndarray
+    discharge_kwh: np.ndarray
+    soc_kwh: np.ndarray
+    bought_kwh: np.ndarray
+    sold_kwh: np.ndarray
+    import_kwh: np.ndarray
+    export_kwh: np.ndarray
+    paid_local: np.ndarray
+    received_local: np.ndarray
+    fee_paid: np.ndarray
+    paid_utility: np.ndarray
+    received_utility: np.ndarray
+
+
+@dataclass
+class CaseResult:
+    """Energy and money of one case.
+
+    Attributes
+    ----------
+    name : "alone", "p2p" or "p2p_battery"
+    by_member : per-member totals over the span, (M,) for every name in ENERGY and MONEY [kWh, currency]
+    by_interval : per-interval totals over members, (T,) for every name in ENERGY, plus ``own_use_kwh``
         (generation used behind the meter) and, split into ``home_`` and ``community_`` members,
-        ``charge_kwh``, ``discharge_kwh``, ``soc_kwh`` and ``bought_kwh``
-    local_price_per_kwh : (T,) clearing price, NaN where nothing traded locally [currency/kWh]
-    detail : the full (T, M) arrays for every name in ENERGY and MONEY and ``soc_kwh``, when kept
+        ``charge_kwh``, ``discharge_kwh``, ``soc_kwh`` and ``bought_kwh`` [kWh]
+    local_price_per_kwh : (T,) mean local price, NaN where nothing traded locally [currency/kWh]
+    trade_arrays : the local trades as arrays (interval row, seller and buyer member columns, energy,
+        price, fee), where the case records trades (the full case), else None
+    community : the simulated community
+    seed, mechanism : how the market was cleared
+    detail : the full (T, M) arrays (:class:`CaseDetail`), when kept (``simulate(..., detail=True)``)
     """
 
     name: str
     by_member: dict[str, np.ndarray]
     by_interval: dict[str, np.ndarray]
     local_price_per_kwh: np.ndarray
-    trade_arrays: TradeArrays | None
+    trade_arrays: BatchTrades | None
     community: Community = field(repr=False)
     seed: int = 0
     mechanism: str = "pay_as_clear"
-    detail: dict[str, np.ndarray] | None = None
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        detail = self.__dict__.get("detail")
-        if detail is not None and name in detail:
-            return detail[name]
-        raise AttributeError(f"{name!r}: not a field, and the case kept no detail array of that name")
+    detail: CaseDetail | None = None
 
     @property
     def bill(self) -> np.ndarray:
@@ -107,14 +127,67 @@ class CaseResult:
 
     @cached_property
     def trades(self) -> pd.DataFrame | None:
-        """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism."""
+        """The case's trade records (:data:`wattmesh.tables.TRADES`), or None where it records none."""
         if self.trade_arrays is None:
             return None
-        return trade_records(self.community, self.trade_arrays, self.mechanism, self.seed)
+        community = self.community
+        ids = community.member_ids.to_numpy()
+        return trade_records(
+            self.trade_arrays,
+            self.mechanism,
+            ids,
+            ids,
+            community.index,
+            scope=run_scope(community, self.seed),
+            compact=True,
+        )
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """One detail array as an intervals x members frame (UTC interval starts, member ids) [its unit].
+
+        Raises
+        ------
+        ValueError
+            if the case kept no detail, or ``name`` is not a field of :class:`CaseDetail`.
+        """
+        if self.detail is None:
+            raise ValueError(f"case {self.name!r} kept no detail; simulate with detail=True")
+        names = [f.name for f in fields(CaseDetail)]
+        if name not in names:
+            raise ValueError(f"{name!r} is not one of {', '.join(names)}")
+        return pd.DataFrame(
+            getattr(self.detail, name), index=self.community.index, columns=self.community.member_ids
+        )
+
+    def member_totals(self) -> pd.DataFrame:
+        """Per-member totals over the span, one row per member id, columns ENERGY + MONEY and ``bill``."""
+        table = pd.DataFrame(self.by_member, index=pd.Index(self.community.member_ids, name="member_id"))
+        return table.assign(bill=self.bill)
+
+    def interval_totals(self) -> pd.DataFrame:
+        """Per-interval totals over members, indexed by the UTC interval start, and the local price."""
+        table = pd.DataFrame(self.by_interval, index=self.community.index)
+        return table.assign(local_price_per_kwh=self.local_price_per_kwh)
+
+
+def run_scope(community: Community, seed: int) -> str:
+    """The market scope of a simulation run, for its transaction ids: scenario name, seed and start."""
+    return f"simulation|{community.name}|seed={seed}|{community.index[0].isoformat()}"
 
 
 @dataclass
 class SimulationResult:
+    """The three cases of a run on the same data.
+
+    Attributes
+    ----------
+    community : the simulated community
+    cases : "alone", "p2p" and "p2p_battery" (:class:`CaseResult`)
+    ev_kw : (T, M) EV charging on arrival (the cases without a plan) [kW]
+    price_rule, mechanism : the local market's pricing
+    home_plan : the planner's dispatch of the full case's home batteries and EVs, if any
+    """
+
     community: Community
     cases: dict[str, CaseResult]
     ev_kw: np.ndarray
@@ -124,6 +197,7 @@ class SimulationResult:
 
     @property
     def full(self) -> CaseResult:
+        """The case with the market, the batteries and the plan: what the community would do."""
         return self.cases["p2p_battery"]
 
 
@@ -205,9 +279,7 @@ class _Accumulator:
         self.trades: list[tuple] = []
         self.market = False
         self.detail = (
-            {name: np.zeros((n_intervals, n_members)) for name in ENERGY + MONEY + ("soc_kwh",)}
-            if detail
-            else None
+            {f.name: np.zeros((n_intervals, n_members)) for f in fields(CaseDetail)} if detail else None
         )
 
     def add(self, rows: slice, arrays: dict[str, np.ndarray], price: np.ndarray) -> None:
@@ -229,12 +301,9 @@ class _Accumulator:
     def result(self, name: str, community: Community, seed: int, mechanism: str) -> CaseResult:
         trades = None
         if self.market:
-            parts = (
-                list(zip(*self.trades, strict=True))
-                if self.trades
-                else [[np.zeros(0, np.int64)]] * 3 + [[np.zeros(0)]] * 2
-            )
-            trades = TradeArrays(*(np.concatenate(p) for p in parts))
+            parts = [np.zeros(0, np.int64)] * 3 + [np.zeros(0)] * 3
+            chunks = list(zip(*self.trades, strict=True)) if self.trades else [[p] for p in parts]
+            trades = BatchTrades(*(np.concatenate(c) for c in chunks))
         return CaseResult(
             name=name,
             by_member=self.by_member,
@@ -244,112 +313,51 @@ class _Accumulator:
             community=community,
             seed=seed,
             mechanism=mechanism,
-            detail=self.detail,
+            detail=None if self.detail is None else CaseDetail(**self.detail),
         )
 
 
 def _settle_chunk(acc, rows, community, consumption, generation, charge, discharge, soc, market, rules, rng):
-    """Clear the local market for one chunk and settle the rest with the utility.
+    """Run the exchange step on one chunk of intervals and keep the case's totals.
 
     ``market`` is None for no market, False for a market without trade records, True with them;
     ``rules`` is (mechanism, price_rule). Members bid the retail price and ask the feed-in price; the
-    local fee is paid by the buyer on top of the local price. Pay-as-clear on such common limits uses
-    the closed form of :mod:`wattmesh.market.pooled`, where trades pair sellers and buyers in one seeded
-    random order of the members per chunk (a week), so that no member is always first; every other
-    mechanism goes through :func:`wattmesh.market.clear_batch`.
+    local fee is paid by the buyer on top of the local price; each member's meter measures exactly its
+    position, so what the market leaves over settles with the utility.
     """
     mechanism, price_rule = rules
     position = generation - consumption - charge + discharge
-    surplus = np.maximum(position, 0.0)
-    deficit = np.maximum(-position, 0.0)
     retail = community.retail_per_kwh[rows]
     feed_in = community.feed_in_per_kwh[rows]
-    fee = community.local_fee_per_kwh
-    if market is None:
-        bought = np.zeros_like(position)
-        sold = np.zeros_like(position)
-        price = np.full(len(retail), np.nan)
-        paid_local, received_local, fee_paid = bought, sold, bought
-    elif mechanism == "pay_as_clear":
-        cleared = clear_common_limits(deficit, retail - fee, surplus, feed_in, price_rule)
-        bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
-        local_price = np.nan_to_num(price)[:, None]
-        paid_local, received_local, fee_paid = bought * (local_price + fee), sold * local_price, bought * fee
-        if market:
-            n_rows, n_members = position.shape
-            seller_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
-            buyer_order = np.broadcast_to(rng.permutation(n_members), (n_rows, n_members))
-            interval, seller, buyer, energy = pair_in_order(sold, seller_order, bought, buyer_order)
-            acc.trades.append((interval + rows.start, seller, buyer, energy, price[interval]))
-    else:
-        options = {"seed": rng, "fee_per_kwh": fee}
-        if mechanism in COMMUNITY_RULES or mechanism == "utility_only":
-            options |= {"retail_per_kwh": retail, "feed_in_per_kwh": feed_in}
-        cleared = clear_batch(
-            mechanism,
-            deficit,
-            np.broadcast_to(retail[:, None], deficit.shape),
-            surplus,
-            np.broadcast_to(feed_in[:, None], surplus.shape),
-            **options,
+    clearing = None
+    if market is not None:
+        clearing = clear_positions(
+            np.maximum(-position, 0.0),
+            retail[:, None],
+            np.maximum(position, 0.0),
+            feed_in[:, None],
+            mechanism=mechanism,
+            fee_per_kwh=community.local_fee_per_kwh,
+            retail_per_kwh=retail,
+            feed_in_per_kwh=feed_in,
+            rng=rng,
+            price_rule=price_rule,
+            with_trades=market,
         )
-        bought, sold, price = cleared.bid_fill_kwh, cleared.ask_fill_kwh, cleared.price_per_kwh
-        paid_local, received_local, fee_paid = cleared.bid_payment, cleared.ask_revenue, cleared.bid_fee
+        acc.market = acc.market or market
         if market:
-            t = cleared.trades
-            acc.trades.append((t.interval + rows.start, t.seller, t.buyer, t.energy_kwh, t.price_per_kwh))
-    if market:
-        acc.market = True
-    imported = deficit - bought
-    exported = surplus - sold
-    acc.add(
-        rows,
-        {
-            "consumption_kwh": consumption,
-            "generation_kwh": generation,
-            "charge_kwh": charge,
-            "discharge_kwh": discharge,
-            "soc_kwh": soc,
-            "bought_kwh": bought,
-            "sold_kwh": sold,
-            "import_kwh": imported,
-            "export_kwh": exported,
-            "paid_local": paid_local,
-            "received_local": received_local,
-            "fee_paid": fee_paid,
-            "paid_utility": imported * retail[:, None],
-            "received_utility": exported * feed_in[:, None],
-        },
-        price,
-    )
-
-
-def trade_records(community: Community, trades: TradeArrays, mechanism: str, seed: int) -> pd.DataFrame:
-    """Trades in the DESIGN.md trade-record format, plus the delivery interval and the mechanism.
-
-    Transaction ids are ``tx_`` + 8 hex digits naming the run (scenario name, seed, start) + 8 hex digits
-    counting the run's trades, so ids are unique within a run and stable across identical runs. Energy is
-    rounded to 1e-6 kWh (1 mWh); trades that round to zero are left out.
-    """
-    ids = community.member_ids.to_numpy()
-    run = hashlib.blake2b(
-        f"{community.name}|{seed}|{community.index[0].isoformat()}".encode(), digest_size=4
-    ).hexdigest()
-    stamps = pd.Categorical.from_codes(
-        trades.interval, categories=community.index.strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
-    counter = pd.Series(np.arange(len(trades)), dtype=np.int64).map("{:08x}".format)
-    records = pd.DataFrame(
-        {
-            "transaction_id": f"tx_{run}" + counter,
-            "seller": pd.Categorical.from_codes(trades.seller, categories=ids),
-            "buyer": pd.Categorical.from_codes(trades.buyer, categories=ids),
-            "energy_amount_kwh": np.round(trades.energy_kwh, 6),
-            "price_per_kwh": np.round(trades.price_per_kwh, 6),
-            "timestamp": stamps,
-            "status": "completed",
-            "interval": stamps,
-            "mechanism": mechanism,
-        }
-    )
-    return records[records["energy_amount_kwh"] > 0].reset_index(drop=True)
+            t = clearing.trades
+            acc.trades.append(
+                (t.interval + rows.start, t.seller, t.buyer, t.energy_kwh, t.price_per_kwh, t.fee_per_kwh)
+            )
+    statements = settle_positions(clearing, position, retail, feed_in)
+    arrays = {f.name: getattr(statements, f.name) for f in fields(statements)}
+    arrays |= {
+        "consumption_kwh": consumption,
+        "generation_kwh": generation,
+        "charge_kwh": charge,
+        "discharge_kwh": discharge,
+        "soc_kwh": soc,
+    }
+    price = np.full(len(retail), np.nan) if clearing is None else clearing.price_per_kwh
+    acc.add(rows, arrays, price)

@@ -49,42 +49,23 @@ def assess_grid(
     outage_hours: float,
     critical_fraction: float,
 ) -> GridOutputs:
-    """Power flow, limits, network-aware comparison and (optionally) an outage for the full case."""
-    from wattmesh.grid import (
-        GridLimits,
-        dso_safe_delivery,
-        feeder_model,
-        grid_report,
-        load_network,
-        member_power_flow,
-        network_awareness_comparison,
-    )
+    """Power flow, limits, network-aware comparison and (optionally) an outage for the full case.
+
+    One call of :func:`wattmesh.grid.assess_feeder` solves the full case's power flow and its curtailment
+    once each; the outage is the only other grid computation.
+    """
+    from wattmesh.grid import GridLimits, assess_feeder, feeder_model, load_network
 
     community = result.community
     full = result.full
+    detail = full.detail
     dt = community.interval_h
-    model = feeder_model(load_network(community.meta["net_path"]))
-    bus = community.members["bus"].to_numpy()
     limits = GridLimits(vm_min_pu=vm_min_pu, vm_max_pu=vm_max_pu)
-    net_kw = (full.sold_kwh + full.export_kwh - full.bought_kwh - full.import_kwh) / dt
-    flow = member_power_flow(model, bus, net_kw, community.index)
+    net_kw = (detail.sold_kwh + detail.export_kwh - detail.bought_kwh - detail.import_kwh) / dt
     trades = full.trade_arrays
-    _, curtailed = dso_safe_delivery(
-        model,
-        bus,
-        net_kw,
-        community.index,
-        trades.interval,
-        trades.seller,
-        trades.energy_kwh,
-        limits=limits,
-        member_ids=community.member_ids,
-        interval_h=dt,
-        power_flow=flow,
-    )
-    awareness = network_awareness_comparison(
-        model,
-        bus,
+    feeder = assess_feeder(
+        feeder_model(load_network(community.meta["net_path"])),
+        community.members["bus"].to_numpy(),
         net_kw,
         community.index,
         trades.interval,
@@ -94,15 +75,16 @@ def assess_grid(
         flat_fee_per_kwh=community.local_fee_per_kwh,
         rate_per_kwh_per_segment=rate_per_kwh_per_segment,
         limits=limits,
+        member_ids=community.member_ids,
         interval_h=dt,
     )
     per_home = summary = window = None
     if outage_start is not None:
         per_home, summary, window = _outage(result, outage_start, outage_hours, critical_fraction)
     return GridOutputs(
-        grid_report(flow, limits),
-        awareness,
-        curtailed,
+        feeder.report,
+        feeder.awareness,
+        feeder.curtailed_kwh,
         per_home,
         summary,
         window,
@@ -129,8 +111,8 @@ def _outage(result: SimulationResult, start: pd.Timestamp, hours: float, critica
     first = int(np.argmax(mask))
     homes = (community.members["kind"] != "community").to_numpy()
     storage = community.storage_by_member("battery")
-    soc = full.soc_kwh[first - 1] if first > 0 else storage["soc_initial_kwh"]
-    consumption_kw = full.consumption_kwh[mask] / community.interval_h
+    soc = full.detail.soc_kwh[first - 1] if first > 0 else storage["soc_initial_kwh"]
+    consumption_kw = full.detail.consumption_kwh[mask] / community.interval_h
     per_home, summary = outage_comparison(
         consumption_kw[:, homes],
         community.generation_kw[mask][:, homes],

@@ -135,7 +135,7 @@ def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Times
     community = result.community
     full = result.full
     rows = (community.index >= start) & (community.index <= end)
-    position = (full.generation_kwh - full.consumption_kwh - full.charge_kwh + full.discharge_kwh)[rows]
+    position = (full.detail.generation_kwh - full.detail.consumption_kwh - full.detail.charge_kwh + full.detail.discharge_kwh)[rows]
     retail, feed_in = community.retail_per_kwh[rows], community.feed_in_per_kwh[rows]
     table = compare_mechanisms(
         np.maximum(-position, 0.0),
