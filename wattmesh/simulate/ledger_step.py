@@ -1,6 +1,7 @@
 """Record a simulation's trades in the ledger: keys, signed entries, one tree head per interval.
 
-Orchestration only: the log, signatures and chain backends are :mod:`wattmesh.ledger`.
+Orchestration only: the exchange step records (:func:`wattmesh.exchange.record`); the log, signatures and
+chain backends are :mod:`wattmesh.ledger`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def record_trades(
     interval is also anchored (or settled) on the embedded eth-tester chain, and the chain is checked
     against the local log before the chain goes away with the process.
     """
-    from wattmesh.ledger import append_intervals, ensure_keys, open_ledger
+    from wattmesh.exchange import record
+    from wattmesh.ledger import ensure_keys, open_ledger
 
     community = result.community
     key_dir = out / "keys"
@@ -57,7 +59,7 @@ def record_trades(
         for start in range(0, len(community.index), WEEK):
             stop = min(start + WEEK, len(community.index))
             chunk = trades[(rows >= start) & (rows < stop)]
-            heads = append_intervals(ledger, chunk, community.index[start:stop], step)
+            heads = record(ledger, chunk, community.index[start:stop], step)
             head = heads[-1] if heads else head
             if progress is not None:
                 progress(stop, len(community.index))
