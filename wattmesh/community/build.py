@@ -10,7 +10,9 @@ Rules (SimBench feeders):
   non-zero charging in SimBench's profile is one session: arrival at its start, departure at its end,
   the energy of the run), dispatched later by a charging rule;
 - the community battery, when the scenario has one, is a member of kind ``community`` at the
-  transformer's LV bus.
+  transformer's LV bus;
+- the scenario's ``[[fleet]]`` entries add PV, batteries or small wind turbines to drawn (seeded)
+  households that have none of that kind yet; their PV and wind output joins the members' generation.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from wattmesh.community.scenario import Scenario
 from wattmesh.community.simbench_source import FeederData, load_feeder
 from wattmesh.community.tariffs import tou_price_series
 from wattmesh.community.variety import load_variety
+from wattmesh.community.wind import TRY_REGION, turbine_series_kw
 
 COMMUNITY_BATTERY_ID = "community_battery"
+#: Profile name of fleet wind turbines: the DWD test reference year's wind of the region they stand in.
+WIND_PROFILE = f"dwd_try2010_{TRY_REGION:02d}"
 
 
 def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Community:
@@ -243,7 +248,11 @@ def _ev_sessions(
 
 
 def _add_fleet(scenario, members, assets, generation_kw, feeder, rng):
-    """Add the scenario's ``[[fleet]]`` PV and batteries to randomly drawn (seeded) households."""
+    """Add the scenario's ``[[fleet]]`` PV, batteries and wind turbines to randomly drawn (seeded) households.
+
+    Fleet PV follows the feeder's PV shape per kW; a fleet's turbines all see the same hub-height wind
+    (:func:`wattmesh.community.wind.turbine_series_kw`), computed once per fleet.
+    """
     if not scenario.fleet:
         return members, assets, generation_kw
     generation_kw = generation_kw.copy()
@@ -252,6 +261,10 @@ def _add_fleet(scenario, members, assets, generation_kw, feeder, rng):
     pv_per_kw = feeder.sgen_kw[sgens["name"]].to_numpy().sum(axis=1) / max(sgens["rated_kw"].sum(), 1e-9)
     new_rows = []
     for i, fleet in enumerate(scenario.fleet):
+        if fleet["kind"] == "wind":
+            unit_kw = turbine_series_kw(feeder.index, fleet["hub_height_m"], fleet["power_kw"])
+        elif fleet["kind"] == "pv":
+            unit_kw = pv_per_kw * fleet["power_kw"]
         has = set(assets.loc[assets["kind"] == fleet["kind"], "member_id"])
         has_pv = set(assets.loc[assets["kind"] == "pv", "member_id"])
         households = members[members["kind"] == "household"]["member_id"]
@@ -271,12 +284,13 @@ def _add_fleet(scenario, members, assets, generation_kw, feeder, rng):
                     "capacity_kwh": fleet["capacity_kwh"] if fleet["kind"] == "battery" else 0.0,
                     "efficiency": fleet["efficiency"],
                     "soc_initial": 0.5,
-                    "profile": "",
+                    "profile": WIND_PROFILE if fleet["kind"] == "wind" else "",
+                    "hub_height_m": fleet["hub_height_m"] if fleet["kind"] == "wind" else 0.0,
                 }
             )
-            if fleet["kind"] == "pv":
+            if fleet["kind"] in ("pv", "wind"):
                 column = members.index[members["member_id"] == member_id][0]
-                generation_kw[:, column] += pv_per_kw * fleet["power_kw"]
+                generation_kw[:, column] += unit_kw
     return members, pd.concat([assets, pd.DataFrame(new_rows)], ignore_index=True), generation_kw
 
 

@@ -87,6 +87,14 @@ ASSETS = TableSchema(
             maximum=1.0,
         ),
         Column("profile", "str", "-", "name of the profile the asset's time series comes from", default=""),
+        Column(
+            "hub_height_m",
+            "float",
+            "m",
+            "hub height of a wind turbine (0 for other kinds)",
+            default=0.0,
+            minimum=0.0,
+        ),
     ),
 )
 

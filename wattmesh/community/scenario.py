@@ -22,7 +22,7 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.
 MECHANISMS = ("pay_as_clear", "pay_as_bid", "p2p", "sdr", "mmr", "bill_sharing", "utility_only")
 PRICE_RULES = ("midpoint", "marginal_ask", "marginal_bid")
 INTERVAL_MINUTES = (15, 30, 60)
-FLEET_KINDS = ("battery", "pv")
+FLEET_KINDS = ("battery", "pv", "wind")
 FLEET_AMONG = ("all", "pv_owners", "without_pv")
 TOU_DAYS = ("all", "weekdays", "weekends")
 
@@ -285,7 +285,7 @@ TOU_FIELDS: tuple[Field, ...] = (
     Field("days", "str", "-", "all, weekdays or weekends", "all", choices=TOU_DAYS),
 )
 FLEET_FIELDS: tuple[Field, ...] = (
-    Field("kind", "str", "-", "battery or pv", required=True, choices=FLEET_KINDS),
+    Field("kind", "str", "-", "battery, pv or wind (small turbines)", required=True, choices=FLEET_KINDS),
     Field(
         "count",
         "int",
@@ -295,9 +295,17 @@ FLEET_FIELDS: tuple[Field, ...] = (
         minimum=0,
     ),
     Field("among", "str", "-", "all households, pv_owners or those without_pv", "all", choices=FLEET_AMONG),
-    Field("power_kw", "float", "kW", "PV peak power or battery power limit", required=True, minimum=0.0),
+    Field(
+        "power_kw",
+        "float",
+        "kW",
+        "PV peak power, battery power limit or wind turbine nameplate rating",
+        required=True,
+        minimum=0.0,
+    ),
     Field("capacity_kwh", "float", "kWh", "battery capacity", 0.0, minimum=0.0),
     Field("efficiency", "float", "-", "battery round-trip efficiency", 0.9, minimum=0.01, maximum=1.0),
+    Field("hub_height_m", "float", "m", "wind turbine hub height", 24.0, minimum=1.0, maximum=150.0),
 )
 LIST_SECTIONS = {"tariff.retail_tou": TOU_FIELDS, "tariff.feed_in_tou": TOU_FIELDS, "fleet": FLEET_FIELDS}
 

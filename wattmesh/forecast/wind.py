@@ -1,4 +1,4 @@
-"""Small wind: a small turbine's power curve, hub-height wind speed, and measured wind for tests.
+"""Small wind for the forecasts: a generic small turbine's power curve, hub-height wind speed, measured wind.
 
 windpowerlib covers utility-scale turbines only, so the small turbine's curve is our own, built from the
 rotor's swept area and a constant power coefficient below rated speed [1]_::
@@ -15,11 +15,14 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+# The measured wind comes from the community's data (one loader for the simulator and the forecasts).
+from wattmesh.community.wind import load_dwd_try_wind
+
+__all__ = ["PowerCurve", "hub_height_wind_speed", "load_dwd_try_wind", "small_turbine_curve", "wind_power_kw"]
 
 AIR_DENSITY_KG_PER_M3 = 1.225
 
@@ -99,26 +102,3 @@ def hub_height_wind_speed(
     if not (measured_height_m > 0 and hub_height_m > 0):
         raise ValueError(f"heights must be positive, got {measured_height_m!r} and {hub_height_m!r}")
     return np.asarray(wind_speed_m_s, dtype=float) * (hub_height_m / measured_height_m) ** hellman_exponent
-
-
-def load_dwd_try_wind(region: int = 4) -> pd.DataFrame:
-    """Hourly 10 m wind speed [m/s] and air temperature [C] of a DWD test reference year (shipped in demandlib).
-
-    The TRY 2010 "mean year" files hold one year of observed hours (1988-2007 segments) of a German
-    climate region (4 = Potsdam). Hour ``HH`` (1-24, CET) is the hour ending then; the index is the hour
-    start in UTC, with the year set to 2010 (the files name none).
-    """
-    import demandlib
-
-    path = Path(demandlib.__file__).parent / "vdi" / "resources_weather" / f"TRY2010_{region:02d}_Jahr.dat"
-    if not path.is_file():
-        raise FileNotFoundError(f"DWD test reference year not found: no {path}")
-    with path.open(encoding="latin-1") as lines:
-        header = next(n for n, line in enumerate(lines) if line.startswith("***")) - 1
-    raw = pd.read_csv(path, sep=r"\s+", skiprows=header, comment="*", encoding="latin-1")
-    start = pd.Timestamp("2010-01-01 00:00", tz="Etc/GMT-1")
-    index = pd.date_range(start, periods=len(raw), freq="h").tz_convert("UTC")
-    index.name = "time"
-    return pd.DataFrame(
-        {"wind_speed_m_s": raw["WG"].to_numpy(float), "temperature_c": raw["t"].to_numpy(float)}, index=index
-    )
