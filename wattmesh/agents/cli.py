@@ -42,18 +42,12 @@ def tournament(
     """Trade a scenario's community with a mix of strategies: profit per kWh, efficiency, convergence."""
     import pandas as pd
 
-    from wattmesh.agents.positions import community_positions
-    from wattmesh.agents.tournament import (
-        TOURNAMENT_MECHANISMS,
-        convergence_summary,
-        parse_mix,
-        rotated_tournament,
-    )
+    from wattmesh.agents.tournament import TOURNAMENT_MECHANISMS, community_tournament, parse_mix
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import ScenarioError, load_scenario
 
     try:
-        shares = parse_mix(mix)
+        parse_mix(mix)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -85,12 +79,10 @@ def tournament(
 
         with console.status("planning the homes' batteries and EVs (energy.dispatch = planner)"):
             plan = plan_scenario_dispatch(community, scenario_values)
-    positions = community_positions(community, plan)
     with console.status("trading"):
-        table, results = rotated_tournament(
-            positions, shares, mechanism, rounds, seed, rotations, repeats=repeats
+        table, summary, results = community_tournament(
+            community, mix, mechanism, rounds, seed, plan, rotations, repeats
         )
-    summary = convergence_summary(results)
     currency = community.currency
     out = Table(
         title=f"{scenario_values['name']}: {len(community.index)} intervals, {mechanism}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattmesh.agents.positions import Positions
+from wattmesh.agents.positions import Positions, community_positions
 from wattmesh.agents.strategies import (
     STRATEGIES,
     PriceHistoryLearner,
@@ -487,3 +487,43 @@ def convergence_summary(results: list[TournamentResult]) -> dict[str, float]:
         "alpha_last_day": float(np.nanmean(last)),
         "alpha_mean": float(np.nanmean(mean_all)),
     }
+
+
+def community_tournament(
+    community,
+    mix: str,
+    mechanism: str = "pay_as_clear",
+    rounds: int = 5,
+    seed: int = 0,
+    home_plan=None,
+    rotations: int | None = None,
+    repeats: int = 1,
+) -> tuple[pd.DataFrame, dict, list[TournamentResult]]:
+    """A strategy tournament on a community's own positions: each strategy's profit, efficiency, convergence.
+
+    Home positions and limits follow the community's dispatch (:func:`community_positions`): ``home_plan``
+    (the energy planner's :class:`~wattmesh.energy.dispatch.DispatchPlan`) where given, else the
+    self-consumption rule. The strategies are rearranged over the homes (:func:`rotated_tournament`) and the
+    runs pooled.
+
+    Returns
+    -------
+    (table, summary, results) : the pooled per-strategy table, :func:`convergence_summary` with the
+        ``mechanism``, and every run
+
+    Raises
+    ------
+    ValueError
+        for a mix that names an unknown strategy or shares that do not parse (naming ``agents.mix``).
+    """
+    try:
+        shares = parse_mix(mix)
+    except ValueError as exc:
+        raise ValueError(f"agents.mix {mix!r}: {exc}") from None
+    positions = community_positions(community, home_plan)
+    table, results = rotated_tournament(
+        positions, shares, mechanism, rounds, seed, rotations, repeats=repeats
+    )
+    summary = convergence_summary(results)
+    summary["mechanism"] = mechanism
+    return table, summary, results

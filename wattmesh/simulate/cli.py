@@ -49,11 +49,11 @@ def run_simulate(
     ledger_backend: str | None = None,
 ) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
+    from wattmesh.agents.tournament import community_tournament
     from wattmesh.community.build import build_community
     from wattmesh.energy.members import compare_home_strategies, plan_scenario_dispatch
     from wattmesh.energy.members import forecast_options as forecast_options_of
     from wattmesh.kpi.report import format_kpi, typical_week
-    from wattmesh.simulate.agents_step import run_strategy_tournament
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.ledger_step import record_trades
@@ -135,14 +135,14 @@ def run_simulate(
             tournament = _step(
                 bar,
                 "strategy tournament",
-                run_strategy_tournament,
+                community_tournament,
                 community,
                 scenario["agents.mix"],
                 scenario["agents.mechanism"],
                 scenario["agents.rounds"],
                 scenario["seed"],
                 plan,
-            )
+            )[:2]
         ledger = None
         backend = scenario["ledger.backend"]
         if backend != "none":
