@@ -121,9 +121,10 @@ def curtail_trades(
     flow = power_flow if power_flow is not None else power_flow_series(model, injection)
     before = limit_violations(flow, limits)
     curtailed = np.zeros(n_trades)
-    sensitivities = _Sensitivities(model)
     values = injection.to_numpy()
     rows = np.flatnonzero(before["any_violation"].to_numpy())
+    # The sensitivities and each row's trades are needed only when some interval breaks a limit.
+    sensitivities = _Sensitivities(model) if rows.size else None
     rounds = 0
     final_vm = flow.vm_pu.to_numpy().copy()
     final_line = flow.line_loading_percent.to_numpy().copy()
@@ -133,7 +134,11 @@ def curtail_trades(
     subset_vm, subset_line, subset_trafo = final_vm, final_line, final_trafo
     subset_line_p, subset_trafo_p = final_line_p, final_trafo_p
     subset_rows = np.arange(len(injection))
-    trades_by_row = pd.Series(np.arange(n_trades)).groupby(trade_interval).apply(np.asarray).to_dict()
+    trades_by_row = (
+        pd.Series(np.arange(n_trades)).groupby(trade_interval).apply(np.asarray).to_dict()
+        if rows.size
+        else {}
+    )
     solved: list[tuple[np.ndarray, PowerFlowSeries]] = []
     while rows.size and rounds < MAX_ROUNDS:
         rounds += 1
