@@ -1,18 +1,13 @@
-"""Demand-response events from a file and from a real OpenADR 2.0b VTN (openleadr), honoured by the planners."""
+"""Demand-response events from a file, turned into import caps and honoured by the planners."""
 
 from __future__ import annotations
-
-import asyncio
-import socket
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.energy.community import plan_community
 from wattmesh.energy.events import event_caps, read_events
-from wattmesh.energy.openadr import EventInbox, make_ven
+from wattmesh.energy.planner import PlanWarning, plan_homes
 
 INDEX = pd.date_range("2030-01-01 00:00", periods=8, freq="1h", tz="UTC")
 MEMBERS = ["h1", "h2", "h3"]
@@ -43,7 +38,7 @@ def test_community_cap_from_a_csv_file_is_honoured(tmp_path):
     home_cap, community_cap = event_caps(events, INDEX, MEMBERS, load - pv)
     assert np.isnan(home_cap).all()
     np.testing.assert_array_equal(np.isfinite(community_cap), [0, 0, 0, 1, 1, 1, 0, 0])
-    plan = plan_community(
+    plan = plan_homes(
         load,
         pv,
         0.2,
@@ -56,7 +51,7 @@ def test_community_cap_from_a_csv_file_is_honoured(tmp_path):
     )
     # 6 kW demand against a 3 kW cap for 3 h: 9 kWh must come from the 12 kWh of batteries, charged before.
     assert plan.community_import_kw[3:6].max() <= 3.0 + 1e-6
-    assert plan.homes.discharge_kw[3:6].sum() == pytest.approx(9.0)
+    assert plan.discharge_kw[3:6].sum() == pytest.approx(9.0)
     assert not plan.warnings
 
 
@@ -85,65 +80,18 @@ def test_community_cap_below_must_run_load_warns_by_how_much():
     cap = np.full(8, np.nan)
     cap[4] = 0.0  # 6 kW of load, at most 3 x 2 kW from batteries... and they start empty but can charge first
     batteries = batteries.assign(power_kw=1.0)
-    with pytest.warns(UserWarning, match=r"community: demand-response import cap relaxed by 3\.000 kWh"):
-        plan_community(load, pv, 0.2, 0.0, batteries, 1.0, community_import_cap_kw=cap, member_ids=MEMBERS)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.integration
-def test_event_sent_by_an_openleadr_vtn_is_honoured_by_the_community():
-    from openleadr import OpenADRServer
-
-    port = free_port()
-    start = datetime(2030, 1, 1, 3, tzinfo=UTC)
-
-    async def on_create_party_registration(info):
-        return "ven_community", "reg_1"
-
-    async def scenario() -> pd.DataFrame:
-        vtn = OpenADRServer(
-            vtn_id="test_vtn", http_host="127.0.0.1", http_port=port, requested_poll_freq=timedelta(seconds=1)
+    with pytest.warns(PlanWarning, match=r"community: demand-response import cap relaxed by 3\.000 kWh"):
+        plan_homes(
+            load,
+            pv,
+            0.2,
+            0.0,
+            batteries,
+            1.0,
+            community_import_cap_kw=cap,
+            community_peak_price_per_kw=0.1,
+            member_ids=MEMBERS,
         )
-        vtn.add_handler("on_create_party_registration", on_create_party_registration)
-        answers = []
-        vtn.add_event(
-            ven_id="ven_community",
-            signal_name="LOAD_CONTROL",
-            signal_type="x-loadControlCapacity",
-            intervals=[{"dtstart": start, "duration": timedelta(hours=3), "signal_payload": 3.0}],
-            callback=lambda ven_id, event_id, opt_type: answers.append(opt_type),
-            event_id="grid_event_1",
-        )
-        await vtn.run()
-        inbox = EventInbox()
-        ven = make_ven("community", f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b", inbox)
-        await ven.run()
-        try:
-            for _ in range(300):
-                if len(inbox.events) and answers:
-                    break
-                await asyncio.sleep(0.1)
-        finally:
-            await ven.stop()
-            await vtn.stop()
-        assert answers == ["optIn"]
-        return inbox.events
-
-    events = asyncio.run(asyncio.wait_for(scenario(), 60))
-    assert list(events["event_id"]) == ["grid_event_1/0"]
-    load, pv, batteries = homes()
-    _, community_cap = event_caps(events, INDEX, MEMBERS, load - pv)
-    np.testing.assert_array_equal(np.isfinite(community_cap), [0, 0, 0, 1, 1, 1, 0, 0])
-    plan = plan_community(
-        load, pv, 0.2, 0.0, batteries, 1.0, community_import_cap_kw=community_cap, member_ids=MEMBERS
-    )
-    assert plan.community_import_kw[3:6].max() <= 3.0 + 1e-6
-    assert not plan.warnings
 
 
 def test_mpc_honours_a_community_cap_known_ahead_when_forecasts_are_right():

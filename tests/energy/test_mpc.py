@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from wattmesh.community.citylearn import load_citylearn_2022
-from wattmesh.energy.community import plan_community
 from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence, seasonal_naive
 from wattmesh.energy.kpis import citylearn_kpis, kpi_ratios
 from wattmesh.energy.mpc import (
@@ -146,48 +145,3 @@ def test_evs_in_mpc_leave_with_their_energy_for_less_than_charging_on_arrival():
     np.testing.assert_allclose(mpc.ev_delivered_kwh, [25.0, 18.0, 10.0], rtol=1e-6)
     rule = ev_on_arrival(sessions, index, pd.Index(members))
     assert (mpc.ev_kw.sum(axis=1) * price).sum() < (rule.sum(axis=1) * price).sum()
-
-
-def test_coordinated_planning_gives_the_community_a_lower_peak_than_homes_planning_alone():
-    rng = np.random.default_rng(11)
-    n_t, n_m = 48, 5
-    load = rng.uniform(0.2, 3.0, (n_t, n_m))
-    pv = np.clip(np.sin(np.linspace(-2, 10, n_t))[:, None] * 4, 0, None) * rng.uniform(0.5, 1, n_m)
-    price = np.where(np.arange(n_t) % 24 >= 17, 0.4, 0.2)
-    batteries = pd.DataFrame({"capacity_kwh": [6.0] * n_m, "power_kw": [3.0] * n_m, "soc_kwh": [3.0] * n_m})
-    community = pd.DataFrame(
-        {"battery_id": ["cb"], "capacity_kwh": [20.0], "power_kw": [10.0], "soc_kwh": [10.0]}
-    )
-    alone = plan_community(
-        load,
-        pv,
-        price,
-        0.05,
-        batteries,
-        1.0,
-        community_battery=community,
-        coordinate=False,
-        community_peak_price_per_kw=1.0,
-        peak_price_per_kw=0.0,
-    )
-    joint = plan_community(
-        load,
-        pv,
-        price,
-        0.05,
-        batteries,
-        1.0,
-        community_battery=community,
-        coordinate=True,
-        community_peak_price_per_kw=1.0,
-        peak_price_per_kw=0.0,
-    )
-    assert joint.community_import_kw.max() <= alone.community_import_kw.max() + 1e-6
-    total = load.sum(axis=1) - pv.sum(axis=1)
-    # energy balance at the transformer: homes + community battery
-    flows = joint.homes.charge_kw - joint.homes.discharge_kw
-    np.testing.assert_allclose(
-        joint.community_import_kw,
-        total + flows.sum(axis=1) + joint.battery_charge_kw - joint.battery_discharge_kw,
-        atol=1e-6,
-    )

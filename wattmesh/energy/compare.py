@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wattmesh.energy.common import per_home
 from wattmesh.energy.forecasts import Forecaster, perfect_forecast
 from wattmesh.energy.kpis import kpi_ratios
 from wattmesh.energy.mpc import (
@@ -16,7 +17,6 @@ from wattmesh.energy.mpc import (
     plan_perfect_foresight,
     run_mpc,
 )
-from wattmesh.energy.planner import _per_home
 
 BOUND = "perfect-foresight LP (bound)"
 
@@ -85,7 +85,7 @@ def compare_strategies(
         )
     rows = {}
     for name, run in runs.items():
-        buy = _per_home(buy_price_per_kwh, *load.shape, "buy_price_per_kwh")
+        buy = per_home(buy_price_per_kwh, *load.shape, "buy_price_per_kwh")
         community = run.net_kw.sum(axis=1)
         days = len(community) // per_day
         rows[name] = {

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wattmesh.energy.battery import validate_batteries
-from wattmesh.energy.planner import RELAX_PENALTY_PER_KWH, _per_home
+from wattmesh.energy.common import RELAX_PENALTY_PER_KWH, per_home
 
 _STEEP = 1e6
 
@@ -70,8 +70,8 @@ def plan_batteries_fast(
     load_kw = np.atleast_2d(np.asarray(load_kw, dtype=float))
     n_t, n_m = load_kw.shape
     net = load_kw - np.asarray(pv_kw, dtype=float)
-    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
-    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    buy = per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
     if (sell < 0).any() or (sell > buy + 1e-12).any():
         raise ValueError(
             "sell_price_per_kwh: expected 0 <= sell <= buy in every interval for the fast planner"

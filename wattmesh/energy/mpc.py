@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from wattmesh.energy.battery import apply_battery_kw, validate_batteries
+from wattmesh.energy.common import per_home
+from wattmesh.energy.ev_sessions import ev_slots
 from wattmesh.energy.forecasts import Forecaster
-from wattmesh.energy.planner import _per_home, ev_slots, plan_homes
+from wattmesh.energy.planner import plan_homes
 from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
 
 
@@ -58,8 +60,8 @@ def dispatch_objective(
     options, ``plan_perfect_foresight`` gives the lowest possible value: the bound.
     """
     n_t, n_m = dispatch.import_kw.shape
-    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
-    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    buy = per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
     bill = ((buy * dispatch.import_kw - sell * dispatch.export_kw) * interval_h).sum(axis=0)
     wear = wear_per_kwh * interval_h * (dispatch.charge_kw + dispatch.discharge_kw).sum(axis=0)
     window = n_t if peak_window_intervals is None else peak_window_intervals
@@ -230,8 +232,8 @@ def run_mpc(
     efficiency = bat["efficiency"].to_numpy()
     soc_min = capacity * bat["soc_min_fraction"].to_numpy()
     soc = bat["soc_kwh"].to_numpy().copy()
-    buy = _per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
-    sell = _per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
+    buy = per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
+    sell = per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
     load = load_kw.to_numpy()
     pv = pv_kw.to_numpy()
     charge = np.zeros((n_t, n_m))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from wattmesh.energy.common import ranges
+
 
 def battery_step(
     net_kwh: np.ndarray,
@@ -123,7 +125,7 @@ def ev_charge_on_arrival_kw(
     rest = need_intervals - whole
     # Every session's charging intervals, built at once: full power for `whole` intervals, then the rest.
     n_full = np.clip(np.minimum(whole, stop - first), 0, None)
-    rows = np.repeat(first, n_full) + _ranges(n_full)
+    rows = np.repeat(first, n_full) + ranges(n_full)
     cols = np.repeat(column, n_full)
     kw = np.repeat(sessions["charger_kw"].to_numpy(), n_full)
     inside = rows < n_intervals
@@ -136,12 +138,3 @@ def ev_charge_on_arrival_kw(
         rest[has_tail] * sessions["charger_kw"].to_numpy()[has_tail],
     )
     return power
-
-
-def _ranges(counts: np.ndarray) -> np.ndarray:
-    """0..c-1 for every c in ``counts``, concatenated."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total) - starts
