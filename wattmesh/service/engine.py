@@ -1,0 +1,835 @@
+"""The live exchange's single writer: requests -> journal -> state; gate closure -> clearing -> ledger.
+
+One thread owns every change. Requests (already signature-checked by the HTTP layer) wait in a queue; the
+writer takes them in batches, decides each against the state (sequence number, membership, gate, order
+book), writes the accepted ones to the journal and commits the batch in one transaction before any of them
+is acknowledged (group commit: one fsync for many orders). At each gate closure it clears the interval
+with :func:`wattmesh.exchange.clear_interval`, journals the clearing, appends the trades to the ledger
+(:func:`wattmesh.exchange.record`: one signed tree head per interval) and, once every member's reading of
+an interval is in, settles it with :func:`wattmesh.exchange.settle`. The market-data stream gets every
+change after its commit, numbered without gaps.
+
+The exchange holds no market, settlement or ledger logic of its own: it calls the exchange step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wattmesh.exchange import balance_problems, clear_interval, record, settle
+from wattmesh.ledger.keys import OPERATOR_ID
+from wattmesh.service.coop import Coop
+from wattmesh.service.journal import Journal
+from wattmesh.service.state import (
+    ACCEPTED,
+    ACTIVE,
+    HELD,
+    OPEN,
+    SUSPENDED,
+    State,
+    canonical_json,
+)
+from wattmesh.tables import TRADE_FIELDS
+
+logger = logging.getLogger("wattmesh.service")
+
+MEMBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+BATCH = 512
+
+
+def iso(stamp: pd.Timestamp) -> str:
+    """A UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return stamp.tz_convert("UTC").strftime(ISO_FORMAT)
+
+
+def parse_time(value: str, field_name: str) -> pd.Timestamp:
+    """A UTC ISO 8601 time with its zone; :class:`Rejected` (422 naming ``field_name``) otherwise."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise Rejected.field(
+            field_name, f"{value!r} is not a time (expected e.g. 2026-12-03T10:15:00Z)"
+        ) from None
+    if stamp.tzinfo is None or pd.isna(stamp):
+        raise Rejected.field(
+            field_name, f"{value!r} has no time zone (expected UTC, e.g. 2026-12-03T10:15:00Z)"
+        )
+    return stamp.tz_convert("UTC")
+
+
+class Rejected(Exception):
+    """A request the exchange refuses: HTTP status and the body sent back (nothing reaches the journal)."""
+
+    def __init__(self, status: int, detail) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    @classmethod
+    def field(cls, name: str, message: str) -> Rejected:
+        """422 in FastAPI's validation-error shape, naming the field."""
+        loc = ["body", *name.split(".")]
+        return cls(422, [{"loc": loc, "msg": f"{name}: {message}", "type": "value_error"}])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a request gets back: HTTP status and JSON body."""
+
+    status: int
+    body: dict | list | str
+
+
+@dataclass
+class Submission:
+    """A signature-checked request waiting for the writer."""
+
+    kind: str
+    signer: str
+    seq: int
+    request_hash: str
+    body: dict
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """What makes two requests the same for a retry: SHA-256 over method, path and body."""
+    return hashlib.sha256(method.upper().encode() + b"\n" + path.encode() + b"\n" + body).hexdigest()
+
+
+def interval_seed(scope: str, seed: int, interval: str) -> int:
+    """The seeded tie-break of one interval's clearing: from the co-op's scope, seed and the interval."""
+    digest = hashlib.blake2b(f"{scope}|{seed}|{interval}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def _plain(value):
+    """numpy scalars as Python numbers, for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return iso(value)
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+class Exchange:
+    """The live exchange of one co-op over one journal.
+
+    Parameters
+    ----------
+    coop : the co-op's settings (:func:`wattmesh.service.coop.load_coop`)
+    db_url : the journal's URL; default the co-op folder's SQLite file
+    wall_clock : seconds since the epoch (injectable for tests); the market clock in "wall" mode
+    synchronous : SQLite's synchronous pragma (FULL by default)
+
+    Use :meth:`start` (a writer thread, for the server) or :meth:`open` (the caller's thread, for the
+    command line and the tests) and :meth:`close`.
+    """
+
+    def __init__(self, coop: Coop, db_url: str | None = None, wall_clock=time.time, synchronous="FULL"):
+        self.coop = coop
+        self.db_url = db_url or coop.default_db_url
+        self.wall_clock = wall_clock
+        self.synchronous = synchronous
+        self.state = State()
+        self.lock = threading.RLock()
+        self.heads: list[dict] = []
+        self.ledger_problem: str | None = None
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._init_error: BaseException | None = None
+        self._subscribers: dict[int, tuple] = {}
+        self._md_seq = 0
+        self._last_gate_message = 0.0
+        self._last_now = 0.0
+        self.journal: Journal | None = None
+        self.ledger = None
+
+    # -- life cycle ------------------------------------------------------------------------------------
+    def open(self) -> Exchange:
+        """Open the journal, rebuild the state, bootstrap an empty journal, open and catch up the ledger."""
+        self.journal = Journal(self.db_url, self.synchronous)
+        self.state = rebuild_state(self.journal)
+        if self.state.journal_id == 0:
+            self._bootstrap()
+        self._open_ledger()
+        return self
+
+    def start(self, timeout: float = 120.0) -> Exchange:
+        """Open on a writer thread and serve requests there until :meth:`close`."""
+        self._thread = threading.Thread(target=self._thread_main, name="wattmesh-writer", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the exchange did not open within {timeout} s")
+        if self._init_error is not None:
+            raise self._init_error
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        else:
+            self._close_resources()
+
+    def _close_resources(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+        if self.journal is not None:
+            self.journal.close()
+
+    def __enter__(self) -> Exchange:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _thread_main(self) -> None:
+        try:
+            self.open()
+        except BaseException as err:  # handed to start(), which raises it in the caller's thread
+            self._init_error = err
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                batch = self._next_batch()
+                self.step(batch)
+        finally:
+            for sub in self._drain():
+                sub.future.set_result(Outcome(503, {"detail": "the exchange is shutting down"}))
+            self._close_resources()
+
+    def _next_batch(self) -> list[Submission]:
+        try:
+            first = self._queue.get(timeout=0.25)
+        except queue.Empty:
+            return []
+        batch = [] if first is None else [first]
+        while len(batch) < BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                batch.append(item)
+        return batch
+
+    def _drain(self) -> list[Submission]:
+        out = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if item is not None:
+                out.append(item)
+
+    # -- requests --------------------------------------------------------------------------------------
+    def submit(
+        self, kind: str, signer: str, seq: int, request_hash: str, body: dict
+    ) -> concurrent.futures.Future:
+        """Queue a signature-checked request; the future's result is its :class:`Outcome`."""
+        sub = Submission(kind, signer, seq, request_hash, body)
+        if self._thread is None:
+            self.step([sub])
+        else:
+            self._queue.put(sub)
+        return sub.future
+
+    def call(self, kind: str, signer: str, seq: int, body: dict, path: str = "") -> Outcome:
+        """Decide one request now (no writer thread: the command line's way in)."""
+        digest = request_hash("POST", path or kind, canonical_json(body).encode())
+        return self.submit(kind, signer, seq, digest, body).result()
+
+    def signer_key(self, signer: str) -> bytes | None:
+        """The public key requests of ``signer`` must verify under; None for unknown or suspended signers."""
+        if signer == OPERATOR_ID:
+            return self._operator_public
+        member = self.state.members.get(signer)
+        if member is None or member.status != ACTIVE:
+            return None
+        return bytes.fromhex(member.public_key)
+
+    def step(self, batch: list[Submission]) -> None:
+        """One turn of the writer: close due gates, decide and commit ``batch``, settle, publish."""
+        with self.lock:
+            try:
+                self._close_due_gates()
+                if batch:
+                    self._process(batch)
+                    self._close_due_gates()
+                self._settle_due()
+                self._gate_message()
+            except Exception:
+                logger.exception("the writer failed; reloading the state from the journal")
+                for sub in batch:
+                    if not sub.future.done():
+                        sub.future.set_result(Outcome(503, {"detail": "the exchange failed; retry"}))
+                self.state = rebuild_state(self.journal)
+
+    def _process(self, batch: list[Submission]) -> None:
+        results, messages = [], []
+        try:
+            with self.journal.engine.begin() as conn:
+                for sub in batch:
+                    try:
+                        outcome = self._decide(conn, sub, messages)
+                    except Rejected as rejected:
+                        outcome = Outcome(rejected.status, {"detail": rejected.detail})
+                    results.append((sub, outcome))
+        except Exception:
+            for sub, _ in results:
+                sub.future.set_result(Outcome(503, {"detail": "the journal did not commit; retry"}))
+            self.state = rebuild_state(self.journal)
+            raise
+        for sub, outcome in results:
+            sub.future.set_result(outcome)
+        self._publish(messages)
+        for sub, outcome in results:
+            if sub.kind == "member_add" and outcome.status == 200:
+                self._register_in_ledger(sub.body["member_id"], bytes.fromhex(sub.body["public_key"]))
+
+    def _decide(self, conn, sub: Submission, messages: list) -> Outcome:
+        state = self.state
+        if sub.signer != OPERATOR_ID:
+            member = state.members.get(sub.signer)
+            if member is None or member.status != ACTIVE:
+                raise Rejected(401, f"member {sub.signer!r} is unknown or suspended")
+            if sub.kind.startswith("operator_") or sub.kind.startswith("member_"):
+                raise Rejected(401, "operator requests must be signed by the operator")
+        elif not (sub.kind.startswith(("operator_", "member_")) or sub.kind == "readings"):
+            raise Rejected(401, "the operator does not trade")
+        last = state.last_seq.get(sub.signer, 0)
+        if sub.seq <= last:
+            found = Journal.lookup(conn, sub.signer, sub.seq)
+            if found is not None and found[0] == sub.request_hash:
+                return Outcome(200, json.loads(found[1]))
+            if found is not None:
+                raise Rejected(409, f"seq {sub.seq} of {sub.signer!r} was used for another request")
+            raise Rejected(409, f"seq {sub.seq} is not above {sub.signer!r}'s last accepted seq {last}")
+        event, extra = getattr(self, "_event_" + sub.kind)(sub)
+        journal_id = state.journal_id + 1
+        response = {"accepted": True, "journal_id": journal_id, "signer": sub.signer, "seq": sub.seq, **extra}
+        if not Journal.raise_seq(conn, sub.signer, sub.seq):
+            raise Rejected(409, f"seq {sub.seq} is not above {sub.signer!r}'s last accepted seq")
+        if event["kind"] == "member":
+            Journal.add_signer(conn, event["member_id"])
+        payload = canonical_json(event)
+        Journal.insert(
+            conn,
+            {
+                "id": journal_id,
+                "kind": event["kind"],
+                "signer": sub.signer,
+                "seq": sub.seq,
+                "body_hash": sub.request_hash,
+                "payload": payload,
+                "response": canonical_json(response),
+                "recorded_at": iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC")),
+            },
+        )
+        self._apply(journal_id, payload, sub.signer, sub.seq, messages)
+        return Outcome(200, response)
+
+    def _apply(self, journal_id: int, payload: str, signer, seq, messages: list) -> None:
+        event = json.loads(payload)
+        self.state.apply(journal_id, event, signer, seq)
+        messages.extend(self._market_messages(event))
+
+    def _system_event(self, event: dict) -> int:
+        """Journal and apply an event of the exchange itself (bootstrap, clearing, settlement), committed."""
+        payload = canonical_json(event)
+        journal_id = self.state.journal_id + 1
+        messages: list = []
+        with self.journal.engine.begin() as conn:
+            if event["kind"] == "member":
+                Journal.add_signer(conn, event["member_id"])
+            if event["kind"] == "open":
+                Journal.add_signer(conn, OPERATOR_ID)
+            Journal.insert(
+                conn,
+                {
+                    "id": journal_id,
+                    "kind": event["kind"],
+                    "signer": None,
+                    "seq": None,
+                    "body_hash": None,
+                    "payload": payload,
+                    "response": None,
+                    "recorded_at": iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC")),
+                },
+            )
+        self._apply(journal_id, payload, None, None, messages)
+        self._publish(messages)
+        return journal_id
+
+    # -- the market clock ------------------------------------------------------------------------------
+    def now(self) -> pd.Timestamp:
+        """The market clock: the wall clock (never running backwards) or the operator's manual clock."""
+        if self.coop.clock == "manual":
+            return pd.Timestamp(self.state.now)
+        self._last_now = max(self._last_now, float(self.wall_clock()))
+        return pd.Timestamp(self._last_now, unit="s", tz="UTC")
+
+    def gate_of(self, interval: pd.Timestamp) -> pd.Timestamp:
+        return interval - pd.Timedelta(seconds=self.coop.gate_closure_s)
+
+    def _grid_interval(self, value: str, field_name: str) -> pd.Timestamp:
+        stamp = parse_time(value, field_name)
+        step_s = self.coop.interval_minutes * 60
+        if stamp.value % (step_s * 10**9):
+            raise Rejected.field(
+                field_name, f"{value!r} is not the start of a {self.coop.interval_minutes}-min interval"
+            )
+        return stamp
+
+    def _bootstrap(self) -> None:
+        if self.coop.clock == "manual":
+            start = pd.Timestamp(self.coop.start)
+            now = self.gate_of(start) - pd.Timedelta(seconds=1)
+            event = {"kind": "open", "next_interval": iso(start), "now": iso(now)}
+        else:
+            now = self.now()
+            step = self.coop.step
+            first = (now + pd.Timedelta(seconds=self.coop.gate_closure_s)).ceil(step)
+            if self.gate_of(first) <= now:
+                first += step
+            event = {"kind": "open", "next_interval": iso(first), "now": None}
+        self._system_event(event)
+        for row in self.coop.members_file():
+            self._system_event(
+                {"kind": "member", "member_id": row["member_id"], "public_key": row["public_key"].strip(),
+                 "member_kind": row.get("kind") or "household"}
+            )  # fmt: skip
+
+    # -- request kinds: each returns (event, extra fields of the acknowledgement) or raises Rejected ----
+    def _event_order(self, sub: Submission):
+        body, state = sub.body, self.state
+        if body["order_id"] in state.orders:
+            raise Rejected(409, f"order_id {body['order_id']!r} is already used")
+        start = self._grid_interval(body["delivery_start"], "delivery_start")
+        now = self.now()
+        self._check_gate(start, now)
+        if start > now + pd.Timedelta(hours=self.coop.horizon_hours):
+            raise Rejected.field(
+                "delivery_start", f"{body['delivery_start']} is more than {self.coop.horizon_hours:g} h ahead"
+            )
+        expires = body.get("expires_at")
+        if expires is not None:
+            expires = iso(parse_time(expires, "expires_at"))
+        event = {
+            "kind": "order",
+            "order_id": body["order_id"],
+            "member_id": sub.signer,
+            "side": body["side"],
+            "delivery_start": iso(start),
+            "energy_wh": int(body["energy_wh"]),
+            "price_per_kwh_e5": int(body["price_per_kwh_e5"]),
+            "expires_at": expires,
+            "entered_at": iso(now),
+        }
+        return event, {"order_id": body["order_id"], "status": OPEN}
+
+    def _check_gate(self, start: pd.Timestamp, now: pd.Timestamp) -> None:
+        gate = self.gate_of(start)
+        if iso(start) < self.state.next_interval or gate <= now:
+            raise Rejected(
+                409, f"the gate for delivery {iso(start)} closed at {iso(gate)} (market time {iso(now)})"
+            )
+
+    def _own_open_order(self, sub: Submission) -> dict:
+        order = self.state.orders.get(sub.body["order_id"])
+        if order is None or order["member_id"] != sub.signer:
+            raise Rejected(404, f"member {sub.signer!r} has no order {sub.body['order_id']!r}")
+        self._check_gate(pd.Timestamp(order["delivery_start"]), self.now())
+        if order["status"] != OPEN:
+            raise Rejected(409, f"order {order['order_id']!r} is {order['status']}, not open")
+        return order
+
+    def _event_cancel(self, sub: Submission):
+        order = self._own_open_order(sub)
+        return {"kind": "cancel", "order_id": order["order_id"]}, {
+            "order_id": order["order_id"],
+            "status": "cancelled",
+        }
+
+    def _event_amend(self, sub: Submission):
+        order = self._own_open_order(sub)
+        energy, price = sub.body.get("energy_wh"), sub.body.get("price_per_kwh_e5")
+        if energy is None and price is None:
+            raise Rejected.field("energy_wh", "give energy_wh or price_per_kwh_e5 (or both) to amend")
+        event = {"kind": "amend", "order_id": order["order_id"], "energy_wh": energy, "price_per_kwh_e5": price,
+                 "previous_price_per_kwh_e5": order["price_per_kwh_e5"]}  # fmt: skip
+        return event, {"order_id": order["order_id"], "status": OPEN}
+
+    def _event_readings(self, sub: Submission):
+        from wattmesh.quality.meter import meter_data_problems
+
+        rows = sub.body["readings"]
+        now, step = self.now(), self.coop.step
+        checked, seen = [], {}
+        for k, row in enumerate(rows):
+            member = row.get("member_id") or sub.signer
+            if sub.signer != OPERATOR_ID and member != sub.signer:
+                raise Rejected.field(
+                    f"readings.{k}.member_id", f"{member!r}: a member uploads its own readings only"
+                )
+            if member not in self.state.members:
+                raise Rejected.field(f"readings.{k}.member_id", f"{member!r} is not a member")
+            start = self._grid_interval(row["interval"], f"readings.{k}.interval")
+            reason = ""
+            energy = int(row["energy_wh"])
+            accepted = self.state.accepted_reading(iso(start), member)
+            if start + step > now:
+                reason = f"interval {iso(start)} has not been delivered yet (market time {iso(now)})"
+            elif abs(energy) > self.coop.max_reading_wh:
+                reason = f"{energy} Wh is above the plausible {self.coop.max_reading_wh} Wh per interval"
+            elif accepted is not None and accepted != energy:
+                reason = f"conflicts with the accepted reading {accepted} Wh"
+            elif (iso(start), member) in seen and seen[(iso(start), member)] != energy:
+                reason = "the upload holds two different readings for this interval"
+            seen[(iso(start), member)] = energy
+            checked.append(
+                {"member_id": member, "interval": iso(start), "energy_wh": energy, "reason": reason}
+            )
+        frame = pd.DataFrame(checked)
+        for member, part in frame.groupby("member_id"):
+            series = pd.Series(part["energy_wh"].to_numpy(float), index=pd.DatetimeIndex(part["interval"]))
+            problems = [
+                p
+                for p in meter_data_problems(series.sort_index(), f"energy_wh {member}", allow_negative=True,
+                                             allow_nan=False)
+                # an upload may skip intervals (one reading, or a day's missing ones); gaps are no fault
+                if "regular" not in p
+            ]  # fmt: skip
+            if problems:
+                for row in checked:
+                    if row["member_id"] == member and not row["reason"]:
+                        row["reason"] = "; ".join(problems)
+        for row in checked:
+            row["status"] = HELD if row["reason"] else ACCEPTED
+        fresh = [r for r in checked if not (r["status"] == ACCEPTED and self.state.accepted_reading(r["interval"], r["member_id"]) is not None)]  # fmt: skip
+        held = [r for r in checked if r["status"] == HELD]
+        extra = {"accepted": len(checked) - len(held), "held": held}
+        return {"kind": "reading", "readings": fresh}, extra
+
+    def _event_member_add(self, sub: Submission):
+        body = sub.body
+        if not MEMBER_ID.match(body["member_id"]) or body["member_id"] == OPERATOR_ID:
+            raise Rejected.field("member_id", f"{body['member_id']!r} is not a plain member id")
+        if body["member_id"] in self.state.members:
+            raise Rejected(409, f"member {body['member_id']!r} already exists")
+        event = {"kind": "member", "member_id": body["member_id"], "public_key": body["public_key"],
+                 "member_kind": body.get("kind", "household")}  # fmt: skip
+        return event, {"member_id": body["member_id"], "status": ACTIVE}
+
+    def _known_member(self, sub: Submission):
+        member = self.state.members.get(sub.body["member_id"])
+        if member is None:
+            raise Rejected(404, f"no member {sub.body['member_id']!r}")
+        return member
+
+    def _event_member_suspend(self, sub: Submission):
+        member = self._known_member(sub)
+        return {"kind": "suspend", "member_id": member.member_id}, {
+            "member_id": member.member_id,
+            "status": SUSPENDED,
+        }
+
+    def _event_member_reinstate(self, sub: Submission):
+        member = self._known_member(sub)
+        return {"kind": "reinstate", "member_id": member.member_id}, {
+            "member_id": member.member_id,
+            "status": ACTIVE,
+        }
+
+    def _event_member_rotate(self, sub: Submission):
+        member = self._known_member(sub)
+        event = {"kind": "rotate", "member_id": member.member_id, "public_key": sub.body["public_key"]}
+        return event, {"member_id": member.member_id, "status": member.status}
+
+    def _event_operator_clock(self, sub: Submission):
+        if self.coop.clock != "manual":
+            raise Rejected(409, 'the market runs on the wall clock; set market.clock = "manual" to move it')
+        now = parse_time(sub.body["now"], "now")
+        if now < pd.Timestamp(self.state.now):
+            raise Rejected(
+                409, f"the market clock is at {self.state.now}; it does not run backwards to {iso(now)}"
+            )
+        return {"kind": "clock", "now": iso(now)}, {"now": iso(now)}
+
+    # -- clearing, ledger, settlement ------------------------------------------------------------------
+    def _close_due_gates(self) -> None:
+        now = self.now()
+        while True:
+            start = pd.Timestamp(self.state.next_interval)
+            if self.gate_of(start) > now:
+                return
+            self._clear(start)
+
+    def _clear(self, start: pd.Timestamp) -> None:
+        state, coop = self.state, self.coop
+        interval, gate = iso(start), iso(self.gate_of(start))
+        orders = [state.orders[i] for i in sorted(state.book.get(interval, ()))]
+        expired = [o["order_id"] for o in orders if o["expires_at"] is not None and o["expires_at"] <= gate]
+        live = [o for o in orders if o["order_id"] not in set(expired)]
+        members = state.active_members()
+        retail, feed_in = coop.tariffs(start)
+        trades, rejected, report = [], [], {"orders": 0, "trades": 0, "volume_kwh": 0.0}
+        if live:
+            table = pd.DataFrame(
+                {
+                    "order_id": [o["order_id"] for o in live],
+                    "member_id": [o["member_id"] for o in live],
+                    "side": [o["side"] for o in live],
+                    "energy_kwh": np.array([o["energy_wh"] for o in live], float) / 1000.0,
+                    "price_per_kwh": np.array([o["price_per_kwh_e5"] for o in live], float) / 1e5,
+                    "delivery_start": start,
+                    "entered_at": pd.to_datetime([o["entered_at"] for o in live], utc=True),
+                }
+            )
+            options = {"price_rule": coop.price_rule} if coop.mechanism == "pay_as_clear" else {}
+            outcome = clear_interval(
+                table,
+                coop.mechanism,
+                delivery_start=start,
+                fee_per_kwh=coop.local_fee_per_kwh,
+                retail_per_kwh=retail,
+                feed_in_per_kwh=feed_in,
+                scope=coop.scope,
+                seed=interval_seed(coop.scope, coop.seed, interval),
+                member_ids=members,
+                timestamp=pd.Timestamp(gate),
+                **options,
+            )
+            trades = [{k: _plain(v) for k, v in t.items()} for t in outcome.trades.to_dict("records")]
+            rejected = [
+                {"order_id": str(r["order_id"]), "reason": str(r["reason"])}
+                for r in outcome.rejected.to_dict("records")
+            ]
+            report = {k: _plain(v) for k, v in outcome.report.items()}
+        self._system_event(
+            {
+                "kind": "clear",
+                "interval": interval,
+                "gate_at": gate,
+                "next_interval": iso(start + coop.step),
+                "members": members,
+                "trades": trades,
+                "rejected": [r["order_id"] for r in rejected],
+                "rejected_reasons": rejected,
+                "expired": expired,
+                "report": report,
+                "retail_per_kwh": retail,
+                "feed_in_per_kwh": feed_in,
+            }
+        )
+        self._record_in_ledger()
+
+    def _open_ledger(self) -> None:
+        from wattmesh.ledger import ensure_keys, open_ledger
+
+        key_dir = self.coop.key_dir
+        custodial = [m for m in self.state.members if (key_dir / f"{m}.key").exists()]
+        keyring = ensure_keys(key_dir, custodial)
+        self._operator_public = keyring.operator_public
+        self.ledger = open_ledger(self.coop.ledger_backend, self.coop.ledger_path, keyring)
+        for member_id, member in self.state.members.items():
+            if member_id not in custodial:
+                self._register_in_ledger(member_id, bytes.fromhex(member.public_key))
+        self.heads = [head.to_dict() for head in self.ledger.heads()]
+        self._record_in_ledger()
+
+    def _register_in_ledger(self, member_id: str, public_key: bytes) -> None:
+        try:
+            self.ledger.register_member(member_id, public_key)
+        except ValueError as err:  # a rotated key: the ledger keeps the member's first key
+            logger.info("ledger keeps the first key of %s: %s", member_id, err)
+
+    def _record_in_ledger(self) -> None:
+        """Append every cleared interval the ledger has not recorded yet (after a crash too), in order."""
+        recorded = self.heads[-1]["interval"] if self.heads else ""
+        pending = sorted(k for k in self.state.clearings if k > recorded)
+        for interval in pending:
+            trades = pd.DataFrame(self.state.clearings[interval]["trades"], columns=list(TRADE_FIELDS))
+            try:
+                heads = record(
+                    self.ledger, trades, pd.DatetimeIndex([pd.Timestamp(interval)]), self.coop.step
+                )
+            except ValueError as err:
+                self.ledger_problem = f"interval {interval}: {err}"
+                logger.error("ledger refused interval %s: %s", interval, err)
+                return
+            self.heads.extend(head.to_dict() for head in heads)
+            self._publish([{"type": "tree_head", **self.heads[-1]}])
+        self.ledger_problem = None
+
+    def _settle_due(self) -> None:
+        state = self.state
+        for interval in sorted(set(state.clearings) - set(state.statements)):
+            clearing = state.clearings[interval]
+            members = clearing["members"]
+            values = [state.accepted_reading(interval, m) for m in members]
+            if not members or any(v is None for v in values):
+                continue
+            metered = pd.DataFrame(
+                [np.array(values, float) / 1000.0],
+                index=pd.DatetimeIndex([pd.Timestamp(interval)]),
+                columns=members,
+            )
+            trades = pd.DataFrame(clearing["trades"], columns=list(TRADE_FIELDS))
+            lines = settle(trades, metered, clearing["retail_per_kwh"], clearing["feed_in_per_kwh"])
+            problems = balance_problems(lines, trades)
+            records = [{k: _plain(v) for k, v in line.items()} for line in lines.to_dict("records")]
+            self._system_event(
+                {"kind": "settle", "interval": interval, "lines": records, "problems": problems}
+            )
+
+    # -- market data -----------------------------------------------------------------------------------
+    def _market_messages(self, event: dict) -> list[dict]:
+        kind = event["kind"]
+        if kind in ("order", "cancel", "amend"):
+            order = self.state.orders[event["order_id"]]
+            return [
+                self._level_message(order["delivery_start"], order["side"], p)
+                for p in self._touched(event, order)
+            ]
+        if kind == "clear":
+            report = event["report"]
+            out = [{"type": "trade", "interval": event["interval"], "transaction_id": t["transaction_id"],
+                    "energy_wh": round(t["energy_amount_kwh"] * 1000), "price_per_kwh_e5": round(t["price_per_kwh"] * 1e5)}
+                   for t in event["trades"]]  # fmt: skip
+            price = report.get("mean_price_per_kwh")
+            out.append(
+                {"type": "clearing", "interval": event["interval"], "trades": len(event["trades"]),
+                 "volume_wh": round(sum(t["energy_amount_kwh"] for t in event["trades"]) * 1000),
+                 "price_per_kwh_e5": None if price is None else round(price * 1e5), "next_interval": event["next_interval"]}
+            )  # fmt: skip
+            return out
+        if kind == "settle":
+            return [{"type": "settled", "interval": event["interval"]}]
+        return []
+
+    def _touched(self, event: dict, order: dict) -> list[int]:
+        prices = {
+            order["price_per_kwh_e5"],
+            event.get("previous_price_per_kwh_e5", order["price_per_kwh_e5"]),
+        }
+        return sorted(prices)
+
+    def _level_message(self, interval: str, side: str, price: int) -> dict:
+        return {"type": "level", "interval": interval, "side": side, "price_per_kwh_e5": price,
+                "energy_wh": self.state.levels.get((interval, side, price), 0)}  # fmt: skip
+
+    def _gate_message(self) -> None:
+        wall = time.monotonic()
+        if wall - self._last_gate_message < 1.0 or not self._subscribers:
+            return
+        self._last_gate_message = wall
+        start = pd.Timestamp(self.state.next_interval)
+        seconds = (self.gate_of(start) - self.now()).total_seconds()
+        self._publish([{"type": "gate", "interval": self.state.next_interval, "gate_at": iso(self.gate_of(start)),
+                        "seconds_to_gate": round(seconds, 1)}])  # fmt: skip
+
+    def _publish(self, messages: list[dict]) -> None:
+        if not messages:
+            return
+        for message in messages:
+            self._md_seq += 1
+            message["seq"] = self._md_seq
+        for loop, box in list(self._subscribers.values()):
+            try:
+                loop.call_soon_threadsafe(_offer, box, messages)
+            except RuntimeError:  # the subscriber's loop is closed
+                pass
+
+    def snapshot(self) -> dict:
+        """The market as it stands: book levels of the open intervals, the gate, the last clearings."""
+        with self.lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict:
+        state = self.state
+        levels = [
+            {"interval": i, "side": s, "price_per_kwh_e5": p, "energy_wh": e}
+            for (i, s, p), e in sorted(state.levels.items())
+        ]
+        start = pd.Timestamp(state.next_interval)
+        last = sorted(state.clearings)[-4:]
+        return {
+            "type": "snapshot",
+            "seq": self._md_seq,
+            "next_interval": state.next_interval,
+            "gate_at": iso(self.gate_of(start)),
+            "market_time": iso(self.now()),
+            "levels": levels,
+            "clearings": [
+                {
+                    "interval": k,
+                    "trades": len(state.clearings[k]["trades"]),
+                    "price_per_kwh": state.clearings[k]["report"].get("mean_price_per_kwh"),
+                }
+                for k in last
+            ],  # fmt: skip
+            "tree_head": self.heads[-1] if self.heads else None,
+        }
+
+    def subscribe(
+        self, loop: asyncio.AbstractEventLoop, limit: int = 100_000
+    ) -> tuple[dict, int, asyncio.Queue]:
+        """A snapshot and a queue that gets every later message (lists of messages); see :meth:`unsubscribe`."""
+        box = asyncio.Queue(maxsize=limit)
+        with self.lock:
+            snapshot = self._snapshot()
+            token = id(box)
+            self._subscribers[token] = (loop, box)
+        return snapshot, token, box
+
+    def unsubscribe(self, token: int) -> None:
+        with self.lock:
+            self._subscribers.pop(token, None)
+
+    # -- reading the state -----------------------------------------------------------------------------
+    def state_hash(self) -> tuple[int, str]:
+        with self.lock:
+            return self.state.journal_id, self.state.state_hash()
+
+
+def _offer(box: asyncio.Queue, messages: list[dict]) -> None:
+    """Hand messages to a subscriber; a subscriber too slow to keep up gets None (its stream ends)."""
+    try:
+        box.put_nowait(messages)
+    except asyncio.QueueFull:
+        while not box.empty():
+            box.get_nowait()
+        box.put_nowait(None)
+
+
+def rebuild_state(journal: Journal) -> State:
+    """The state the journal describes: every event applied in id order."""
+    state = State()
+    for journal_id, _kind, signer, seq, payload in journal.rows():
+        state.apply(int(journal_id), json.loads(payload), signer, seq)
+    return state
