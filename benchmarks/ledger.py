@@ -37,7 +37,7 @@ ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
 def interval_trades(k: int, n: int, members: list[str], rng: np.random.Generator) -> pd.DataFrame:
-    """``n`` random trades among ``members`` in market interval ``k`` (15 min)."""
+    """``n`` random trades among ``members`` in market interval ``k`` (15 min), all 12 record fields."""
     start = START + pd.Timedelta(minutes=15 * k)
     m = len(members)
     seller = rng.integers(0, m, n)
@@ -54,6 +54,9 @@ def interval_trades(k: int, n: int, members: list[str], rng: np.random.Generator
             "status": "completed",
             "interval": start,
             "mechanism": "pay_as_clear",
+            "grid_fee_per_kwh": rng.uniform(0.0, 0.05, n).round(4),
+            "sell_order_id": [f"s_{k:06d}_{i:05d}" for i in range(n)],
+            "buy_order_id": [f"b_{k:06d}_{i:05d}" for i in range(n)],
         }
     )
 

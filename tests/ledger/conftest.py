@@ -17,7 +17,7 @@ def interval_end(k: int) -> pd.Timestamp:
 
 
 def make_trades(k: int, n: int, seed: int = 0, members: list[str] = MEMBERS) -> pd.DataFrame:
-    """``n`` trades among ``members`` in the k-th 15-minute market interval from START."""
+    """``n`` trades among ``members`` in the k-th 15-minute market interval from START (all 12 fields)."""
     rng = np.random.default_rng(seed * 1000 + k)
     start = START + pd.Timedelta(minutes=15 * k)
     m = len(members)
@@ -34,6 +34,9 @@ def make_trades(k: int, n: int, seed: int = 0, members: list[str] = MEMBERS) -> 
             "status": "completed",
             "interval": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "mechanism": "pay_as_clear",
+            "grid_fee_per_kwh": rng.uniform(0.0, 0.04, n).round(4),
+            "sell_order_id": [f"ask_{seed}_{k}_{i}" for i in range(n)],
+            "buy_order_id": [f"bid_{seed}_{k}_{i}" for i in range(n)],
         }
     )
 

@@ -14,6 +14,7 @@ from wattmesh.ledger.audit import verify
 from wattmesh.ledger.contract import ARTEFACT, compile_contract, load_artefact
 from wattmesh.ledger.evm import Chain, ChainConfig, ChainError, EvmLedger
 from wattmesh.ledger.local import entry_leaf, prove, verify_proof
+from wattmesh.tables import TRADE_FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +178,32 @@ def test_a_trade_proof_holds_against_the_root_on_chain(tmp_path, web3, keyring, 
     assert "differs from the proof's interval root" in verify_proof_on_chain(proof, other.chain)[0]
     ledger.close()
     other.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "old", "new"),
+    [
+        ("grid_fee_per_kwh", '"grid_fee_per_kwh":', '"grid_fee_per_kwh":1'),
+        ("buy_order_id", "bid_0_1_1", "bid_0_1_0"),
+    ],
+)
+def test_the_settled_leaf_covers_every_field_of_the_trade_record(
+    tmp_path, web3, keyring, make_trades, interval_end, field, old, new
+):
+    path = tmp_path / "settle.sqlite"
+    ledger = EvmLedger(path, keyring, "settle", Chain(web3=web3))
+    for k in range(2):
+        ledger.append_interval(make_trades(k, 3), interval_end(k))
+    records = [json.loads(r) for (r,) in ledger.local.conn.execute("SELECT record FROM entries ORDER BY seq")]
+    assert all(tuple(r) == TRADE_FIELDS for r in records)
+    assert [ledger.chain.root_of(h) for h in ledger.local.heads()] == interval_roots_by_pymerkle(path)
+    with ledger.local.conn:
+        changed = ledger.local.conn.execute(
+            "UPDATE entries SET record = replace(record, ?, ?) WHERE seq = 4", (old, new)
+        ).rowcount
+    assert changed == 1 and json.loads(ledger.local.conn.execute(
+        "SELECT record FROM entries WHERE seq = 4").fetchone()[0])[field] != records[4][field]  # fmt: skip
+    problems = ledger.verify_chain()
+    assert [str(p).split(":")[0] for p in problems] == ["chain 1 (interval ending 2025-07-15T09"]
+    assert "differs from the local log's" in str(problems[0])
+    ledger.close()

@@ -66,9 +66,10 @@ def check_flip(conn, path, case, mask=0x01) -> bool:
     new_key = tuple(new if c == column else k for c, k in zip(key_columns, key, strict=True))
     try:
         with conn:
-            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (new, *key))
+            changed = conn.execute(f"UPDATE {table} SET {column} = ? WHERE {where}", (new, *key)).rowcount
     except (sqlite3.IntegrityError, OverflowError):
         return False  # the flip would duplicate a primary key: not a storable tampering
+    assert changed == 1, f"the flip {case} changed {changed} rows, expected 1"
     try:
         report = verify(path, workers=1)
         assert not report.ok, f"undetected: {case} -> {new!r}"
@@ -109,9 +110,10 @@ def test_random_byte_flips_in_a_larger_log_are_reported(tmp_path, keyring, make_
     conn = sqlite3.connect(path)
     cases = list(flip_cases(conn))
     rng = random.Random(11)
-    for case in rng.sample(cases, 12):
-        check_flip(conn, path, case, mask=rng.randrange(1, 256))
+    applied = [check_flip(conn, path, case, mask=rng.randrange(1, 256)) for case in rng.sample(cases, 12)]
     conn.close()
+    assert sum(applied) >= 10, f"only {sum(applied)} of 12 flips were applied"
+    assert verify(path).ok  # every flip was undone
 
 
 def test_a_trade_signed_by_a_key_that_is_not_the_members_is_reported(tmp_path, make_trades, interval_end):

@@ -17,7 +17,8 @@ from pathlib import Path
 from wattmesh.ledger import merkle
 from wattmesh.ledger.keys import failed_signatures, public_key_from_bytes
 from wattmesh.ledger.local import (
-    FORMAT,
+    FORMAT_RECORDS,
+    FORMATS,
     OPERATOR_ID,
     TRADE_DOMAIN,
     TreeHead,
@@ -56,6 +57,9 @@ class AuditReport:
         Every finding: keys, entries in log order, tree heads, the node cache, the trusted head.
     seconds : float
         Wall time of the audit [s].
+    format : int or None
+        The ledger's format version (1: 9-field trade records, 2: the 12 fields of
+        :data:`wattmesh.tables.TRADES`), None when the file records no known format.
     """
 
     path: Path
@@ -64,6 +68,7 @@ class AuditReport:
     signatures: int = 0
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    format: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -73,14 +78,20 @@ class AuditReport:
     def first_problem(self) -> Problem | None:
         return self.problems[0] if self.problems else None
 
+    def format_text(self) -> str:
+        """Which format the ledger is, e.g. ``format 2 (12-field trade records)``."""
+        if self.format is None:
+            return "format unknown"
+        return f"format {self.format} ({FORMAT_RECORDS[self.format]})"
+
     def summary(self) -> str:
         if self.ok:
             return (
                 f"OK: {self.entries} entries, {self.tree_heads} tree heads, {self.signatures} signatures "
-                f"verified in {self.seconds:.2f} s"
+                f"verified in {self.seconds:.2f} s; {self.format_text()}"
             )
         more = f" ({len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
-        return f"FAILED: {self.first_problem}{more}"
+        return f"FAILED: {self.first_problem}{more}; {self.format_text()}"
 
 
 def _text(value: object) -> str:
@@ -145,8 +156,11 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
         add(Problem("log", "file", f"not a wattmesh ledger: table(s) {', '.join(missing)} missing"))
         return
     fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-    if fmt is None or _text(fmt[0]) != FORMAT:
-        add(Problem("log", "meta", f"format {fmt and _text(fmt[0])!r} is not {FORMAT!r}"))
+    report.format = FORMATS.get(_text(fmt[0])) if fmt is not None else None
+    if report.format is None:
+        expected = " or ".join(map(repr, FORMATS))
+        add(Problem("log", "meta", f"format {fmt and _text(fmt[0])!r} is not {expected}"))
+    version = report.format or max(FORMATS.values())
 
     # keys: the operator's registration is self-signed, the members' are signed by the operator
     key_rows = [(_text(m), _blob(k), _blob(s)) for m, k, s in conn.execute("SELECT * FROM keys")]
@@ -204,7 +218,7 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             if _blob(stored_leaf) != leaf:
                 problem("the stored leaf hash differs from the hash of the entry")
             try:
-                rec = decode_record(record)
+                rec = decode_record(record, version)
             except ValueError as err:
                 problem(f"record: {err}")
                 position += 1

@@ -12,6 +12,11 @@ leaves for proofs (about 4k appends/s measured); here leaves are hashed in bulk 
 full aligned node is cached, so appends cost O(batch) and proofs O(log n) lookups. pymerkle serves as the
 independent reference for roots in the tests.
 
+Formats: the ``format`` row of ``meta`` says how the records are encoded. Format 2
+(``wattmesh-ledger-2``, written by this version) signs every field of the 12-field trade record of
+:data:`wattmesh.tables.TRADES`; format 1 (``wattmesh-ledger-1``) holds the earlier 9-field records. Both
+are verified, proved and exported; only format 2 is appended to.
+
 Tables: ``meta`` (format), ``keys`` (member id, public key, operator's signature over the registration),
 ``entries``, ``tree_heads`` and ``nodes`` (the cache of full aligned interior nodes; audited, never
 trusted by verifiers).
@@ -40,7 +45,10 @@ from wattmesh.ledger.keys import (
 )
 from wattmesh.ledger.records import SEED_FIELDS, canonical_records, decode_record, iso_utc
 
-FORMAT = "wattmesh-ledger-1"
+FORMAT = "wattmesh-ledger-2"
+#: meta ``format`` value -> format version (1: 9-field records, 2: the 12 fields of tables.TRADES)
+FORMATS = {"wattmesh-ledger-1": 1, FORMAT: 2}
+FORMAT_RECORDS = {1: "9-field trade records", 2: "12-field trade records"}
 TRADE_DOMAIN = b"wattmesh-trade-v1\n"
 ENTRY_DOMAIN = b"wattmesh-entry-v1\n"
 HEAD_DOMAIN = b"wattmesh-tree-head-v1\n"
@@ -67,6 +75,23 @@ CREATE TABLE IF NOT EXISTS chain_txs (
 
 class LedgerError(ValueError):
     """A trade or batch the ledger refuses, with the trade, the field, the value and the reason."""
+
+
+def format_version(conn: sqlite3.Connection, path: str | Path) -> int:
+    """The format version (1 or 2) recorded in a ledger's ``meta`` table.
+
+    Raises
+    ------
+    LedgerError
+        when the ledger records no format or one this version does not know.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    value = None if row is None else row[0]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if value not in FORMATS:
+        raise LedgerError(f"ledger {path}: format {value!r} is not one of {', '.join(map(repr, FORMATS))}")
+    return FORMATS[value]
 
 
 def key_message(member_id: str, public_key: bytes) -> bytes:
@@ -223,7 +248,9 @@ class LocalLedger:
         self.path = Path(path)
         self.keyring = keyring
         self.workers = workers
+        self._refuse_other_formats()
         self.conn = connect(self.path)
+        self.format = 2
         self.conn.executescript(SCHEMA)
         with self.conn:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -244,6 +271,38 @@ class LocalLedger:
             return
         signature = sign_many([self.keyring.operator_secret], [key_message(member_id, public)])[0]
         self.conn.execute("INSERT INTO keys VALUES (?, ?, ?)", (member_id, public, signature))
+
+    def _refuse_other_formats(self) -> None:
+        """Raise LedgerError, before anything is written, if the file is a ledger of another format."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        conn = connect(self.path, readonly=True)
+        try:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+                return
+            version = format_version(conn, self.path)
+        finally:
+            conn.close()
+        if version != 2:
+            raise LedgerError(
+                f"ledger {self.path} is format {version} ({FORMAT_RECORDS[version]}, written before the "
+                "trade record had 12 fields): it can be verified, proved and exported, not appended to; "
+                "append to a new ledger file"
+            )
+
+    @classmethod
+    def reader(cls, path: str | Path, conn: sqlite3.Connection) -> LocalLedger:
+        """A ledger over an open (read-only) connection, for proofs and exports of any format.
+
+        Raises
+        ------
+        LedgerError
+            when the file records no known format.
+        """
+        ledger = cls.__new__(cls)
+        ledger.path, ledger.conn = Path(path), conn
+        ledger.format = format_version(conn, path)
+        return ledger
 
     def close(self) -> None:
         self.conn.close()
@@ -508,7 +567,7 @@ class LocalLedger:
             interval_head.tree_size - first,
             merkle.level_lookup(merkle.full_levels(interval_leaves)),
         )
-        rec = decode_record(bytes(record))
+        rec = decode_record(bytes(record), self.format)
         keys = dict(
             self.conn.execute(
                 "SELECT member_id, public_key FROM keys WHERE member_id IN (?, ?, ?)",
@@ -519,6 +578,7 @@ class LocalLedger:
             "SELECT mode, chain_id, contract, tx_hash, block FROM chain_txs WHERE head_index = ?", (index,)
         ).fetchall()
         return {
+            "format": self.format,
             "transaction_id": transaction_id,
             "seq": seq,
             "record": bytes(record).decode(),
@@ -561,8 +621,7 @@ def prove(path: str | Path, transaction_id: str) -> dict:
     """
     conn = connect(path, readonly=True)
     try:
-        ledger = LocalLedger.__new__(LocalLedger)
-        ledger.path, ledger.conn = Path(path), conn
+        ledger = LocalLedger.reader(path, conn)
         return ledger.prove(transaction_id)
     finally:
         conn.close()
@@ -572,8 +631,7 @@ def export(path: str | Path, seed_only: bool = False) -> Iterator[str]:
     """JSON lines of every trade record in the ledger at ``path`` (see :meth:`LocalLedger.export`)."""
     conn = connect(path, readonly=True)
     try:
-        ledger = LocalLedger.__new__(LocalLedger)
-        ledger.path, ledger.conn = Path(path), conn
+        ledger = LocalLedger.reader(path, conn)
         yield from ledger.export(seed_only)
     finally:
         conn.close()
@@ -592,7 +650,7 @@ def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]
     if keys.get(OPERATOR_ID, operator_public) != operator_public:
         problems.append("the proof's operator key differs from the pinned one")
     record = proof["record"].encode()
-    rec = decode_record(record)
+    rec = decode_record(record, int(proof.get("format", 1)))  # proofs of format 1 ledgers had no format
     if rec["transaction_id"] != proof["transaction_id"]:
         problems.append(f"record is for {rec['transaction_id']!r}, not {proof['transaction_id']!r}")
     sigs = {side: bytes.fromhex(proof[f"{side}_signature"]) for side in ("seller", "buyer", "operator")}

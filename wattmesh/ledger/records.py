@@ -1,10 +1,15 @@
-"""Trade records: their declared columns, validation and the canonical byte encoding that gets signed.
+"""Trade records in the ledger: the canonical byte encoding that gets signed, and its decoders.
 
-A trade record is the seed's format (``transaction_id, seller, buyer, energy_amount_kwh, price_per_kwh,
-timestamp, status``) plus the market ``interval`` it cleared in and the clearing ``mechanism``. Its
-canonical encoding is compact JSON with the keys in that fixed order, ASCII only, floats in Python's
-shortest round-trip form and times as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. The bytes are stored as signed,
-so verifiers never need to re-encode.
+The record is THE trade record, declared once in :data:`wattmesh.tables.TRADES` (the seed's seven fields,
+then ``interval``, ``mechanism``, ``grid_fee_per_kwh``, ``sell_order_id``, ``buy_order_id``), and the
+ledger signs every field of it. Its canonical encoding is compact JSON with the keys in that fixed order,
+ASCII only, floats (energy, price, grid fee) in Python's shortest round-trip form, order ids as strings
+and times as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. The bytes are stored as signed, so verifiers never need
+to re-encode.
+
+Ledger formats: format 2 (this encoding, 12 fields) is written by this version; format 1 ledgers hold
+the earlier 9-field records (the seed's seven, ``interval``, ``mechanism``) and are still read and
+verified with :data:`FORMAT_1_FIELDS`.
 """
 
 from __future__ import annotations
@@ -18,25 +23,39 @@ from json.encoder import encode_basestring_ascii as _quote
 import numpy as np
 import pandas as pd
 
-from wattmesh.tables import Column, TableSchema
+from wattmesh.tables import SEED_TRADE_FIELDS, TRADE_FIELDS, TRADES, is_missing
 
-TRADES = TableSchema(
-    "trade",
-    "transaction_id",
-    (
-        Column("transaction_id", "str", "-", "unique id of the trade, e.g. tx_789abcde", required=True),
-        Column("seller", "str", "-", "member id of the seller", required=True),
-        Column("buyer", "str", "-", "member id of the buyer", required=True),
-        Column("energy_amount_kwh", "float", "kWh", "energy traded", required=True, minimum=0.0),
-        Column("price_per_kwh", "float", "currency/kWh", "price of the trade", required=True),
-        Column("timestamp", "time", "UTC", "when the trade was made", required=True),
-        Column("status", "str", "-", "state of the trade", default="completed"),
-        Column("interval", "time", "UTC", "start of the market interval it cleared in"),
-        Column("mechanism", "str", "-", "clearing mechanism, e.g. pay_as_clear", default=""),
-    ),
-)
-RECORD_FIELDS = tuple(col.name for col in TRADES.columns)
-SEED_FIELDS = RECORD_FIELDS[:7]
+__all__ = [
+    "FORMAT_1_FIELDS",
+    "RECORD_FIELDS",
+    "SEED_FIELDS",
+    "TRADES",
+    "canonical_records",
+    "decode_record",
+    "iso_utc",
+    "record_fields",
+]
+
+RECORD_FIELDS = TRADE_FIELDS  # what format 2 signs: every field of the trade record
+SEED_FIELDS = SEED_TRADE_FIELDS
+#: The records of format 1 ledgers (written before the trade record was declared once): 9 fields.
+FORMAT_1_FIELDS = (*SEED_TRADE_FIELDS, "interval", "mechanism")
+_FIELDS_BY_FORMAT = {1: FORMAT_1_FIELDS, 2: RECORD_FIELDS}
+_CHECKS = {  # format -> (number fields, text fields) of its records
+    version: (
+        tuple(n for n in fields if TRADES.column(n).dtype == "float"),
+        tuple(n for n in fields if TRADES.column(n).dtype in ("str", "time")),
+    )
+    for version, fields in _FIELDS_BY_FORMAT.items()
+}
+
+
+def record_fields(version: int) -> tuple[str, ...]:
+    """The fields, in order, of the records of ledger format ``version`` (1 or 2)."""
+    try:
+        return _FIELDS_BY_FORMAT[version]
+    except KeyError:
+        raise ValueError(f"ledger format {version!r}: expected 1 or 2") from None
 
 
 _PLAIN_ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -87,7 +106,7 @@ def iso_utc(times: pd.Series | pd.DatetimeIndex | list) -> list[str]:
             f"time {values.iloc[0]!r} has no time zone (expected UTC, e.g. 2025-07-15T09:45:00Z)"
         )
     try:
-        stamps = pd.to_datetime(values, utc=True)
+        stamps = pd.to_datetime(values, utc=True, format="ISO8601")  # mixed precisions in one column
     except (TypeError, ValueError) as err:
         raise ValueError(f"times {values.iloc[0]!r}...: {err}") from err
     if stamps.isna().any():
@@ -132,13 +151,14 @@ def _one_iso(value: object) -> str:
 
 
 def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tuple[list[bytes], list[dict]]:
-    """Validate a trades table and encode each row canonically.
+    """Validate a trades table and encode each row canonically, every field of :data:`TRADES` signed.
 
     Parameters
     ----------
     trades : DataFrame
-        Columns of :data:`TRADES`; ``status`` defaults to ``"completed"``, ``mechanism`` to ``""`` and
-        ``interval`` to the argument.
+        Columns of :data:`wattmesh.tables.TRADES` (plain values or the simulator's categoricals). Missing
+        optional columns take their declared defaults (``status`` "completed", ``grid_fee_per_kwh`` 0.0,
+        ``sell_order_id`` and ``buy_order_id`` ""), and so do empty cells (None, NaN) in them.
     interval : str, optional
         ISO UTC start of the market interval, used where the table has no ``interval`` column.
 
@@ -154,7 +174,8 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
     """
     if len(trades) == 0:
         return [], []
-    missing = [c.name for c in TRADES.columns if c.required and c.name not in trades.columns]
+    given = set(trades.columns) | ({"interval"} if interval is not None else set())
+    missing = [c.name for c in TRADES.columns if c.required and c.name not in given]
     if missing:
         raise ValueError(f"trades: required column(s) {', '.join(missing)} missing")
     n = len(trades)
@@ -175,40 +196,42 @@ def canonical_records(trades: pd.DataFrame, interval: str | None = None) -> tupl
         raise ValueError(f"trade {ids[same[0]]!r}: seller and buyer are both {sellers[same[0]]!r}")
     energy = _floats(trades, "energy_amount_kwh", ids)
     price = _floats(trades, "price_per_kwh", ids)
+    fee = _floats(trades, "grid_fee_per_kwh", ids)
     if (energy <= 0).any():
         i = int(np.argmax(energy <= 0))
         raise ValueError(f"trade {ids[i]!r}: energy_amount_kwh {float(energy[i])!r} is not above 0")
+    fee_minimum = TRADES.column("grid_fee_per_kwh").minimum
+    if (fee < fee_minimum).any():
+        i = int(np.argmax(fee < fee_minimum))
+        raise ValueError(f"trade {ids[i]!r}: grid_fee_per_kwh {float(fee[i])!r} is below {fee_minimum:g}")
     stamps = iso_utc(trades["timestamp"])
     if "interval" in trades.columns:
         intervals = iso_utc(trades["interval"])
-    elif interval is not None:
-        intervals = [iso_utc([interval])[0]] * n
     else:
-        raise ValueError("trades: no interval column and no interval given")
-    status = trades["status"].astype(str).tolist() if "status" in trades.columns else ["completed"] * n
-    mechanism = trades["mechanism"].astype(str).tolist() if "mechanism" in trades.columns else [""] * n
-    energy_list = energy.tolist()
-    price_list = price.tolist()
+        intervals = [iso_utc([interval])[0]] * n
+    status = _texts(trades, "status", ids)
+    mechanism = _texts(trades, "mechanism", ids)
+    sell_orders = _texts(trades, "sell_order_id", ids)
+    buy_orders = _texts(trades, "buy_order_id", ids)
+    columns = (ids, sellers, buyers, energy.tolist(), price.tolist(), stamps, status, intervals, mechanism,
+               fee.tolist(), sell_orders, buy_orders)  # fmt: skip
     encodings = [
         (
             f'{{"transaction_id":{_quote(t)},"seller":{_quote(s)},"buyer":{_quote(b)},'
             f'"energy_amount_kwh":{e!r},"price_per_kwh":{p!r},"timestamp":"{ts}",'
-            f'"status":{_quote(st)},"interval":"{iv}","mechanism":{_quote(m)}}}'
+            f'"status":{_quote(st)},"interval":"{iv}","mechanism":{_quote(m)},'
+            f'"grid_fee_per_kwh":{f!r},"sell_order_id":{_quote(so)},"buy_order_id":{_quote(bo)}}}'
         ).encode()
-        for t, s, b, e, p, ts, st, iv, m in zip(
-            ids, sellers, buyers, energy_list, price_list, stamps, status, intervals, mechanism, strict=True
-        )
+        for t, s, b, e, p, ts, st, iv, m, f, so, bo in zip(*columns, strict=True)
     ]
-    records = [
-        dict(zip(RECORD_FIELDS, row, strict=True))
-        for row in zip(
-            ids, sellers, buyers, energy_list, price_list, stamps, status, intervals, mechanism, strict=True
-        )
-    ]
+    records = [dict(zip(RECORD_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
     return encodings, records
 
 
 def _floats(trades: pd.DataFrame, name: str, ids: list) -> np.ndarray:
+    """A float column as an array (its declared default where the column is missing), all finite."""
+    if name not in trades.columns:
+        return np.full(len(trades), float(TRADES.column(name).default))
     try:
         values = trades[name].to_numpy(dtype=float)
     except (TypeError, ValueError) as err:
@@ -220,23 +243,66 @@ def _floats(trades: pd.DataFrame, name: str, ids: list) -> np.ndarray:
     return values
 
 
-def decode_record(data: bytes) -> dict:
-    """A trade record from its canonical bytes.
+def _texts(trades: pd.DataFrame, name: str, ids: list) -> list[str]:
+    """A text column as strings; its declared default where the column or a cell is empty.
 
     Raises
     ------
     ValueError
-        when the bytes are not JSON with exactly the record's fields in order, or hold a bad value.
+        for a cell that is not text, or an empty cell of a required column.
     """
+    col = TRADES.column(name)
+    if name not in trades.columns:
+        return [col.default] * len(trades)
+    values = trades[name].tolist()
+    if all(type(v) is str for v in values):  # the common case, checked without a Python branch per value
+        return values
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            out.append(value)
+        elif is_missing(value) and not col.required:
+            out.append(col.default)
+        else:
+            raise ValueError(f"trade {ids[i]!r}: {name} {value!r} is not text")
+    return out
+
+
+def decode_record(data: bytes, version: int = 2) -> dict:
+    """A trade record from its canonical bytes, as written in ledger format ``version``.
+
+    Parameters
+    ----------
+    data : bytes
+        The stored record.
+    version : {2, 1}
+        The ledger's format: 2 has every field of :data:`TRADES` (12), 1 the earlier 9
+        (:data:`FORMAT_1_FIELDS`).
+
+    Raises
+    ------
+    ValueError
+        when the bytes are not JSON with exactly the format's fields in order, or hold a value of the
+        wrong type (text where text is declared, a finite number where a number is).
+    """
+    fields = record_fields(version)
     try:
         record = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"record is not valid JSON ({err})") from err
-    if not isinstance(record, dict) or tuple(record) != RECORD_FIELDS:
+    if not isinstance(record, dict) or tuple(record) != fields:
         keys = tuple(record) if isinstance(record, dict) else type(record).__name__
-        raise ValueError(f"record fields {keys} differ from the expected {RECORD_FIELDS}")
-    for name in ("energy_amount_kwh", "price_per_kwh"):
+        raise ValueError(f"record fields {keys} differ from format {version}'s {fields}")
+    numbers, texts = _CHECKS[version]
+    if all(type(record[n]) is float and math.isfinite(record[n]) for n in numbers) and all(
+        type(record[n]) is str for n in texts
+    ):  # what the encoder writes; the audit decodes every entry, so the usual case takes one pass
+        return record
+    for name in numbers:
         value = record[name]
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
             raise ValueError(f"record {name} {value!r} is not a finite number")
+    for name in texts:
+        if not isinstance(record[name], str):
+            raise ValueError(f"record {name} {record[name]!r} is not text")
     return record
