@@ -13,6 +13,7 @@ from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.grid.cli import app as grid_app
 from wattmesh.ledger.cli import app as ledger_app
 from wattmesh.market.cli import app as market_app
+from wattmesh.quality.cli import app as meter_app
 from wattmesh.service.cli import community_app, member_app, serve
 
 app = typer.Typer(help="wattmesh: peer-to-peer community energy, simulated or live.", no_args_is_help=True)
@@ -23,6 +24,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(market_app, name="market")
 app.add_typer(energy_app, name="energy")
 app.add_typer(grid_app, name="grid")
+app.add_typer(meter_app, name="meter")
 app.command("tournament")(tournament)
 app.add_typer(community_app, name="community")
 app.add_typer(member_app, name="member")
