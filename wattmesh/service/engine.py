@@ -273,43 +273,41 @@ class Exchange:
         return bytes.fromhex(member.public_key)
 
     def step(self, batch: list[Submission]) -> None:
-        """One turn of the writer: close due gates, decide and commit ``batch``, settle, publish."""
+        """One turn of the writer: close due gates, decide and commit ``batch``, close the gates its clock
+        moves passed, settle, publish; the answers go out last, so an acknowledged clock move has cleared."""
+        results: list = []
         with self.lock:
             try:
                 self._close_due_gates()
                 if batch:
-                    self._process(batch)
+                    results = self._process(batch)
                     self._close_due_gates()
                 self._settle_due()
                 self._gate_message()
             except Exception:
                 logger.exception("the writer failed; reloading the state from the journal")
-                for sub in batch:
-                    if not sub.future.done():
-                        sub.future.set_result(Outcome(503, {"detail": "the exchange failed; retry"}))
                 self.state = rebuild_state(self.journal)
-
-    def _process(self, batch: list[Submission]) -> None:
-        results, messages = [], []
-        try:
-            with self.journal.engine.begin() as conn:
-                for sub in batch:
-                    try:
-                        outcome = self._decide(conn, sub, messages)
-                    except Rejected as rejected:
-                        outcome = Outcome(rejected.status, {"detail": rejected.detail})
-                    results.append((sub, outcome))
-        except Exception:
-            for sub, _ in results:
-                sub.future.set_result(Outcome(503, {"detail": "the journal did not commit; retry"}))
-            self.state = rebuild_state(self.journal)
-            raise
+        done = {id(sub) for sub, _ in results}
         for sub, outcome in results:
             sub.future.set_result(outcome)
+        for sub in batch:
+            if id(sub) not in done and not sub.future.done():
+                sub.future.set_result(Outcome(503, {"detail": "the exchange failed; retry the same request"}))
+
+    def _process(self, batch: list[Submission]) -> list:
+        results, messages = [], []
+        with self.journal.engine.begin() as conn:
+            for sub in batch:
+                try:
+                    outcome = self._decide(conn, sub, messages)
+                except Rejected as rejected:
+                    outcome = Outcome(rejected.status, {"detail": rejected.detail})
+                results.append((sub, outcome))
         self._publish(messages)
         for sub, outcome in results:
             if sub.kind == "member_add" and outcome.status == 200:
                 self._register_in_ledger(sub.body["member_id"], bytes.fromhex(sub.body["public_key"]))
+        return results
 
     def _decide(self, conn, sub: Submission, messages: list) -> Outcome:
         state = self.state
