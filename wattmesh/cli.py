@@ -1,7 +1,13 @@
-"""The `wattmesh` command line (Typer + Rich). Each part adds its own sub-command group here."""
+"""The `wattmesh` command line (Typer + Rich). Each part adds its own sub-command group here.
+
+Exit codes, the same for every command: 0 done; 1 internal error (a bug: one line, the traceback only with
+``--debug``); 2 bad input (a file, a field or an option; the message names it and its value); 3 corrupt data
+or a failed audit (e.g. a ledger that does not verify).
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -12,11 +18,21 @@ from wattmesh.energy.cli import app as energy_app
 from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.grid.cli import app as grid_app
 from wattmesh.ledger.cli import app as ledger_app
+from wattmesh.maintenance.cli import app as maintenance_app
 from wattmesh.market.cli import app as market_app
 from wattmesh.quality.cli import app as meter_app
 from wattmesh.service.cli import community_app, member_app, serve
 
-app = typer.Typer(help="wattmesh: peer-to-peer community energy, simulated or live.", no_args_is_help=True)
+EXIT_INTERNAL_ERROR = 1
+EXIT_BAD_INPUT = 2
+EXIT_CORRUPT = 3
+
+app = typer.Typer(
+    help="wattmesh: peer-to-peer community energy, simulated or live. Exit codes: 0 done, 1 internal error "
+    "(add --debug for the traceback), 2 bad input, 3 corrupt data or failed audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 scenario_app = typer.Typer(help="Check and inspect scenario files.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(ledger_app, name="ledger")
@@ -24,6 +40,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(market_app, name="market")
 app.add_typer(energy_app, name="energy")
 app.add_typer(grid_app, name="grid")
+app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(meter_app, name="meter")
 app.command("tournament")(tournament)
 app.add_typer(community_app, name="community")
@@ -33,6 +50,51 @@ app.command("serve")(serve)
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from wattmesh import __version__
+
+        typer.echo(f"wattmesh {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="On an internal error, print the whole traceback."),
+) -> None:
+    """wattmesh: peer-to-peer community energy, simulated or live."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: runs the command and maps every failure to its documented exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        code = app(args=args, prog_name="wattmesh", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("wattmesh: interrupted", err=True)
+        code = 130
+    except typer.exceptions.TyperException as exc:  # usage errors: Typer's (vendored) click exceptions
+        exc.show()
+        code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        typer.echo("wattmesh: interrupted", err=True)
+        code = 130
+    except Exception as exc:
+        if debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        typer.echo(
+            f"wattmesh: internal error: {type(exc).__name__}: {first} (run again with --debug for the traceback)",
+            err=True,
+        )
+        code = EXIT_INTERNAL_ERROR
+    sys.exit(code or 0)
+
+
 @app.command()
 def simulate(
     scenario: Path = typer.Argument(None, help="Scenario TOML file; the packaged default when omitted."),
@@ -40,11 +102,16 @@ def simulate(
     start: str = typer.Option(None, help="Override the scenario's start (UTC, ISO 8601)."),
     end: str = typer.Option(None, help="Override the scenario's end (UTC, ISO 8601, exclusive)."),
     ledger: str = typer.Option(None, help="Override the scenario's ledger backend: local, evm or none."),
+    keys: Path = typer.Option(
+        None,
+        "--keys",
+        help="Keystore folder of the members' and operator's keys (default: the user's data folder).",
+    ),
 ) -> None:
     """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv."""
     from wattmesh.simulate.cli import run_simulate
 
-    raise typer.Exit(run_simulate(scenario, out, start, end, console, ledger))
+    raise typer.Exit(run_simulate(scenario, out, start, end, console, ledger, keys))
 
 
 @scenario_app.command("validate")
@@ -61,3 +128,7 @@ def scenario_default() -> None:
     from wattmesh.community.scenario import DEFAULT_SCENARIO
 
     typer.echo(DEFAULT_SCENARIO.read_text())
+
+
+if __name__ == "__main__":
+    main()

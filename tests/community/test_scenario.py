@@ -131,3 +131,10 @@ def test_scenario_mechanisms_are_the_market_mechanisms():
     from wattmesh.market import MECHANISMS as MARKET_MECHANISMS
 
     assert set(MECHANISMS) == set(MARKET_MECHANISMS)
+
+
+def test_scenario_strategy_names_are_the_agents_strategies():
+    from wattmesh.agents.strategies import STRATEGIES as AGENT_STRATEGIES
+    from wattmesh.community.scenario import STRATEGIES
+
+    assert STRATEGIES == AGENT_STRATEGIES

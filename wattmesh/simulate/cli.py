@@ -47,17 +47,11 @@ def run_simulate(
     end: str | None,
     console: Console,
     ledger_backend: str | None = None,
+    key_dir: Path | None = None,
 ) -> int:
-    """Validate, build, simulate and write the outputs; 2 on a bad scenario, before anything runs."""
-    from wattmesh.agents.tournament import community_tournament
-    from wattmesh.community.build import build_community
-    from wattmesh.energy.members import compare_home_strategies, plan_scenario_dispatch
-    from wattmesh.energy.members import forecast_options as forecast_options_of
-    from wattmesh.kpi.report import format_kpi, typical_week
-    from wattmesh.simulate.engine import simulate
-    from wattmesh.simulate.grid_step import assess_grid
-    from wattmesh.simulate.ledger_step import record_trades
-    from wattmesh.simulate.outputs import interval_table, kpi_table, write_outputs
+    """Validate, build, simulate and write the outputs; 2 on a bad scenario or output folder, before
+    anything runs. The outputs appear in ``out`` as a whole, with ``manifest.json``, or not at all."""
+    from wattmesh.simulate.folder import OutputError, OutputFolder
 
     try:
         scenario = load_scenario(
@@ -66,16 +60,27 @@ def run_simulate(
     except ScenarioError as exc:
         return _print_problems(console, exc.args[0].splitlines()[0], exc.problems)
 
-    if scenario["agents.tournament"]:
-        from wattmesh.agents.tournament import parse_mix
-        from wattmesh.community.scenario import Problem
+    try:
+        with OutputFolder(out) as folder:
+            return _run(scenario, folder, console, key_dir)
+    except OutputError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        return EXIT_BAD_INPUT
 
-        try:
-            parse_mix(scenario["agents.mix"])
-        except ValueError as exc:
-            problem = Problem("agents.mix", scenario["agents.mix"], str(exc))
-            return _print_problems(console, f"{scenario.source}: 1 problem(s)", [problem])
 
+def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
+    """The pipeline of :func:`run_simulate`, writing into the folder's staging copy, committed at the end."""
+    from wattmesh.agents.tournament import community_tournament
+    from wattmesh.community.build import build_community
+    from wattmesh.energy.members import compare_home_strategies, plan_scenario_dispatch
+    from wattmesh.energy.members import forecast_options as forecast_options_of
+    from wattmesh.kpi.report import format_kpi, typical_week
+    from wattmesh.simulate.engine import simulate
+    from wattmesh.simulate.grid_step import assess_grid
+    from wattmesh.simulate.ledger_step import record_trades
+    from wattmesh.simulate.outputs import interval_table, kpi_table, run_manifest, write_outputs
+
+    staging = folder.staging
     columns = (
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -149,11 +154,12 @@ def run_simulate(
             task = bar.add_task(f"ledger ({backend})", total=len(community.index))
             ledger = record_trades(
                 result,
-                out,
+                staging,
                 backend,
                 scenario["ledger.mode"],
                 scenario["ledger.party_signatures"],
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                key_dir=key_dir,
             )
         strategies = None
         per_day = int(round(24 / community.interval_h))
@@ -170,7 +176,9 @@ def run_simulate(
                 scenario["energy.forecast"],
                 **forecast_options,
             )
-        paths = _step(bar, "writing report", write_outputs, result, out, grid, strategies, tournament)
+        paths = _step(bar, "writing report", write_outputs, result, staging, grid, strategies, tournament)
+        out = folder.commit(run_manifest(scenario, result, ledger))
+        paths = {name: out / path.relative_to(staging) for name, path in paths.items()}
 
     kpis = kpi_table(result)
     table = Table(
@@ -185,8 +193,9 @@ def run_simulate(
     console.print(f"{len(result.full.trades):,} trades in {paths['trades']}")
     if ledger is not None:
         console.print(
-            f"Ledger ({ledger.backend}): {ledger.entries:,} signed entries in {ledger.path}, "
-            f"root {ledger.root_hex[:16]}...; audit with `wattmesh ledger verify {ledger.path}`"
+            f"Ledger ({ledger.backend}): {ledger.entries:,} signed entries in {out / ledger.path.name}, "
+            f"root {ledger.root_hex[:16]}...; audit with `wattmesh ledger verify {out / ledger.path.name}`; "
+            f"keys in {ledger.key_dir}"
         )
         for problem in ledger.chain_problems:
             console.print(f"[red]chain: {escape(problem)}[/red]")

@@ -34,10 +34,12 @@ def record_trades(
     mode: str = "anchor",
     party_signatures: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    key_dir: Path | None = None,
 ) -> LedgerOutputs:
     """Append the full case's trades to ``out/ledger.sqlite`` (a fresh log), interval by interval.
 
-    Member and operator keys are created (or reused) in ``out/keys``. With ``backend="evm"`` every
+    Member and operator keys are created (or reused) in ``key_dir``, by default the user's keystore
+    (:func:`default_key_dir`), never in the output folder that is shared with readers. With ``backend="evm"`` every
     interval is also anchored (or settled) on the embedded eth-tester chain, and the chain is checked
     against the local log before the chain goes away with the process.
     """
@@ -45,7 +47,7 @@ def record_trades(
     from wattmesh.ledger import ensure_keys, open_ledger
 
     community = result.community
-    key_dir = out / "keys"
+    key_dir = default_key_dir(community) if key_dir is None else Path(key_dir)
     path = out / "ledger.sqlite"
     keyring = ensure_keys(key_dir, community.member_ids.tolist())
     path.unlink(missing_ok=True)
@@ -69,3 +71,22 @@ def record_trades(
     return LedgerOutputs(
         path, key_dir, backend, head.tree_size if head else 0, head.root_hash.hex() if head else "", problems
     )
+
+
+def default_key_dir(community) -> Path:
+    """The simulated community's keystore: ``<user data dir>/wattmesh/keys/<community>-<hash>``.
+
+    In a simulation the operator holds every member's key (the members are simulated); the keys stay
+    in the user's data folder (files 0600), out of the output folder, so sharing a run's outputs never
+    shares its private keys. Set ``WATTMESH_KEYS`` to put keystores elsewhere.
+    """
+    import hashlib
+    import os
+    import re
+
+    from platformdirs import user_data_dir
+
+    root = Path(os.environ.get("WATTMESH_KEYS") or Path(user_data_dir("wattmesh")) / "keys")
+    digest = hashlib.blake2b(community.name.encode(), digest_size=4).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", community.name)[:40].strip("-") or "community"
+    return root / f"{stem}-{digest}"

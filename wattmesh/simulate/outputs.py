@@ -67,6 +67,7 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
             "kind": members["kind"],
             "bus": members["bus"],
             "pv_kw": asset_total("pv", "power_kw"),
+            "wind_kw": asset_total("wind", "power_kw"),
             "battery_kwh": asset_total("battery", "capacity_kwh"),
             "ev_charger_kw": asset_total("ev", "power_kw"),
             "consumption_kwh": consumption,
@@ -135,7 +136,12 @@ def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Times
     community = result.community
     full = result.full
     rows = (community.index >= start) & (community.index <= end)
-    position = (full.detail.generation_kwh - full.detail.consumption_kwh - full.detail.charge_kwh + full.detail.discharge_kwh)[rows]
+    position = (
+        full.detail.generation_kwh
+        - full.detail.consumption_kwh
+        - full.detail.charge_kwh
+        + full.detail.discharge_kwh
+    )[rows]
     retail, feed_in = community.retail_per_kwh[rows], community.feed_in_per_kwh[rows]
     table = compare_mechanisms(
         np.maximum(-position, 0.0),
@@ -227,3 +233,42 @@ def write_outputs(
         },
     )
     return paths
+
+
+def run_manifest(scenario, result: SimulationResult, ledger) -> dict:
+    """What ``manifest.json`` records of a run besides its files: the scenario's hash and values, the
+    versions that ran it, the row counts and the ledger's size and root."""
+    import hashlib
+    import json
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return ""
+
+    canonical = json.dumps(scenario.values, sort_keys=True, default=str).encode()
+    lists = json.dumps([scenario.retail_tou, scenario.feed_in_tou, scenario.fleet], default=str).encode()
+    community = result.community
+    return {
+        "scenario": {
+            "source": scenario.source,
+            "name": scenario["name"],
+            "sha256": hashlib.sha256(canonical + b"\n" + lists).hexdigest(),
+        },
+        "versions": {
+            "wattmesh": installed("wattmesh"),
+            "python": platform.python_version(),
+            **{name: installed(name) for name in ("numpy", "pandas", "highspy", "lightgbm", "pandapower")},
+        },
+        "rows": {
+            "intervals": len(community.index),
+            "members": len(community.members),
+            "trades": len(result.full.trades),
+        },
+        "ledger": None
+        if ledger is None
+        else {"backend": ledger.backend, "entries": ledger.entries, "root": ledger.root_hex},
+    }
