@@ -31,7 +31,9 @@ class PVDetectionConfig:
     daylight_fraction : float
         An interval counts as daylight when expected power exceeds this fraction of the DC size [-].
     outage_expected_fraction : float
-        Outage rule: expected power above this fraction of the DC size [-] ...
+        Outage rule: expected power above this fraction of the DC size [-] (alone; with neighbours
+        ``outage_expected_fraction_neighbours``, as long as the neighbours' median measured/expected ratio in
+        the same intervals is above ``outage_neighbour_ratio``) ...
     outage_measured_ratio : float
         ... and measured below this fraction of expected [-] ...
     outage_min_intervals : int
@@ -61,6 +63,8 @@ class PVDetectionConfig:
 
     daylight_fraction: float = 0.05
     outage_expected_fraction: float = 0.10
+    outage_expected_fraction_neighbours: float = 0.05
+    outage_neighbour_ratio: float = 0.25
     outage_measured_ratio: float = 0.05
     outage_min_intervals: int = 4
     min_coverage: float = 0.8
@@ -122,7 +126,8 @@ class DegradationResult:
     computed : bool
         False when the data are too short or too sparse; then the rate fields are NaN.
     rate_pct_per_year : float
-        Median year-on-year rate [%/yr] (negative = losing output).
+        Median year-on-year rate [%/yr] (negative = losing output), over the days outside alarm episodes
+        that pass the filters.
     ci_low_pct_per_year, ci_high_pct_per_year : float
         68.2 % confidence interval of the rate [%/yr] (rdtools' bootstrap).
     reason : str
@@ -321,6 +326,21 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=False)]
 
 
+def _episodes(stat: np.ndarray, eligible: np.ndarray, h: float) -> list[tuple[int, int, int]]:
+    """(onset, detection, last) day of each run of positive CUSUM that crosses ``h``.
+
+    Runs are bridged over skipped days (the statistic is frozen there); the episode ends on the last day
+    above ``h``.
+    """
+    positive = pd.Series(np.where(eligible, stat > 0.0, np.nan)).ffill().fillna(0).to_numpy().astype(bool)
+    out = []
+    for onset, last in _runs(positive):
+        crossed = np.flatnonzero(stat[onset : last + 1] > h)
+        if crossed.size:
+            out.append((onset, onset + int(crossed[0]), onset + int(crossed[-1])))
+    return out
+
+
 def _classify(
     x: np.ndarray,
     ratio_am: np.ndarray,
@@ -438,14 +458,15 @@ def assess_pv(
         ratio_am = daily_sum(np.where(valid & am, p, 0.0)) / daily_sum(np.where(valid & am, e, 0.0))
         ratio_pm = daily_sum(np.where(valid & ~am, p, 0.0)) / daily_sum(np.where(valid & ~am, e, 0.0))
 
+    used_neighbours = n_sys >= 3
     # Outage rule: no output while the sky says there should be plenty, on intervals that have readings.
-    strong = e > cfg.outage_expected_fraction * dc_kw[None, :]
+    fraction = cfg.outage_expected_fraction_neighbours if used_neighbours else cfg.outage_expected_fraction
+    strong = e > fraction * dc_kw[None, :]
     dead = strong & has_reading & (p < cfg.outage_measured_ratio * e)
     dead_count = daily_sum(dead.astype(float))
     with np.errstate(all="ignore"):
         interval_ratio = np.where(strong & has_reading, p / e, np.nan)
 
-    used_neighbours = n_sys >= 3
     if not used_neighbours:
         notes.append(f"{n_sys} PV system(s): fewer than 3, neighbour comparison not used (model-only mode)")
 
@@ -470,17 +491,22 @@ def assess_pv(
         x = q / neighbour
         # Same for the outage rule: the neighbours must be producing in those intervals.
         outage_neigh = _loo_median(np.where(dead, np.nan, interval_ratio))
-        dead_real = dead & (outage_neigh > 0.5)
+        dead_real = dead & (outage_neigh > cfg.outage_neighbour_ratio)
         dead_count = daily_sum(dead_real.astype(float))
     else:
         neighbour = np.ones((n_days, n_sys))
         snow = base_ok & cold_72h[:, None] & (q < cfg.snow_pi_ratio)
         x = q
-    outage_day = (dead_count >= cfg.outage_min_intervals) & ~comm_loss
+    outage_day = dead_count >= cfg.outage_min_intervals
     if not used_neighbours:
-        # Alone, zero output on a cold day may be snow on the modules: no outage alarm, the day is 'snow'.
-        snow |= outage_day & cold_72h[:, None]
-        outage_day &= ~cold_72h[:, None]
+        # Alone, zero output on a cold day may be snow on the modules, unless the day began and ended with
+        # normal production (an abrupt stop in between is a trip; snow melts off, it does not switch).
+        ratio_frame = pd.DataFrame(interval_ratio).groupby(day_pos)
+        first_ok = (ratio_frame.first() > 0.5).reindex(range(n_days)).fillna(False).to_numpy()
+        last_ok = (ratio_frame.last() > 0.5).reindex(range(n_days)).fillna(False).to_numpy()
+        snowy = outage_day & cold_72h[:, None] & ~(first_ok & last_ok)
+        snow |= snowy
+        outage_day &= ~snowy
     eligible = base_ok & ~snow & ~outage_day & ~np.isnan(x)
     ref_x, sigma, ref_mask = _first_n_median(x, eligible, cfg.reference_days)
     if np.isnan(ref_x).any():
@@ -502,8 +528,8 @@ def assess_pv(
     status[ref_mask] = "reference"
     status[low_light & ~night] = "low_light"
     status[snow] = "snow"
-    status[outage_day] = "outage"
     status[comm_loss] = "comm_loss"
+    status[outage_day] = "outage"
     status[night] = "night"
 
     alarms: list[PVAlarm] = []
@@ -525,14 +551,7 @@ def assess_pv(
                     float(1.0 - np.nan_to_num(xn[d, j])),
                 )
             )
-        # An episode is a run of positive CUSUM (bridged over skipped days, where it is frozen) that crosses h.
-        positive = pd.Series(np.where(eligible[:, j], cusum[:, j] > 0.0, np.nan)).ffill().fillna(0)
-        for onset, last in _runs(positive.to_numpy().astype(bool)):
-            crossed = np.flatnonzero(cusum[onset : last + 1, j] > h)
-            if crossed.size == 0:
-                continue
-            first = onset + int(crossed[0])
-            last = onset + int(crossed[-1])
+        for onset, first, last in _episodes(cusum[:, j], eligible[:, j], h):
             span = slice(onset, last + 1)
             alarm_day[span, j] = True
             kind = _classify(
@@ -567,7 +586,11 @@ def assess_pv(
         if compute_degradation:
             degradation.append(
                 degradation_yoy(
-                    frame(pi)[name].where(np.asarray(eligible[:, j] | ref_mask[:, j], dtype=bool)), name, cfg
+                    frame(pi)[name].where(
+                        np.asarray((eligible[:, j] | ref_mask[:, j]) & ~alarm_day[:, j], dtype=bool)
+                    ),
+                    name,
+                    cfg,
                 )
             )
         else:

@@ -1,0 +1,81 @@
+"""`wattmesh maintenance scan`: bad input gives one clear message per problem and exit code 2."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from wattmesh.cli import app
+from wattmesh.maintenance.data import SYSTEM50, load_system50
+
+runner = CliRunner()
+
+
+def _write(tmp: Path, assets: str, days: int = 120) -> tuple[Path, Path]:
+    power, weather = load_system50()
+    keep = slice("2011-05-01", str((pd.Timestamp("2011-05-01") + pd.Timedelta(days=days)).date()))
+    frame = pd.DataFrame(
+        {
+            "pv_kw": power[keep],
+            "ghi": weather["ghi"][keep],
+            "temp_air": weather["temp_air"][keep],
+            "ghi_clear": weather["ghi_clear"][keep],
+        }
+    )
+    frame["feeder_kva"] = 200.0 + 50 * np.sin(np.arange(len(frame)) / 20)
+    frame.index.name = "timestamp"
+    frame.to_csv(tmp / "readings.csv")
+    (tmp / "assets.toml").write_text(
+        f"[site]\nlatitude = {SYSTEM50.latitude}\nlongitude = {SYSTEM50.longitude}\n" + assets
+    )
+    return tmp / "readings.csv", tmp / "assets.toml"
+
+
+def test_scan_writes_report_and_alarms(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv1"\ncolumn = "pv_kw"\ntilt_deg = 45\nazimuth_deg = 158\n'
+        'dc_kw = 3.2\nac_kw = 3.4\n[[transformer]]\nname = "t1"\nload_column = "feeder_kva"\n'
+        'ambient_column = "temp_air"\nrating_kva = 400\n',
+    )
+    result = runner.invoke(
+        app,
+        ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")],
+    )
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "out" / "maintenance.html").read_text()
+    assert "plotly" in html and "t1" in html
+    assert (tmp_path / "out" / "alarms.csv").exists()
+
+
+def test_transformer_without_rating_and_wrong_orientation_exit_2(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv1"\ncolumn = "pv_kw"\ntilt_deg = 90\nazimuth_deg = 0\n'
+        'dc_kw = 3.2\n[[transformer]]\nname = "t1"\nload_column = "feeder_kva"\n'
+        "ambient_c = 20\n",
+    )
+    result = runner.invoke(
+        app,
+        ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")],
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "transformer 't1': rated power (rating_kva) missing" in text
+    assert "PV system 'pv1'" in text and "orientation or size looks wrong" in text
+    assert "lost energy in alarms" not in text.lower() or "0.0 kWh" not in text
+
+
+def test_missing_pv_column_names_it(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv2"\ncolumn = "nope_kw"\ntilt_deg = 30\nazimuth_deg = 180\ndc_kw = 4\n',
+        days=10,
+    )
+    result = runner.invoke(
+        app,
+        ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")],
+    )
+    assert result.exit_code == 2
+    assert "'nope_kw' missing" in " ".join(result.output.split())
