@@ -17,10 +17,10 @@ def powerflow(
     start: str = typer.Option(None, help="First interval (UTC, ISO 8601); default: the whole year."),
     end: str = typer.Option(None, help="End (UTC, ISO 8601, exclusive)."),
     pv_scale: float = typer.Option(1.0, help="Multiply the feeder's PV by this factor (stress test)."),
-    vm_min: float = typer.Option(0.9, help="Lowest allowed voltage [pu]."),
-    vm_max: float = typer.Option(1.1, help="Highest allowed voltage [pu]."),
-    line_max: float = typer.Option(100.0, help="Highest allowed line loading [%]."),
-    trafo_max: float = typer.Option(100.0, help="Highest allowed transformer loading [%]."),
+    vm_min: float = typer.Option(0.9, help="Lowest allowed voltage \\[pu]."),
+    vm_max: float = typer.Option(1.1, help="Highest allowed voltage \\[pu]."),
+    line_max: float = typer.Option(100.0, help="Highest allowed line loading \\[%]."),
+    trafo_max: float = typer.Option(100.0, help="Highest allowed transformer loading \\[%]."),
 ) -> None:
     """Power flow of a SimBench feeder's own profiles: voltages, loadings and hours over limit."""
     from rich.console import Console
@@ -63,10 +63,10 @@ def powerflow(
 def outage(
     feeder: str = typer.Argument(DEFAULT_FEEDER, help="SimBench LV code."),
     start: str = typer.Option("2016-01-15T16:00Z", help="Outage start (UTC, ISO 8601)."),
-    hours: float = typer.Option(8.0, help="Outage length [h]."),
-    critical_fraction: float = typer.Option(0.3, help="Share of each home's load that is critical [-]."),
-    community_kwh: float = typer.Option(200.0, help="Community battery capacity [kWh] (power: half)."),
-    soc: float = typer.Option(0.5, help="State of charge of every battery when the outage starts [-]."),
+    hours: float = typer.Option(8.0, help="Outage length \\[h]."),
+    critical_fraction: float = typer.Option(0.3, help="Share of each home's load that is critical \\[-]."),
+    community_kwh: float = typer.Option(200.0, help="Community battery capacity \\[kWh] (power: half)."),
+    soc: float = typer.Option(0.5, help="State of charge of every battery when the outage starts \\[-]."),
 ) -> None:
     """Island the feeder's loads (SimBench profiles, PV and storage) for an outage, with and without sharing."""
     from rich.console import Console
