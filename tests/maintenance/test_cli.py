@@ -41,7 +41,16 @@ def test_scan_writes_report_and_alarms(tmp_path):
     )
     result = runner.invoke(
         app,
-        ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")],
+        [
+            "maintenance",
+            "scan",
+            str(readings),
+            "--community",
+            str(assets),
+            "--out",
+            str(tmp_path / "out"),
+            "--allow-gaps",
+        ],
     )
     assert result.exit_code == 0, result.output
     html = (tmp_path / "out" / "maintenance.html").read_text()
@@ -79,3 +88,33 @@ def test_missing_pv_column_names_it(tmp_path):
     )
     assert result.exit_code == 2
     assert "'nope_kw' missing" in " ".join(result.output.split())
+
+
+def test_days_without_readings_are_bad_input_unless_allowed(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv1"\ncolumn = "pv_kw"\ntilt_deg = 45\nazimuth_deg = 158\ndc_kw = 3.2\n',
+    )
+    frame = pd.read_csv(readings)
+    frame.loc[96 * 70 : 96 * 72, "pv_kw"] = np.nan  # the logger was silent for two days
+    frame.to_csv(readings, index=False)
+    args = ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")]
+    strict = runner.invoke(app, args)
+    assert strict.exit_code == 2
+    text = " ".join(strict.output.split())
+    assert "PV system 'pv1': readings missing on" in text and "not computed" in text
+    assert runner.invoke(app, [*args, "--allow-gaps"]).exit_code == 0
+
+
+def test_rows_missing_with_their_weather_say_so(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv1"\ncolumn = "pv_kw"\ntilt_deg = 45\nazimuth_deg = 158\ndc_kw = 3.2\n',
+        days=90,
+    )
+    frame = pd.read_csv(readings)
+    frame.drop(frame.index[96 * 70 : 96 * 72]).to_csv(readings, index=False)
+    args = ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "weather: ghi/temp_air missing" in " ".join(result.output.split())

@@ -10,6 +10,8 @@ from wattmesh.maintenance.data import SYSTEM50, load_system50
 from wattmesh.maintenance.faults import (
     inject_comm_loss,
     inject_outage,
+    inject_shading,
+    inject_soiling,
     inject_string_loss,
     make_neighbours,
 )
@@ -98,3 +100,23 @@ def test_readings_with_missing_rows_are_refused(year):
     holed = pv.drop(pv.index[100:110])
     with pytest.raises(MaintenanceInputError, match="not regular"):
         assess_pv(holed, weather, specs)
+
+
+def test_morning_shade_is_typed_shading_and_soiling_typed_soiling(year):
+    pv, weather, specs = year
+    faulted = pv.copy()
+    shade_start = pd.Timestamp("2011-08-01", tz="UTC")
+    soil_start = pd.Timestamp("2011-09-15", tz="UTC")
+    faulted[specs[4].name], _ = inject_shading(
+        pv[specs[4].name], shade_start, 0.5, SYSTEM50.longitude, True, shade_start + pd.Timedelta(days=40)
+    )
+    faulted[specs[5].name], _ = inject_soiling(
+        pv[specs[5].name], soil_start, 0.004, soil_start + pd.Timedelta(days=45)
+    )
+    res = assess_pv(faulted, weather, specs, compute_degradation=False)
+    shade = [
+        a for a in res.alarms if a.asset == specs[4].name and a.start <= shade_start + pd.Timedelta(days=40)
+    ]
+    soil = [a for a in res.alarms if a.asset == specs[5].name and a.detected >= soil_start]
+    assert shade and shade[0].fault_type == "shading"
+    assert soil and soil[0].fault_type == "soiling" and (soil[0].detected - soil_start).days <= 21

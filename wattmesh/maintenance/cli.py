@@ -52,7 +52,7 @@ def _need(section: dict, key: str, where: str, skipped: str):
     return section[key]
 
 
-def run_scan(readings: Path, community: Path, out: Path) -> tuple[int, dict]:
+def run_scan(readings: Path, community: Path, out: Path, allow_gaps: bool = False) -> tuple[int, dict]:
     """Scan every asset of ``community`` in ``readings``; write the report; return (exit code, results)."""
     problems: list[str] = []  # bad input: something was not computed (exit code 2)
     notes: list[str] = []  # expected limits, e.g. too short for a degradation rate
@@ -114,6 +114,7 @@ def run_scan(readings: Path, community: Path, out: Path) -> tuple[int, dict]:
             result = assess_pv(pd.DataFrame(columns), weather, specs)
             results["pv"] = result
             problems += _pv_sanity(result)
+            (notes if allow_gaps else problems).extend(_pv_gaps(result))
             notes += result.notes
         except MaintenanceInputError as exc:
             problems.append(str(exc))
@@ -173,6 +174,20 @@ def run_scan(readings: Path, community: Path, out: Path) -> tuple[int, dict]:
     return (2 if problems else 0), results
 
 
+def _pv_gaps(result) -> list[str]:
+    """One line per PV system whose readings miss whole days (communication loss, never read as zero)."""
+    out = []
+    for name in result.assets:
+        lost_days = result.day_status.index[result.day_status[name] == "comm_loss"]
+        if len(lost_days):
+            out.append(
+                f"PV system '{name}': readings missing on {len(lost_days)} day(s) from {lost_days[0].date()} "
+                "(communication loss, < 80 % of daylight covered): performance index and lost energy not "
+                "computed for those days (--allow-gaps accepts this)"
+            )
+    return out
+
+
 def _pv_sanity(result) -> list[str]:
     """Declared orientation or size that the measurements contradict: name it, never trust its figures."""
     out = []
@@ -229,9 +244,12 @@ def scan(
     out: Path = typer.Option(
         Path("out/maintenance"), "--out", help="Folder for maintenance.html and alarms.csv."
     ),
+    allow_gaps: bool = typer.Option(
+        False, "--allow-gaps", help="Days without readings are warnings, not bad input (exit code 0)."
+    ),
 ) -> None:
     """Alarms per asset, kWh lost, battery health, transformer ageing; exit code 2 when input is missing."""
-    code, _ = run_scan(readings, community, out)
+    code, _ = run_scan(readings, community, out, allow_gaps)
     raise typer.Exit(code)
 
 
