@@ -55,3 +55,16 @@ def test_tournament_refuses_an_unknown_strategy_and_mechanism():
     assert bad_mechanism.exit_code == 2 and "sdr" in bad_mechanism.output
     bad_repeats = runner.invoke(app, ["tournament", "--repeats", "0"])
     assert bad_repeats.exit_code == 2 and "--repeats 0" in bad_repeats.output
+
+
+def test_tournament_follows_the_scenarios_agents_section(tmp_path):
+    from wattmesh.community.scenario import DEFAULT_SCENARIO
+
+    text = DEFAULT_SCENARIO.read_text().replace('dispatch = "planner"', 'dispatch = "rule"')
+    text = text.replace('mix = "learning=0.34,ramp=0.33,zip=0.33"', 'mix = "zip=0.5,zic=0.5"')
+    path = tmp_path / "zip.toml"
+    path.write_text(text)
+    result = runner.invoke(app, ["tournament", str(path), "--days", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert " zip " in text and " zic " in text and "learning" not in text and "pay_as_bid" in text

@@ -17,17 +17,21 @@ def tournament(
         None, "--days", help="Days from the scenario's start (default: its whole span)."
     ),
     mix: str = typer.Option(
-        "truthful=0.33,ramp=0.33,zip=0.34",
+        None,
         "--mix",
-        help="Shares of the strategies: truthful, ramp, zic, zip, learning (e.g. learning=0.5,zip=0.5).",
+        help="Shares of the strategies: truthful, ramp, zic, zip, learning (e.g. learning=0.5,zip=0.5); "
+        "default: the scenario's agents.mix.",
     ),
     mechanism: str = typer.Option(
-        "pay_as_clear",
+        None,
         "--mechanism",
-        help="pay_as_clear (one sealed round), pay_as_bid or order_book (several rounds).",
+        help="pay_as_clear (one sealed round), pay_as_bid or order_book (several rounds); default: the "
+        "scenario's agents.mechanism.",
     ),
     rounds: int = typer.Option(
-        5, "--rounds", help="Bidding rounds per interval for pay_as_bid and order_book."
+        None,
+        "--rounds",
+        help="Bidding rounds per interval for pay_as_bid and order_book; default: the scenario's agents.rounds.",
     ),
     rotations: int = typer.Option(
         None,
@@ -46,12 +50,13 @@ def tournament(
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import ScenarioError, load_scenario
 
-    try:
-        parse_mix(mix)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    if mechanism not in TOURNAMENT_MECHANISMS:
+    if mix is not None:
+        try:
+            parse_mix(mix)
+        except ValueError as exc:
+            console.print(f"[red]--mix {mix!r}: {exc}[/red]")
+            raise typer.Exit(2) from None
+    if mechanism is not None and mechanism not in TOURNAMENT_MECHANISMS:
         console.print(
             f"[red]--mechanism {mechanism!r} is not one of {', '.join(TOURNAMENT_MECHANISMS)}[/red]"
         )
@@ -71,6 +76,9 @@ def tournament(
     except ScenarioError as exc:
         console.print(f"[red]{exc.args[0].splitlines()[0]}[/red]")
         raise typer.Exit(2) from None
+    mix = scenario_values["agents.mix"] if mix is None else mix
+    mechanism = scenario_values["agents.mechanism"] if mechanism is None else mechanism
+    rounds = scenario_values["agents.rounds"] if rounds is None else rounds
     with console.status("building the community"):
         community = build_community(scenario_values)
     plan = None
