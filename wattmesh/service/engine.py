@@ -430,6 +430,12 @@ class Exchange:
         start = self._grid_interval(body["delivery_start"], "delivery_start")
         now = self.now()
         self._check_gate(start, now)
+        other = "sell" if body["side"] == "buy" else "buy"
+        if state.open_sides.get((iso(start), sub.signer), {}).get(other):
+            # the ledger takes no trade of a member with itself; one side per member and interval
+            raise Rejected(
+                409, f"member {sub.signer!r} has an open {other} order for {iso(start)}; cancel it first"
+            )
         if start > now + pd.Timedelta(hours=self.coop.horizon_hours):
             raise Rejected.field(
                 "delivery_start", f"{body['delivery_start']} is more than {self.coop.horizon_hours:g} h ahead"

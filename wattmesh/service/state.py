@@ -65,6 +65,8 @@ class State:
     readings: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
     statements: dict[str, list[dict]] = field(default_factory=dict)
     journal_id: int = 0
+    #: (delivery start, member id) -> side -> open orders: derived from ``orders``, for self-trade prevention
+    open_sides: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
 
     # -- applying --------------------------------------------------------------------------------------
     def apply(self, journal_id: int, event: dict, signer: str | None = None, seq: int | None = None) -> None:
@@ -79,6 +81,10 @@ class State:
         self.journal_id = journal_id
 
     def _level(self, order: dict, sign: int) -> None:
+        sides = self.open_sides[(order["delivery_start"], order["member_id"])]
+        sides[order["side"]] += sign
+        if sides[order["side"]] == 0:
+            del sides[order["side"]]
         key = (order["delivery_start"], order["side"], order["price_per_kwh_e5"])
         self.levels[key] += sign * order["energy_wh"]
         if self.levels[key] == 0:
