@@ -91,7 +91,7 @@ def spike_detection(sets) -> None:
     tp = labelled = false = clean = 0
     for seed, (_name, (values, kinds)) in enumerate(sets.items()):
         rng = np.random.default_rng(200 + seed)
-        faulty, labels, _ = inject.inject_spikes(values, rng, n=300)
+        faulty, labels, _ = inject.inject_spikes(values, rng, n=max(values.size // 500, 20))
         flags, _ = check_readings(faulty, kinds=kinds)
         found = hit(flags, "spike")
         lab = labels.to_numpy()

@@ -446,6 +446,7 @@ def time_shifts(
         shifted = (shift3.abs() >= shift_min) & ~dst_mask
         # a shift lasts: require two neighbouring days
         shifted &= shifted.rolling(3, center=True, min_periods=1).sum() >= 2
+        shifted = _bridge(shifted, y.isna())
         drifting = _drift_days(y.where(~shifted), drift_min) & ~shifted & ~dst_mask
         for name, mask in (("dst_shift", dst_mask), ("time_shift", shifted), ("clock_drift", drifting)):
             if mask.any():
@@ -456,6 +457,14 @@ def time_shifts(
                     events.append({"meter": meter, "reason": name, "start": days[start], "end": days[end - 1] + pd.Timedelta("1D"),
                                    "detail": f"clock off by {float(shift3.iloc[start:end].median()):+.0f} min over {size} day(s)"})  # fmt: skip
     return {k: v & values.notna() for k, v in out.items()}, events, skipped
+
+
+def _bridge(mask: pd.Series, unknown: pd.Series, longest: int = 3) -> pd.Series:
+    """``mask`` with runs of up to ``longest`` unknown days (no midpoint: overcast) between marked days marked."""
+    filled = mask.astype(float).where(~unknown | mask)
+    before = filled.ffill(limit=longest) > 0
+    after = filled.bfill(limit=longest) > 0
+    return mask | (unknown & before & after)
 
 
 def _drift_days(y: pd.Series, min_minutes: float, window: int = 29) -> pd.Series:
@@ -479,8 +488,7 @@ def _drift_days(y: pd.Series, min_minutes: float, window: int = 29) -> pd.Series
         & (slope.abs() * window / 2 >= min_minutes)
     )
     half = window // 4
-    marks = steady.astype(float).rolling(2 * half + 1, center=True, min_periods=1).max() > 0
-    return marks & y.notna()
+    return steady.astype(float).rolling(2 * half + 1, center=True, min_periods=1).max() > 0
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
