@@ -43,3 +43,15 @@ def test_clear_command_refuses_an_unknown_mechanism(tmp_path):
         app, ["market", "clear", str(path), "--interval", "2025-07-15T09:45:00Z", "--mechanism", "vickrey"]
     )
     assert result.exit_code == 2 and "mechanism 'vickrey' is not one of" in result.output
+
+
+def test_clear_command_names_its_own_flags_for_the_utility_prices(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,member_id,side,energy_kwh,price_per_kwh,delivery_start\n")
+    result = CliRunner().invoke(
+        app, ["market", "clear", str(path), "--interval", "2025-07-15T09:45:00Z", "--mechanism", "sdr"]
+    )
+    text = " ".join(result.output.split())
+    assert (
+        result.exit_code == 2 and "--retail" in text and "--feed-in" in text and "retail_per_kwh" not in text
+    )

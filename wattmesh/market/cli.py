@@ -46,6 +46,13 @@ def clear(
     if not orders.exists():
         console.print(f"[red]order file {orders} does not exist[/red]")
         raise typer.Exit(2)
+    from wattmesh.market.community import COMMUNITY_RULES
+
+    if mechanism in COMMUNITY_RULES and (retail is None or feed_in is None):
+        console.print(
+            f"[red]--mechanism {mechanism} needs --retail and --feed-in (the utility's prices)[/red]"
+        )
+        raise typer.Exit(2)
     options: dict = {"seed": seed}
     if fee:
         options["fee_per_kwh"] = fee
