@@ -127,6 +127,9 @@ SIGNED = {
     422: {"model": ValidationErrorOut},
 }
 SIGNED_READ = {401: {"model": Error}, 422: {"model": ValidationErrorOut}}
+CSV_READ = SIGNED_READ | {
+    200: {"description": "CSV, one row per member", "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 
 
 @dataclass(frozen=True)
@@ -346,14 +349,16 @@ def create_app(exchange: Exchange, manage: bool = True) -> FastAPI:
                     for (i, m), v in exchange.state.readings.items() if m == member_id and v[1] == "held"]  # fmt: skip
         return {"lines": lines, "held_readings": held}
 
-    @app.get("/members/{member_id}/bill.csv", response_class=PlainTextResponse, responses=SIGNED_READ)
+    @app.get("/members/{member_id}/bill.csv", responses=CSV_READ)
     async def member_bill(
         member_id: Annotated[str, Path(pattern=MEMBER_PATTERN)],
         month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
         auth: Annotated[Signed, Depends(signed)],
     ):
         """The member's monthly bill as CSV (months in the co-op's time zone)."""
-        return _member_view(auth, member_id) or PlainTextResponse(bill_csv(exchange, month, member_id))
+        return _member_view(auth, member_id) or PlainTextResponse(
+            bill_csv(exchange, month, member_id), media_type="text/csv"
+        )
 
     # -- operator ------------------------------------------------------------------------------------
     @app.post("/operator/members", response_model=Ack, responses=SIGNED)
@@ -406,7 +411,7 @@ def create_app(exchange: Exchange, manage: bool = True) -> FastAPI:
                                 status_code=422)  # fmt: skip
         return await _decide(request, "readings", auth, {"readings": rows}, operator=True)
 
-    @app.get("/operator/bills.csv", response_class=PlainTextResponse, responses=SIGNED_READ)
+    @app.get("/operator/bills.csv", responses=CSV_READ)
     async def operator_bills(
         month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
         auth: Annotated[Signed, Depends(signed)],
@@ -414,7 +419,7 @@ def create_app(exchange: Exchange, manage: bool = True) -> FastAPI:
         """Every member's monthly bill as CSV."""
         if auth.signer != OPERATOR_ID:
             return JSONResponse({"detail": "this endpoint takes the operator's signature"}, status_code=401)
-        return PlainTextResponse(bill_csv(exchange, month))
+        return PlainTextResponse(bill_csv(exchange, month), media_type="text/csv")
 
     @app.get("/operator/state", responses=SIGNED_READ)
     async def operator_state(auth: Annotated[Signed, Depends(signed)]):

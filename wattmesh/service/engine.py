@@ -174,6 +174,8 @@ class Exchange:
 
     def start(self, timeout: float = 120.0) -> Exchange:
         """Open on a writer thread and serve requests there until :meth:`close`."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self._thread_main, name="wattmesh-writer", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
