@@ -32,11 +32,11 @@ def test_verify_prints_ok_and_exits_0(ledger_path, keyring):
     assert result.output.startswith("OK: 12 entries, 3 tree heads")
 
 
-def test_verify_names_the_first_bad_entry_and_exits_1(ledger_path):
+def test_verify_names_the_first_bad_entry_and_exits_3(ledger_path):
     with sqlite3.connect(ledger_path) as conn:
         conn.execute("UPDATE entries SET operator_sig = zeroblob(64) WHERE seq = 5")
     result = runner.invoke(app, ["ledger", "verify", str(ledger_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert result.output.startswith("FAILED: entry 5 (tx_0_1_1): the stored leaf hash differs")
     assert "operator signature over the entry does not verify" in result.output
 
@@ -46,7 +46,7 @@ def test_prove_prints_a_proof_that_verifies(ledger_path, keyring):
     assert result.exit_code == 0, result.output
     assert verify_proof(json.loads(result.output), keyring.operator_public) == []
     missing = runner.invoke(app, ["ledger", "prove", str(ledger_path), "tx_nope"])
-    assert missing.exit_code == 1 and "no trade with transaction_id 'tx_nope'" in missing.output
+    assert missing.exit_code == 2 and "no trade with transaction_id 'tx_nope'" in missing.output
 
 
 def test_export_writes_one_json_line_per_trade(ledger_path, tmp_path):
@@ -73,7 +73,7 @@ def test_a_saved_head_catches_a_later_truncation(ledger_path, tmp_path):
     result = runner.invoke(
         app, ["ledger", "verify", str(ledger_path), "--against", str(tmp_path / "head.json")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "fewer than the 12 of the trusted tree head: the log was truncated" in result.output
 
 
@@ -93,14 +93,14 @@ def test_verify_refuses_a_missing_file_and_a_file_that_is_not_a_ledger(tmp_path)
     assert result.exit_code == 2 and "nope.sqlite: no such file" in result.output
     sqlite3.connect(tmp_path / "other.sqlite").execute("CREATE TABLE t (x)").connection.close()
     result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "other.sqlite")])
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert (
-        "FAILED: log file: not a wattmesh ledger: table(s) meta, keys, entries, tree_heads, nodes missing"
+        "log file: not a wattmesh ledger: table(s) meta, keys, entries, tree_heads, nodes missing"
         in result.output
     )
     (tmp_path / "text.sqlite").write_text("hello, not a database" * 100)
     result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "text.sqlite")])
-    assert result.exit_code == 1 and "not an SQLite database" in result.output
+    assert result.exit_code == 3 and "not an SQLite database" in result.output
 
 
 def test_check_proof_accepts_a_saved_proof_and_rejects_an_edited_one(ledger_path, keyring, tmp_path):
@@ -116,5 +116,5 @@ def test_check_proof_accepts_a_saved_proof_and_rejects_an_edited_one(ledger_path
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     result = runner.invoke(app, ["ledger", "check-proof", str(tmp_path / "edited.json"), *pin])
     assert (
-        result.exit_code == 1 and "FAILED: operator signature over the entry does not verify" in result.output
+        result.exit_code == 3 and "FAILED: operator signature over the entry does not verify" in result.output
     )

@@ -184,7 +184,12 @@ def test_without_party_signatures_only_the_operator_signs(tmp_path, keyring, mak
         ).fetchall()
     assert sigs == [(b"", b"", 64)] * 5
     report = verify(path)
-    assert report.ok and report.signatures == 5 + 5 + 1  # 5 key registrations, 5 entries, 1 tree head
+    assert report.ok and report.signatures == 5 + 1 + 5 + 1  # 5 key registrations, meta, 5 entries, 1 head
+    assert report.notes == [
+        "5 of 5 entries carry no seller or buyer signature: only the operator signed them "
+        "(party signatures optional)"
+    ]
+    assert "5 of 5 entries carry no seller or buyer signature" in report.summary()
 
 
 def test_a_whole_run_in_the_simulators_format_is_appended_interval_by_interval(tmp_path, keyring):

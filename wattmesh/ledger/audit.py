@@ -11,20 +11,28 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattmesh.ledger import merkle
 from wattmesh.ledger.keys import failed_signatures, public_key_from_bytes
 from wattmesh.ledger.local import (
+    CHAIN_META,
     FORMAT_RECORDS,
     FORMATS,
+    KEY_DOMAIN,
+    LEDGER_TABLES,
+    META_KEYS,
     OPERATOR_ID,
+    PARTY_POLICIES,
     TRADE_DOMAIN,
+    CorruptLedgerError,
     TreeHead,
+    chain_tx_message,
     connect,
     entry_message,
-    key_message,
+    meta_message,
 )
 from wattmesh.ledger.records import decode_record
 
@@ -40,7 +48,8 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.where}: {self.reason}"
+        text = f"{self.kind} {self.where}: {self.reason}"
+        return text.encode("utf-8", "backslashreplace").decode()  # bytes of a damaged name, shown escaped
 
 
 @dataclass
@@ -60,6 +69,12 @@ class AuditReport:
     format : int or None
         The ledger's format version (1: 9-field trade records, 2: the 12 fields of
         :data:`wattmesh.tables.TRADES`), None when the file records no known format.
+    corrupt : bool
+        The file itself is damaged or not a ledger (empty, not SQLite, SQLite's integrity check fails,
+        a stored value of the wrong type), beyond what the signatures and hashes tell.
+    notes : list of str
+        What holds but a reader should know, e.g. entries that carry no party signature in a ledger
+        written with party signatures off.
     """
 
     path: Path
@@ -69,6 +84,8 @@ class AuditReport:
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     format: int | None = None
+    corrupt: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,8 +106,11 @@ class AuditReport:
             return (
                 f"OK: {self.entries} entries, {self.tree_heads} tree heads, {self.signatures} signatures "
                 f"verified in {self.seconds:.2f} s; {self.format_text()}"
+                + "".join(f"; {note}" for note in self.notes)
             )
         more = f" ({len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        if self.corrupt:
+            return f"CORRUPT: {self.path}: {self.first_problem}{more}; {self.format_text()}"
         return f"FAILED: {self.first_problem}{more}; {self.format_text()}"
 
 
@@ -129,15 +149,49 @@ def verify(
     Returns
     -------
     AuditReport
+        A damaged file is a report too (``corrupt`` set, the damage as its first problem), not an error.
+
+    Raises
+    ------
+    LedgerInputError
+        when ``path`` is missing, a directory or unreadable.
     """
     started = time.perf_counter()
     report = AuditReport(Path(path))
-    conn = connect(path, readonly=True)
-    conn.text_factory = bytes
+
+    def damaged(reason: str) -> None:
+        report.corrupt = True
+        report.problems.append(Problem("log", "file", reason))
+
     try:
-        _audit(conn, report, trusted_head, operator_public, workers)
-    finally:
-        conn.close()
+        conn = connect(path, readonly=True)
+    except CorruptLedgerError as err:
+        damaged(str(err).removeprefix(f"ledger {path}: "))
+        return report
+    with closing(conn):
+        conn.text_factory = bytes
+        try:
+            damage = [_text(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
+        except sqlite3.DatabaseError as err:
+            damaged(f"not an SQLite database, or a damaged one ({err})")
+            report.seconds = time.perf_counter() - started
+            return report
+        if damage != ["ok"]:
+            damaged(f"SQLite's integrity check fails: {'; '.join(damage[:3])}")
+        try:
+            _audit(conn, report, trusted_head, operator_public, workers)
+        except sqlite3.DatabaseError as err:
+            damaged(f"the file is damaged ({type(err).__name__}: {err})")
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            UnicodeError,
+            OverflowError,
+            AttributeError,
+            IndexError,
+        ) as err:
+            damaged(f"a stored value has the wrong type or form ({type(err).__name__}: {err})")
     report.seconds = time.perf_counter() - started
     return report
 
@@ -149,10 +203,12 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             _text(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
     except sqlite3.DatabaseError as err:
-        add(Problem("log", "file", f"not an SQLite database ({err})"))
+        report.corrupt = True
+        add(Problem("log", "file", f"not an SQLite database, or a damaged one ({err})"))
         return
-    missing = [t for t in ("meta", "keys", "entries", "tree_heads", "nodes") if t not in tables]
+    missing = [t for t in LEDGER_TABLES if t not in tables]
     if missing:
+        report.corrupt = True
         add(Problem("log", "file", f"not a wattmesh ledger: table(s) {', '.join(missing)} missing"))
         return
     fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
@@ -163,7 +219,9 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     version = report.format or max(FORMATS.values())
 
     # keys: the operator's registration is self-signed, the members' are signed by the operator
-    key_rows = [(_text(m), _blob(k), _blob(s)) for m, k, s in conn.execute("SELECT * FROM keys")]
+    key_rows = [(m, _blob(k), _blob(s)) for m, k, s in conn.execute("SELECT * FROM keys")]
+    key_messages = [KEY_DOMAIN + _blob(m) + b"\n" + k for m, k, _ in key_rows]  # the stored bytes, as signed
+    key_rows = [(_text(m), k, s) for m, k, s in key_rows]
     stored_operator = next((k for m, k, _ in key_rows if m == OPERATOR_ID), None)
     if stored_operator is None:
         add(Problem("key", OPERATOR_ID, "no operator key is registered"))
@@ -175,7 +233,7 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     bad = failed_signatures(
         [operator_key] * len(key_rows),
         [s for _, _, s in key_rows],
-        [key_message(m, k) for m, k, _ in key_rows],
+        key_messages,
     )
     report.signatures += len(key_rows)
     for i in bad:
@@ -185,6 +243,9 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             )
         )
     member_keys = {m: public_key_from_bytes(k) for i, (m, k, _) in enumerate(key_rows) if i not in set(bad)}
+    policy = _check_meta(conn, report, version, operator_key)
+    required = policy == "required"
+    unsigned = 0
 
     # entries, streamed in chunks so a log of millions of entries stays within ~100 MB
     cursor = conn.execute(
@@ -239,6 +300,9 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
                     sigs.append(sig)
                     messages.append(TRADE_DOMAIN + record)
                     owners.append((position, seq, tid, side, rec[side]))
+                elif required:
+                    problem(f"{side} signature missing: the ledger requires party signatures")
+            unsigned += not (seller_sig and buyer_sig)
             position += 1
         for i in failed_signatures(keys, sigs, messages, workers):
             at, seq, tid, side, member = owners[i]
@@ -251,6 +315,11 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             entry_problems.append((at, Problem("entry", f"{seq} ({tid})", why)))
         report.signatures += len(sigs)
     report.entries = n = position
+    if unsigned and not required:
+        report.notes.append(
+            f"{unsigned} of {n} entries carry no seller or buyer signature: only the operator signed them "
+            f"(party signatures {policy})"
+        )
     entry_problems.sort(key=lambda item: item[0])
     report.problems.extend(p for _, p in entry_problems)
 
@@ -267,6 +336,11 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     previous_size, previous_time = 0, ""
     head = None
     for position, row in enumerate(head_rows):
+        if not all(type(v) is int for v in row[:3]):
+            add(
+                Problem("tree_head", row[0], f"head_index, tree_size, first_seq {row[:3]!r} are not integers")
+            )
+            continue
         head = TreeHead(
             row[0], row[1], row[2], _text(row[3]), _text(row[4]), _blob(row[5]), _blob(row[6]), _blob(row[7])
         )
@@ -301,14 +375,85 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
         add(Problem("log", "end", f"entries {previous_size}..{n - 1} are not covered by a signed tree head"))
 
     _check_node_cache(conn, levels, add)
+    _check_chain_txs(conn, report, version, operator_key)
     if trusted_head is not None:
         _check_trusted(trusted_head, operator_raw, n, node, add)
+
+
+def _check_meta(conn, report: AuditReport, version: int, operator_key) -> str:
+    """Check the ``meta`` rows (known keys, the chain's all or none, format 2's signature); the policy."""
+    add = report.problems.append
+    meta = {_text(k): _text(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    for key in meta:
+        if key not in META_KEYS:
+            add(Problem("log", "meta", f"key {key!r} is not one a wattmesh ledger writes"))
+    chain = [k for k in CHAIN_META if k in meta]
+    if chain and len(chain) < len(CHAIN_META):
+        absent = ", ".join(k for k in CHAIN_META if k not in meta)
+        add(Problem("log", "meta", f"the chain record is incomplete: {absent} missing"))
+    elif chain and not meta["chain_id"].isdigit():
+        add(Problem("log", "meta", f"chain_id {meta['chain_id']!r} is not a number"))
+    if version < 2:
+        return "optional"  # format 1 had no policy, and did not sign meta
+    try:
+        signature = bytes.fromhex(meta.get("meta_signature", ""))
+    except ValueError:
+        signature = b""
+    report.signatures += 1
+    if failed_signatures([operator_key], [signature], [meta_message(meta)]):
+        add(
+            Problem(
+                "log", "meta", "the operator's signature over the meta rows does not verify (a row was added, "
+                "removed or changed)"
+            )
+        )  # fmt: skip
+    policy = meta.get("party_signatures")
+    if policy not in PARTY_POLICIES:
+        add(Problem("log", "meta", f"party_signatures {policy!r} is not one of {', '.join(PARTY_POLICIES)}"))
+        return "required"
+    return policy
+
+
+def _check_chain_txs(conn, report: AuditReport, version: int, operator_key) -> None:
+    """Every chain transaction row signed by the operator (format 2) and naming an existing tree head."""
+    tables = {_text(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "chain_txs" not in tables:
+        return
+    if version < 2:
+        count = conn.execute("SELECT COUNT(*) FROM chain_txs").fetchone()[0]
+        if count:
+            report.notes.append(
+                f"{count} chain transactions are not signed (format 1); check them with --chain"
+            )
+        return
+    rows = conn.execute(
+        "SELECT rowid, head_index, mode, chain_id, contract, tx_hash, block, gas_used, trades, signature "
+        "FROM chain_txs ORDER BY rowid"
+    ).fetchall()
+    values = [(r[1], _text(r[2]), r[3], _text(r[4]), _text(r[5]), r[6], r[7], r[8]) for r in rows]
+    bad = set(
+        failed_signatures(
+            [operator_key] * len(rows), [_blob(r[9]) for r in rows], [chain_tx_message(v) for v in values]
+        )
+    )
+    report.signatures += len(rows)
+    for k, (row, value) in enumerate(zip(rows, values, strict=True)):
+        where = f"{row[0]} ({value[4]})"
+        if k in bad:
+            report.problems.append(
+                Problem("chain_tx", where, "the operator's signature over it does not verify")
+            )
+        elif not (type(value[0]) is int and 0 <= value[0] < report.tree_heads):
+            report.problems.append(Problem("chain_tx", where, f"head_index {value[0]!r} is not a tree head"))
 
 
 def _check_node_cache(conn, levels: list[bytes], add) -> None:
     cursor = conn.execute("SELECT level, idx, hash FROM nodes ORDER BY level, idx")
     by_level: dict[int, list] = {}
     for level, index, value in cursor:
+        if type(level) is not int or type(index) is not int:
+            add(Problem("node", f"level {level!r} index {index!r}", "level and index are not integers"))
+            continue
         by_level.setdefault(level, []).append((index, _blob(value)))
     for level in sorted(set(range(1, len(levels))) | set(by_level)):
         expected = levels[level] if 0 < level < len(levels) else b""

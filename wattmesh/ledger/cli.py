@@ -1,14 +1,109 @@
-"""`wattmesh ledger ...`: audit a ledger, prove a trade, export the trade records, print the tree head."""
+"""`wattmesh ledger ...`: audit a ledger, prove a trade, export the trade records, print the tree head.
+
+Every expected failure is one line on standard error and a documented exit code: 2 bad input (a missing
+file, a directory, bad JSON for ``--against``, a bad ``--operator-key``, an unknown transaction id, an
+unreachable chain), 3 a corrupt ledger or a failed audit or proof. Anything else is an internal error
+(exit 1, the traceback only with ``wattmesh --debug``).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 app = typer.Typer(help="Audit, prove and export the signed trade ledger.", no_args_is_help=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_CORRUPT = 3
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Expected failures as one line and their exit code (2 bad input, 3 corrupt)."""
+    from wattmesh.ledger.local import CorruptLedgerError, LedgerInputError
+
+    try:
+        yield
+    except LedgerInputError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except LookupError as err:
+        typer.echo(str(err.args[0]) if err.args else str(err), err=True)  # str(KeyError) adds quotes
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except CorruptLedgerError as err:
+        typer.echo(f"CORRUPT: {err}", err=True)
+        raise typer.Exit(EXIT_CORRUPT) from None
+
+
+def _input_file(path: Path, what: str) -> Path:
+    from wattmesh.ledger.local import LedgerInputError
+
+    if not path.exists():
+        raise LedgerInputError(f"{what} {path}: no such file")
+    if path.is_dir():
+        raise LedgerInputError(f"{what} {path}: is a directory, expected a file")
+    return path
+
+
+def _json_file(path: Path, what: str) -> dict:
+    """The JSON object in ``path``; LedgerInputError naming the file when it is missing or not JSON."""
+    from wattmesh.ledger.local import LedgerInputError
+
+    try:
+        data = json.loads(_input_file(path, what).read_bytes())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LedgerInputError(f"{what} {path}: not readable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise LedgerInputError(f"{what} {path}: holds a JSON {type(data).__name__}, expected an object")
+    return data
+
+
+def _trusted_head(path: Path | None):
+    from wattmesh.ledger.local import LedgerInputError, TreeHead
+
+    if path is None:
+        return None
+    try:
+        return TreeHead.from_dict(_json_file(path, "--against"))
+    except ValueError as err:
+        if isinstance(err, LedgerInputError):
+            raise
+        raise LedgerInputError(
+            f"--against {path}: not a tree head (from `wattmesh ledger head`): {err}"
+        ) from None
+
+
+def _operator_key(path: Path | None) -> bytes | None:
+    from wattmesh.ledger.keys import load_public_key
+    from wattmesh.ledger.local import LedgerInputError
+
+    if path is None:
+        return None
+    try:
+        return load_public_key(_input_file(path, "--operator-key"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        if isinstance(err, LedgerInputError):
+            raise
+        raise LedgerInputError(
+            f"--operator-key {path}: {err} (expected the operator's .pub file: 64 hex digits)"
+        ) from None
+
+
+def _chain_meta(ledger: Path) -> dict[str, str]:
+    from wattmesh.ledger.local import read_ledger
+
+    conn = read_ledger(ledger)
+    try:
+        rows = conn.execute("SELECT key, value FROM meta").fetchall()
+    finally:
+        conn.close()
+    return {str(k): str(v) for k, v in rows}
 
 
 @app.command()
@@ -28,42 +123,41 @@ def verify(
         False, help="Proof-of-authority chain (Energy Web): inject ExtraDataToPOAMiddleware."
     ),
 ) -> None:
-    """Full audit: re-verify every signature and rebuild every root. Prints OK, or the first bad entry and why."""
-    from wattmesh.ledger.audit import verify as audit
-    from wattmesh.ledger.keys import load_public_key
-    from wattmesh.ledger.local import TreeHead
+    """Full audit: SQLite's integrity check, every signature re-verified, every root rebuilt.
 
-    trusted = TreeHead.from_dict(json.loads(against.read_text())) if against else None
-    pinned = load_public_key(operator_key) if operator_key else None
-    try:
+    Prints OK (with the ledger's format), or the first problem and why. Exit 0 OK, 2 bad input, 3 corrupt
+    or failed.
+    """
+    from wattmesh.ledger.audit import verify as audit
+
+    with _one_line_errors():
+        trusted = _trusted_head(against)
+        pinned = _operator_key(operator_key)
         report = audit(ledger, trusted_head=trusted, operator_public=pinned)
-    except FileNotFoundError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(2) from err
     typer.echo(report.summary())
+    for note in report.notes if not report.ok else ():  # an OK summary already holds them
+        typer.echo(f"  note: {note}")
     for problem in report.problems[1:20]:
         typer.echo(f"  {problem}")
     problems = list(report.problems)
-    if chain:
+    if chain and not report.corrupt:
         from wattmesh.ledger.evm import ChainConfig, ChainError, verify_chain
-        from wattmesh.ledger.local import connect
 
-        config = None
-        if rpc_url or contract or chain_id is not None or poa:
-            conn = connect(ledger, readonly=True)
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            conn.close()
-            config = ChainConfig(
-                rpc_url or meta.get("chain_rpc", ""),
-                contract or meta.get("chain_contract"),
-                chain_id,
-                poa=poa,
-            )
         try:
+            config = None
+            if rpc_url or contract or chain_id is not None or poa:
+                with _one_line_errors():
+                    meta = _chain_meta(ledger)
+                config = ChainConfig(
+                    rpc_url or meta.get("chain_rpc", ""),
+                    contract or meta.get("chain_contract"),
+                    chain_id,
+                    poa=poa,
+                )
             chain_problems = verify_chain(ledger, config)
         except ChainError as err:
             typer.echo(f"chain: {err}", err=True)
-            raise typer.Exit(2) from err
+            raise typer.Exit(EXIT_CORRUPT if problems else EXIT_BAD_INPUT) from None
         typer.echo(
             "chain: OK, every interval root matches"
             if not chain_problems
@@ -72,7 +166,7 @@ def verify(
         for problem in chain_problems[1:20]:
             typer.echo(f"  {problem}")
         problems += chain_problems
-    raise typer.Exit(1 if problems else 0)
+    raise typer.Exit(EXIT_CORRUPT if problems else 0)
 
 
 @app.command()
@@ -84,32 +178,30 @@ def prove(
         None, help="JSON-RPC URL for --chain (default: the one recorded in the ledger)."
     ),
 ) -> None:
-    """Inclusion proof of one trade (signatures, audit paths, signed tree heads, chain anchors) as JSON."""
+    """Inclusion proof of one trade (signatures, audit paths, signed tree heads, chain anchors) as JSON.
+
+    The proof is checked before it is printed. Exit 0 OK, 2 bad input (no such trade), 3 corrupt.
+    """
     from wattmesh.ledger.local import prove as make_proof
 
-    try:
+    with _one_line_errors():
         proof = make_proof(ledger, transaction_id)
-    except (LookupError, FileNotFoundError) as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from err
     typer.echo(json.dumps(proof, indent=1))
     if chain:
         from wattmesh.ledger.evm import ChainConfig, ChainError, verify_proof_on_chain
-        from wattmesh.ledger.local import connect
 
-        conn = connect(ledger, readonly=True)
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        conn.close()
+        with _one_line_errors():
+            meta = _chain_meta(ledger)
         try:
             config = ChainConfig(rpc_url or meta.get("chain_rpc", ""), meta.get("chain_contract"))
             problems = verify_proof_on_chain(proof, config)
         except ChainError as err:
             typer.echo(f"chain: {err}", err=True)
-            raise typer.Exit(2) from err
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         for problem in problems:
             typer.echo(f"proof: {problem}", err=True)
         typer.echo("proof: OK against the chain" if not problems else "proof: FAILED", err=True)
-        raise typer.Exit(1 if problems else 0)
+        raise typer.Exit(EXIT_CORRUPT if problems else 0)
 
 
 @app.command("check-proof")
@@ -117,56 +209,71 @@ def check_proof(
     proof_file: Path = typer.Argument(..., help="A proof saved from `wattmesh ledger prove`."),
     operator_key: Path = typer.Option(None, help="The operator's .pub file, to pin its key."),
 ) -> None:
-    """Check a saved trade proof without the ledger: signatures, leaf, audit paths and signed heads."""
-    from wattmesh.ledger.keys import load_public_key
-    from wattmesh.ledger.local import verify_proof
+    """Check a saved trade proof without the ledger: signatures, leaf, audit paths and signed heads.
 
-    try:
-        proof = json.loads(proof_file.read_text())
-        problems = verify_proof(proof, load_public_key(operator_key) if operator_key else None)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        typer.echo(f"proof {proof_file}: unreadable ({err!r})", err=True)
-        raise typer.Exit(2) from err
+    Exit 0 OK, 2 bad input (not a proof), 3 the proof fails.
+    """
+    from wattmesh.ledger.local import LedgerInputError, verify_proof
+
+    with _one_line_errors():
+        proof = _json_file(proof_file, "proof")
+        pinned = _operator_key(operator_key)
+        try:
+            problems = verify_proof(proof, pinned)
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as err:
+            raise LedgerInputError(
+                f"proof {proof_file}: not a proof from `wattmesh ledger prove` ({type(err).__name__}: {err})"
+            ) from None
     for problem in problems:
         typer.echo(f"FAILED: {problem}")
     if not problems:
         typer.echo(f"OK: trade {proof['transaction_id']} is entry {proof['seq']} under tree head "
                    f"{proof['tree_head']['head_index']} (size {proof['tree_head']['tree_size']})")  # fmt: skip
-    raise typer.Exit(1 if problems else 0)
+    raise typer.Exit(EXIT_CORRUPT if problems else 0)
 
 
 @app.command()
 def export(
     ledger: Path = typer.Argument(..., help="Ledger file."),
-    out: Path = typer.Option(None, help="Write here instead of standard output."),
+    out: Path = typer.Option(None, help="Write here instead of standard output (only once complete)."),
     seed_only: bool = typer.Option(False, help="Only the seed's seven trade-record fields."),
 ) -> None:
-    """Every trade record as JSON lines, in log order."""
+    """Every trade record as JSON lines, in log order. Exit 0 OK, 2 bad input, 3 corrupt.
+
+    With ``--out`` the lines go to a temporary file beside it, renamed to ``--out`` only when every
+    record was read; on a failure nothing is left at ``--out``.
+    """
+    from wattmesh.ledger.local import LedgerInputError, read_ledger
     from wattmesh.ledger.local import export as records
 
-    handle = out.open("w") if out else sys.stdout
-    try:
-        for line in records(ledger, seed_only):
-            handle.write(line + "\n")
-    finally:
-        if out:
-            handle.close()
+    with _one_line_errors():
+        read_ledger(ledger).close()  # a bad path or a file that is no ledger fails before --out is touched
+        if out is not None and out.is_dir():
+            raise LedgerInputError(f"--out {out}: is a directory, expected a file name")
+        if out is not None and not out.parent.is_dir():
+            raise LedgerInputError(f"--out {out}: folder {out.parent} does not exist")
+        if out is None:
+            for line in records(ledger, seed_only):
+                sys.stdout.write(line + "\n")
+            return
+        partial = out.with_name(f".{out.name}.partial")
+        try:
+            with partial.open("w") as handle:
+                for line in records(ledger, seed_only):
+                    handle.write(line + "\n")
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 @app.command()
 def head(ledger: Path = typer.Argument(..., help="Ledger file.")) -> None:
-    """The latest signed tree head as JSON; keep it to check later logs with `verify --against`."""
-    from wattmesh.ledger.local import TreeHead, connect
+    """The latest signed tree head as JSON; keep it to check later logs with `verify --against`.
 
-    conn = connect(ledger, readonly=True)
-    row = conn.execute(
-        "SELECT head_index, tree_size, first_seq, timestamp, interval, root_hash, interval_root, signature "
-        "FROM tree_heads ORDER BY head_index DESC LIMIT 1"
-    ).fetchone()
-    conn.close()
-    if row is None:
-        typer.echo(f"ledger {ledger}: no signed tree head yet", err=True)
-        raise typer.Exit(1)
-    typer.echo(
-        json.dumps(TreeHead(*row[:5], bytes(row[5]), bytes(row[6]), bytes(row[7])).to_dict(), indent=1)
-    )
+    Exit 0 OK, 2 bad input (no tree head yet), 3 corrupt (the head's signature does not verify).
+    """
+    from wattmesh.ledger.local import latest_signed_head
+
+    with _one_line_errors():
+        latest = latest_signed_head(ledger)
+    typer.echo(json.dumps(latest.to_dict(), indent=1))

@@ -31,8 +31,19 @@ import pandas as pd
 from wattmesh.ledger import merkle
 from wattmesh.ledger.audit import Problem
 from wattmesh.ledger.contract import load_artefact
-from wattmesh.ledger.keys import Keyring
-from wattmesh.ledger.local import LocalLedger, PreparedBatch, TreeHead, connect, entry_message, verify_proof
+from wattmesh.ledger.keys import Keyring, sign_many
+from wattmesh.ledger.local import (
+    CHAIN_META,
+    CorruptLedgerError,
+    LocalLedger,
+    PreparedBatch,
+    TreeHead,
+    blob,
+    chain_tx_message,
+    entry_message,
+    read_ledger,
+    verify_proof,
+)
 
 MODES = ("anchor", "settle")
 EMBEDDED = "eth-tester"
@@ -341,6 +352,7 @@ class EvmLedger:
                     ("chain_rpc", self.chain.config.rpc_url),
                 ],
             )
+            self.local.sign_meta()
 
     def append_interval(
         self, trades: pd.DataFrame, interval_end: object, interval_start: object = None
@@ -370,9 +382,15 @@ class EvmLedger:
             )
             for i, r in enumerate(receipts)
         ]
+        signatures = sign_many(
+            [self.local.keyring.operator_secret] * len(rows), [chain_tx_message(r) for r in rows]
+        )
         head = self.local.commit(batch)
         with self.local.conn:
-            self.local.conn.executemany("INSERT INTO chain_txs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.local.conn.executemany(
+                "INSERT INTO chain_txs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*r, sig) for r, sig in zip(rows, signatures, strict=True)],
+            )
         return head
 
     def verify_chain(self) -> list[Problem]:
@@ -398,14 +416,23 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
     list of Problem
         Empty when every signed tree head's interval root is on chain (and, in settle mode, every trade).
     """
-    conn = connect(path, readonly=True)
     try:
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        conn = read_ledger(path)
+    except CorruptLedgerError as err:
+        raise ChainError(str(err)) from err
+    try:
+        meta = {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta").fetchall()}
         conn.text_factory = bytes  # a tampered record may no longer be valid text
         if not isinstance(chain, Chain):
             if chain is None:
-                if "chain_contract" not in meta:
+                if not any(k in meta for k in CHAIN_META):
                     raise ChainError(f"ledger {path}: not made with a chain backend (no contract recorded)")
+                absent = [k for k in CHAIN_META if k not in meta]
+                if absent or not meta["chain_id"].isdigit():
+                    raise ChainError(
+                        f"ledger {path}: its chain record is incomplete ({', '.join(absent) or 'chain_id'} "
+                        "missing or not a number); run `wattmesh ledger verify`"
+                    )
                 if meta["chain_rpc"] == EMBEDDED:
                     raise ChainError(
                         f"ledger {path}: its chain was the embedded eth-tester, gone with its process; "
@@ -417,7 +444,7 @@ def verify_chain(path: str | Path, chain: Chain | ChainConfig | None = None) -> 
             chain = Chain(chain, read_only=True)
         mode = meta.get("chain_mode", "anchor")
         leaves = [
-            merkle.leaf_hash(entry_message(seq, bytes(rec), bytes(s), bytes(b)) + bytes(o))
+            merkle.leaf_hash(entry_message(seq, blob(rec), blob(s), blob(b)) + blob(o))
             for seq, rec, s, b, o in conn.execute(
                 "SELECT seq, record, seller_sig, buyer_sig, operator_sig FROM entries ORDER BY seq"
             )

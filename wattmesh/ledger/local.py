@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -53,6 +54,13 @@ TRADE_DOMAIN = b"wattmesh-trade-v1\n"
 ENTRY_DOMAIN = b"wattmesh-entry-v1\n"
 HEAD_DOMAIN = b"wattmesh-tree-head-v1\n"
 KEY_DOMAIN = b"wattmesh-key-v1\n"
+META_DOMAIN = b"wattmesh-meta-v1\n"
+CHAIN_TX_DOMAIN = b"wattmesh-chain-tx-v1\n"
+#: meta keys a ledger writes; format 2 signs them all (``meta_signature``)
+META_KEYS = ("format", "party_signatures", "meta_signature", "chain_mode", "chain_id", "chain_contract",
+             "chain_rpc")  # fmt: skip
+CHAIN_META = ("chain_mode", "chain_id", "chain_contract", "chain_rpc")
+PARTY_POLICIES = ("required", "optional")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,12 +77,89 @@ CREATE TABLE IF NOT EXISTS nodes (level INTEGER, idx INTEGER, hash BLOB NOT NULL
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS chain_txs (
     head_index INTEGER NOT NULL, mode TEXT NOT NULL, chain_id INTEGER NOT NULL, contract TEXT NOT NULL,
-    tx_hash TEXT NOT NULL, block INTEGER NOT NULL, gas_used INTEGER NOT NULL, trades INTEGER NOT NULL);
+    tx_hash TEXT NOT NULL, block INTEGER NOT NULL, gas_used INTEGER NOT NULL, trades INTEGER NOT NULL,
+    signature BLOB NOT NULL);
 """
+
+
+LEDGER_TABLES = ("meta", "keys", "entries", "tree_heads", "nodes")
 
 
 class LedgerError(ValueError):
     """A trade or batch the ledger refuses, with the trade, the field, the value and the reason."""
+
+
+class LedgerInputError(ValueError):
+    """The path or an option given to a reader is wrong: no such file, a directory, unreadable, bad JSON.
+
+    The command line exits 2 (bad input) with this message.
+    """
+
+
+class CorruptLedgerError(ValueError):
+    """The file is not a sound wattmesh ledger: empty, not SQLite, another database, or damaged.
+
+    The command line exits 3 (corrupt data or a failed audit) with this message.
+    """
+
+
+def blob(value: object) -> bytes:
+    """A stored BLOB (or TEXT) value as bytes.
+
+    Raises
+    ------
+    TypeError
+        for any other stored type (a number where bytes belong: a damaged file); ``bytes(n)`` would
+        instead make n zero bytes.
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    raise TypeError(f"stored value {value!r} is not bytes")
+
+
+def check_ledger_path(path: str | Path) -> Path:
+    """``path`` as a Path, if it names a readable file.
+
+    Raises
+    ------
+    LedgerInputError
+        when it does not exist, is a directory or cannot be read.
+    CorruptLedgerError
+        when it is an empty file.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise LedgerInputError(f"ledger {path}: no such file") from None
+    except OSError as err:
+        raise LedgerInputError(f"ledger {path}: cannot be read ({err.strerror or err})") from None
+    if path.is_dir():
+        raise LedgerInputError(
+            f"ledger {path}: is a directory, expected a ledger file (e.g. out/ledger.sqlite)"
+        )
+    if not path.is_file():
+        raise LedgerInputError(f"ledger {path}: is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise LedgerInputError(f"ledger {path}: cannot be read (permission denied)")
+    if info.st_size == 0:
+        raise CorruptLedgerError(f"ledger {path}: the file is empty (0 bytes), not a wattmesh ledger")
+    return path
+
+
+def readonly_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only, its name percent-escaped (``#``, ``?``, ``%``).
+
+    When no ``-wal`` file lies beside it, no writer is working on it (the ledger always writes in WAL
+    mode) and everything is in the main file, so it opens as immutable: SQLite then creates no ``-wal``
+    or ``-shm`` file. Otherwise it opens normally read-only and sees what the writer has committed.
+    """
+    wal = path.with_name(path.name + "-wal")
+    return path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
 
 
 def format_version(conn: sqlite3.Connection, path: str | Path) -> int:
@@ -82,7 +167,7 @@ def format_version(conn: sqlite3.Connection, path: str | Path) -> int:
 
     Raises
     ------
-    LedgerError
+    CorruptLedgerError
         when the ledger records no format or one this version does not know.
     """
     row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
@@ -90,7 +175,9 @@ def format_version(conn: sqlite3.Connection, path: str | Path) -> int:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if value not in FORMATS:
-        raise LedgerError(f"ledger {path}: format {value!r} is not one of {', '.join(map(repr, FORMATS))}")
+        raise CorruptLedgerError(
+            f"ledger {path}: format {value!r} is not one of {', '.join(map(repr, FORMATS))}"
+        )
     return FORMATS[value]
 
 
@@ -118,6 +205,20 @@ def entry_message(seq: int, record: bytes, seller_sig: bytes, buyer_sig: bytes) 
             buyer_sig,
         )
     )
+
+
+def meta_message(meta: dict[str, str]) -> bytes:
+    """What the operator signs over the ``meta`` table (format 2): every row but the signature, sorted."""
+    body = sorted((k, v) for k, v in meta.items() if k != "meta_signature")
+    return META_DOMAIN + json.dumps(body, separators=(",", ":")).encode()
+
+
+def chain_tx_message(row: tuple) -> bytes:
+    """What the operator signs for a ``chain_txs`` row (format 2): its eight values before the signature.
+
+    ``row`` is (head_index, mode, chain_id, contract, tx_hash, block, gas_used, trades).
+    """
+    return CHAIN_TX_DOMAIN + json.dumps(list(row), separators=(",", ":")).encode()
 
 
 def entry_leaf(seq: int, record: bytes, seller_sig: bytes, buyer_sig: bytes, operator_sig: bytes) -> bytes:
@@ -209,12 +310,20 @@ class PreparedBatch:
 
 
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
-    """An SQLite connection to a ledger file (which must exist when ``readonly``)."""
+    """An SQLite connection to a ledger file (which must exist when ``readonly``).
+
+    Raises
+    ------
+    LedgerInputError, CorruptLedgerError
+        when ``readonly`` and the path is not a readable, non-empty file (see :func:`check_ledger_path`).
+    """
     path = Path(path)
     if readonly:
-        if not path.exists():
-            raise FileNotFoundError(f"ledger {path}: no such file")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        path = check_ledger_path(path)
+        try:
+            conn = sqlite3.connect(readonly_uri(path), uri=True)
+        except sqlite3.Error as err:
+            raise LedgerInputError(f"ledger {path}: cannot be opened ({err})") from err
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path)
@@ -240,6 +349,15 @@ class LocalLedger:
         keeps only the operator's signature (members' keys are still registered, and signatures they
         bring in the trades table are still checked and stored): about 2.2x faster appends and 2.7x
         faster audits, for simulations where the operator holds every key anyway.
+
+    Notes
+    -----
+    A new ledger records its party-signature policy in ``meta`` (signed by the operator with the rest
+    of ``meta``): ``required`` when ``party_signatures`` is on and the keyring holds members' keys,
+    else ``optional``. Under ``required`` a trade whose seller or buyer has no key in the keyring and
+    brings no signature of its own is refused; under ``optional`` it is stored with the operator's
+    signature only and ``verify`` counts such entries in its summary. An existing ledger keeps its
+    policy.
     """
 
     def __init__(
@@ -253,19 +371,51 @@ class LocalLedger:
         self.format = 2
         self.conn.executescript(SCHEMA)
         with self.conn:
-            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             self._register(OPERATOR_ID, keyring.operator_public)
+            self._check_meta()
+            policy = "required" if party_signatures and keyring.member_keys else "optional"
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('party_signatures', ?)", (policy,))
             for member, public in keyring.member_public().items():
                 self._register(member, public)
+            self.sign_meta()
+        self.party_policy = self.meta()["party_signatures"]
         self._member_keys = keyring.member_secrets if party_signatures else {}
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table as a dict."""
+        return {str(k): str(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+
+    def _check_meta(self) -> None:
+        """Refuse to append to a ledger whose ``meta`` rows are no longer what the operator signed."""
+        meta = self.meta()
+        if "meta_signature" not in meta:
+            if meta:
+                raise LedgerError(f"ledger {self.path}: its meta table is not signed; the file was changed")
+            return
+        try:
+            signature = bytes.fromhex(meta["meta_signature"])
+        except ValueError:
+            signature = b""
+        if failed_signatures([self.keyring.operator_public], [signature], [meta_message(meta)]):
+            raise LedgerError(
+                f"ledger {self.path}: its meta rows are not the ones the operator signed (run "
+                "`wattmesh ledger verify`); not appending to it"
+            )
+
+    def sign_meta(self) -> None:
+        """Sign the ``meta`` table as it is now (call inside the transaction that changed it)."""
+        meta = self.meta()
+        signature = sign_many([self.keyring.operator_secret], [meta_message(meta)])[0]
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('meta_signature', ?)", (signature.hex(),))
 
     def _register(self, member_id: str, public: bytes) -> None:
         row = self.conn.execute("SELECT public_key FROM keys WHERE member_id = ?", (member_id,)).fetchone()
         if row is not None:
-            if bytes(row[0]) != public:
+            if blob(row[0]) != public:
                 who = "the operator" if member_id == OPERATOR_ID else f"member {member_id!r}"
                 raise LedgerError(
-                    f"ledger {self.path}: {who} is registered with key {bytes(row[0]).hex()[:16]}..., "
+                    f"ledger {self.path}: {who} is registered with key {blob(row[0]).hex()[:16]}..., "
                     f"the keyring holds {public.hex()[:16]}...; use the key directory the ledger was made with"
                 )
             return
@@ -329,7 +479,7 @@ class LocalLedger:
             ).fetchone()
         if row is None:
             raise LookupError(f"ledger {self.path}: Merkle node (level {level}, index {index}) is missing")
-        return bytes(row[0])
+        return blob(row[0])
 
     def heads(self) -> list[TreeHead]:
         """Every signed tree head, oldest first."""
@@ -337,7 +487,7 @@ class LocalLedger:
             "SELECT head_index, tree_size, first_seq, timestamp, interval, root_hash, interval_root, "
             "signature FROM tree_heads ORDER BY head_index"
         ).fetchall()
-        return [TreeHead(*row[:5], bytes(row[5]), bytes(row[6]), bytes(row[7])) for row in rows]
+        return [TreeHead(*row[:5], blob(row[5]), blob(row[6]), blob(row[7])) for row in rows]
 
     def latest_head(self) -> TreeHead | None:
         heads = self.conn.execute("SELECT MAX(head_index) FROM tree_heads").fetchone()[0]
@@ -351,7 +501,7 @@ class LocalLedger:
         ).fetchone()
         if row is None:
             raise LookupError(f"ledger {self.path}: no tree head {head_index}")
-        return TreeHead(*row[:5], bytes(row[5]), bytes(row[6]), bytes(row[7]))
+        return TreeHead(*row[:5], blob(row[5]), blob(row[6]), blob(row[7]))
 
     def root_at(self, size: int) -> bytes:
         """RFC 6962 root of the first ``size`` entries, from the node cache."""
@@ -501,6 +651,12 @@ class LocalLedger:
                 to_check.append(i)
             elif rec[side] in self._member_keys:
                 to_sign.append(i)
+            elif self.party_policy == "required":
+                raise LedgerError(
+                    f"trade {rec['transaction_id']!r}: no {side} signature: the ledger requires party "
+                    f"signatures, and member {rec[side]!r} has no key in the keyring and the trade brings "
+                    f"no {side}_signature"
+                )
         if to_check:
             registered = self._registered_keys({records[i][side] for i in to_check})
             keys = [registered.get(records[i][side]) for i in to_check]
@@ -529,7 +685,7 @@ class LocalLedger:
             f"SELECT member_id, public_key FROM keys WHERE member_id IN ({','.join('?' * len(members))})",
             sorted(members),
         ).fetchall()
-        return {m: public_key_from_bytes(bytes(k)) for m, k in rows}
+        return {m: public_key_from_bytes(blob(k)) for m, k in rows}
 
     def register_member(self, member_id: str, public_key: bytes) -> None:
         """Register a member's public key (signed by the operator), for members who sign themselves."""
@@ -537,16 +693,61 @@ class LocalLedger:
             self._register(member_id, public_key)
 
     # -- proofs and export -----------------------------------------------------------------------------
-    def prove(self, transaction_id: str) -> dict:
-        """Inclusion proof of one trade, as a JSON-ready dict (see :func:`prove`)."""
-        row = self.conn.execute(
-            "SELECT seq, record, seller_sig, buyer_sig, operator_sig, leaf_hash FROM entries "
-            "WHERE transaction_id = ?",
-            (transaction_id,),
-        ).fetchone()
-        if row is None:
+    def _entry_of(self, transaction_id: str) -> tuple:
+        """The stored entry of ``transaction_id``, checked to be that trade's.
+
+        The lookup goes through SQLite's index of transaction ids; when the index gives no entry or
+        another trade's (a damaged index), the table itself is scanned, so a damaged index is reported
+        as such instead of proving the wrong trade or denying one that exists.
+
+        Raises
+        ------
+        LookupError
+            when no entry holds the trade.
+        CorruptLedgerError
+            when the index and the table disagree.
+        """
+        columns = "seq, transaction_id, record, seller_sig, buyer_sig, operator_sig, leaf_hash"
+
+        def holds(row) -> bool:
+            try:
+                rec = decode_record(blob(row[2]), self.format)
+            except (ValueError, TypeError):
+                return False
+            return row[1] == transaction_id and rec["transaction_id"] == transaction_id
+
+        row = self.conn.execute(f"SELECT {columns} FROM entries WHERE transaction_id = ?", (transaction_id,))
+        row = row.fetchone()
+        if row is not None and holds(row):
+            return row
+        scanned = [
+            r
+            for r in self.conn.execute(
+                f"SELECT {columns} FROM entries NOT INDEXED WHERE transaction_id = ?", (transaction_id,)
+            )
+            if holds(r)
+        ]
+        if row is None and not scanned:
             raise LookupError(f"ledger {self.path}: no trade with transaction_id {transaction_id!r}")
-        seq, record, seller_sig, buyer_sig, operator_sig, leaf = row
+        found = f"entry {scanned[0][0]} holds it" if scanned else "no entry holds it"
+        given = "no entry" if row is None else f"entry {row[0]}, which is not that trade"
+        raise CorruptLedgerError(
+            f"ledger {self.path}: the index of transaction ids gives {given} for {transaction_id!r}, "
+            f"but {found}: the file is damaged (run `wattmesh ledger verify`)"
+        )
+
+    def prove(self, transaction_id: str) -> dict:
+        """Inclusion proof of one trade, as a JSON-ready dict (see :func:`prove`), checked before it is
+        returned: it holds (:func:`verify_proof`) under the registered operator key.
+
+        Raises
+        ------
+        LookupError
+            when the ledger has no such trade, or no signed tree head covers it yet.
+        CorruptLedgerError
+            when the file gives an entry or a proof that does not hold.
+        """
+        seq, _, record, seller_sig, buyer_sig, operator_sig, leaf = self._entry_of(transaction_id)
         latest = self.latest_head()
         if latest is None or latest.tree_size <= seq:
             raise LookupError(f"ledger {self.path}: trade {transaction_id!r} is not under a signed tree head")
@@ -556,7 +757,7 @@ class LocalLedger:
         interval_head = self._head(index)
         first = interval_head.first_seq
         interval_leaves = b"".join(
-            bytes(r[0])
+            blob(r[0])
             for r in self.conn.execute(
                 "SELECT leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
                 (first, interval_head.tree_size),
@@ -567,45 +768,72 @@ class LocalLedger:
             interval_head.tree_size - first,
             merkle.level_lookup(merkle.full_levels(interval_leaves)),
         )
-        rec = decode_record(bytes(record), self.format)
+        rec = decode_record(blob(record), self.format)
         keys = dict(
             self.conn.execute(
                 "SELECT member_id, public_key FROM keys WHERE member_id IN (?, ?, ?)",
                 (OPERATOR_ID, rec["seller"], rec["buyer"]),
             ).fetchall()
         )
+        signed = ", signature" if self.format >= 2 else ""
         anchors = self.conn.execute(
-            "SELECT mode, chain_id, contract, tx_hash, block FROM chain_txs WHERE head_index = ?", (index,)
+            f"SELECT head_index, mode, chain_id, contract, tx_hash, block, gas_used, trades{signed} "
+            "FROM chain_txs WHERE head_index = ?",
+            (index,),
         ).fetchall()
-        return {
+        proof = {
             "format": self.format,
             "transaction_id": transaction_id,
             "seq": seq,
-            "record": bytes(record).decode(),
-            "seller_signature": bytes(seller_sig).hex(),
-            "buyer_signature": bytes(buyer_sig).hex(),
-            "operator_signature": bytes(operator_sig).hex(),
-            "leaf_hash": bytes(leaf).hex(),
-            "public_keys": {m: bytes(k).hex() for m, k in keys.items()},
+            "record": blob(record).decode(),
+            "seller_signature": blob(seller_sig).hex(),
+            "buyer_signature": blob(buyer_sig).hex(),
+            "operator_signature": blob(operator_sig).hex(),
+            "leaf_hash": blob(leaf).hex(),
+            "public_keys": {m: blob(k).hex() for m, k in keys.items()},
             "tree_head": latest.to_dict(),
             "inclusion_path": [h.hex() for h in self.inclusion_path(seq, latest.tree_size)],
             "interval_head": interval_head.to_dict(),
             "interval_path": [h.hex() for h in interval_path],
             "chain": [
-                {"mode": m, "chain_id": c, "contract": a, "tx_hash": t, "block": b}
-                for m, c, a, t, b in anchors
+                {
+                    "mode": row[1], "chain_id": row[2], "contract": row[3], "tx_hash": row[4], "block": row[5],
+                    "gas_used": row[6], "trades": row[7], **({"signature": blob(row[8]).hex()} if signed else {}),
+                }
+                for row in anchors
             ],
-        }
+        }  # fmt: skip
+        problems = verify_proof(proof)
+        if problems:
+            raise CorruptLedgerError(
+                f"ledger {self.path}: the proof of {transaction_id!r} (entry {seq}) does not hold: {problems[0]}; "
+                "the file is damaged (run `wattmesh ledger verify`)"
+            )
+        return proof
 
     def export(self, seed_only: bool = False) -> Iterator[str]:
-        """Every trade record as one JSON line, in log order (seed fields only when ``seed_only``)."""
-        cursor = self.conn.execute("SELECT record FROM entries ORDER BY seq")
-        for (record,) in cursor:
+        """Every trade record as one JSON line, in log order (seed fields only when ``seed_only``).
+
+        Each record is decoded on the way (valid JSON with its format's fields); signatures are not
+        checked here, that is :func:`wattmesh.ledger.audit.verify`'s job.
+
+        Raises
+        ------
+        CorruptLedgerError
+            at the first record that does not decode.
+        """
+        cursor = self.conn.execute("SELECT seq, record FROM entries ORDER BY seq")
+        for seq, record in cursor:
+            try:
+                rec = decode_record(blob(record), self.format)
+            except (ValueError, TypeError) as err:
+                raise CorruptLedgerError(
+                    f"ledger {self.path}: entry {seq}: {err}; the file is damaged"
+                ) from err
             if seed_only:
-                rec = json.loads(record)
                 yield json.dumps({k: rec[k] for k in SEED_FIELDS}, separators=(",", ":"))
             else:
-                yield bytes(record).decode()
+                yield blob(record).decode()
 
 
 def prove(path: str | Path, transaction_id: str) -> dict:
@@ -619,22 +847,86 @@ def prove(path: str | Path, transaction_id: str) -> dict:
         path to the interval root, and the chain transactions that anchored or settled that interval.
         Check it with :func:`verify_proof`.
     """
-    conn = connect(path, readonly=True)
+    conn = read_ledger(path)
     try:
-        ledger = LocalLedger.reader(path, conn)
-        return ledger.prove(transaction_id)
+        return LocalLedger.reader(path, conn).prove(transaction_id)
+    except sqlite3.DatabaseError as err:
+        raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
+    except (TypeError, KeyError, UnicodeError, OverflowError, AttributeError, IndexError) as err:
+        raise CorruptLedgerError(
+            f"ledger {path}: a stored value has the wrong type ({type(err).__name__}: {err}); the file is damaged"
+        ) from err
     finally:
         conn.close()
 
 
 def export(path: str | Path, seed_only: bool = False) -> Iterator[str]:
     """JSON lines of every trade record in the ledger at ``path`` (see :meth:`LocalLedger.export`)."""
-    conn = connect(path, readonly=True)
+    conn = read_ledger(path)
     try:
-        ledger = LocalLedger.reader(path, conn)
-        yield from ledger.export(seed_only)
+        yield from LocalLedger.reader(path, conn).export(seed_only)
+    except sqlite3.DatabaseError as err:
+        raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
     finally:
         conn.close()
+
+
+def latest_signed_head(path: str | Path) -> TreeHead:
+    """The latest tree head of the ledger at ``path``, checked to be signed by its registered operator.
+
+    Raises
+    ------
+    LookupError
+        when the ledger has no tree head yet.
+    CorruptLedgerError
+        when the file is no sound ledger or the head's signature does not verify.
+    """
+    conn = read_ledger(path)
+    try:
+        ledger = LocalLedger.reader(path, conn)
+        latest = ledger.latest_head()
+        operator = conn.execute("SELECT public_key FROM keys WHERE member_id = ?", (OPERATOR_ID,)).fetchone()
+    except sqlite3.DatabaseError as err:
+        raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
+    except (TypeError, ValueError, UnicodeError, OverflowError) as err:
+        raise CorruptLedgerError(f"ledger {path}: the latest tree head is damaged ({err})") from err
+    finally:
+        conn.close()
+    if latest is None:
+        raise LookupError(f"ledger {path}: no signed tree head yet")
+    if operator is None or not isinstance(operator[0], bytes) or not latest.is_signed_by(operator[0]):
+        raise CorruptLedgerError(
+            f"ledger {path}: tree head {latest.head_index} is not signed by the registered operator key"
+        )
+    return latest
+
+
+def read_ledger(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the wattmesh ledger at ``path``, checked to be one.
+
+    Raises
+    ------
+    LedgerInputError
+        when the path is missing, a directory or unreadable.
+    CorruptLedgerError
+        when the file is empty, not SQLite, another SQLite database, or of no known ledger format.
+    """
+    conn = connect(path, readonly=True)
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [t for t in LEDGER_TABLES if t not in tables]
+        if missing:
+            raise CorruptLedgerError(
+                f"ledger {path}: not a wattmesh ledger: table(s) {', '.join(missing)} missing"
+            )
+        format_version(conn, path)
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise CorruptLedgerError(f"ledger {path}: not an SQLite database, or a damaged one ({err})") from err
+    except CorruptLedgerError:
+        conn.close()
+        raise
+    return conn
 
 
 def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]:
@@ -645,12 +937,13 @@ def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]
     key; without it the key inside the proof is used.
     """
     problems = []
+    version = int(proof.get("format", 1))  # proofs of format 1 ledgers had no format
     keys = {m: bytes.fromhex(k) for m, k in proof["public_keys"].items()}
     operator_public = operator_public or keys.get(OPERATOR_ID, b"")
     if keys.get(OPERATOR_ID, operator_public) != operator_public:
         problems.append("the proof's operator key differs from the pinned one")
     record = proof["record"].encode()
-    rec = decode_record(record, int(proof.get("format", 1)))  # proofs of format 1 ledgers had no format
+    rec = decode_record(record, version)
     if rec["transaction_id"] != proof["transaction_id"]:
         problems.append(f"record is for {rec['transaction_id']!r}, not {proof['transaction_id']!r}")
     sigs = {side: bytes.fromhex(proof[f"{side}_signature"]) for side in ("seller", "buyer", "operator")}
@@ -679,6 +972,17 @@ def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]
         path = [bytes.fromhex(h) for h in proof[path_key]]
         if not merkle.verify_inclusion(leaf, index, size, path, target):
             problems.append(f"{path_key} does not lead from the leaf to the {head_key}'s root")
+    if version >= 2:  # format 1 did not sign its chain transactions
+        interval_index = proof["interval_head"]["head_index"]
+        operator_key = public_key_from_bytes(operator_public)
+        for k, tx in enumerate(proof["chain"]):
+            row = (interval_index, tx["mode"], tx["chain_id"], tx["contract"], tx["tx_hash"], tx["block"],
+                   tx["gas_used"], tx["trades"])  # fmt: skip
+            signature = bytes.fromhex(tx.get("signature", ""))
+            if failed_signatures([operator_key], [signature], [chain_tx_message(row)]):
+                problems.append(
+                    f"chain transaction {k} ({tx['tx_hash']}): the operator's signature does not verify"
+                )
     return problems
 
 
