@@ -174,9 +174,16 @@ def unit_errors(values: pd.DataFrame, step: pd.Timedelta, log10_min: float = 2.0
     """True for values of days whose largest magnitude is off by >= ``log10_min`` decades from the meter's
     median daily maximum (a Wh-vs-kWh error is 3 decades; a dull winter or snow day is less than one).
 
-    On a day that is too high only the values more than ten times the median daily maximum are flagged (the
-    error may start within the day); on a day that is too low every non-zero value is.
+    On a day that is too high only the values from the first to the last more than ten times the median
+    daily maximum are flagged (the error may start within the day); on a day that is too low every non-zero
+    value is. :func:`unit_error_directions` tells the two apart.
     """
+    high, low = unit_error_directions(values, log10_min)
+    return pd.DataFrame(high | low, index=values.index, columns=values.columns)
+
+
+def unit_error_directions(values: pd.DataFrame, log10_min: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """(too_high, too_low): the two sides of :func:`unit_errors`, as (intervals, meters) bool arrays."""
     arr = values.to_numpy(dtype=float)
     day = values.index.floor("D")
     peak = pd.DataFrame(np.abs(arr), index=values.index).groupby(day).max()
@@ -186,9 +193,17 @@ def unit_errors(values: pd.DataFrame, step: pd.Timedelta, log10_min: float = 2.0
     base = np.nan_to_num(base, nan=0.0)
     offset = pd.DataFrame(level - base[None, :], index=peak.index).reindex(day).to_numpy()
     with np.errstate(invalid="ignore"):
-        high = (offset >= log10_min) & (np.abs(arr) > 10 * 10.0 ** base[None, :])
+        high_day = offset >= log10_min
+        high = high_day & (np.abs(arr) > 10 * 10.0 ** base[None, :])
         low = (offset <= -log10_min) & (np.abs(arr) > 0)
-    return pd.DataFrame(high | low, index=values.index, columns=values.columns)
+    # within a stretch of high days, every value from the first clearly high one to the last is scaled
+    for j in np.flatnonzero(high.any(axis=0)):
+        for start, end, _size in _runs(high_day[:, j]):
+            marked = np.flatnonzero(high[start:end, j])
+            if marked.size:
+                a, b = start + marked[0], start + marked[-1] + 1
+                high[a:b, j] = np.abs(arr[a:b, j]) > 0
+    return high, low
 
 
 def register_faults(registers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -284,7 +299,7 @@ def level_shifts(
             ys = pd.Series(yg)
             usual = (ys[::-1].rolling(min_days, min_periods=min_days // 2).median()[::-1].shift(-1)
                      - ys.rolling(min_days, min_periods=min_days // 2).median()).abs().median()  # fmt: skip
-            threshold = max(np.log1p(min_step), 3 * 1.4826 * float(np.nan_to_num(usual)))
+            threshold = max(np.log1p(min_step), 4 * 1.4826 * float(np.nan_to_num(usual)))
             k = 1
             while k < len(bounds) - 1:
                 c = bounds[k]

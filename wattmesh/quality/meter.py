@@ -54,6 +54,18 @@ def _as_frame(data: pd.DataFrame | pd.Series, field: str) -> pd.DataFrame:
     raise TypeError(f"{field}: expected a pandas DataFrame or Series, got {type(data).__name__}")
 
 
+def _numeric(frame: pd.DataFrame, field: str) -> pd.DataFrame:
+    """``frame`` as floats; ``n/a``, empty and the other NA tokens are missing, other text an error naming
+    the column, the row and the value."""
+    from wattmesh.quality.io import parse_values
+
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = parse_values(out[column], str(column), field, first_row=0)
+    return out.astype(float)
+
+
 def regular_step(index: pd.DatetimeIndex, field: str = "meter data") -> pd.Timedelta:
     """The interval length of ``index``: its frequency, else the most common step between timestamps."""
     if index.freq is not None:
@@ -118,7 +130,7 @@ def meter_data_problems(
                 f"{field}: index is not a regular {step} grid ({len(missing)} missing timestamp(s)"
                 + (f", first {missing[0]})" if len(missing) else ", times off the grid)")
             )
-    values = frame.to_numpy(dtype=float)
+    values = _numeric(frame, field).to_numpy(dtype=float)
     for col_pos, column in enumerate(frame.columns):
         col = values[:, col_pos]
         n_nan = int(np.isnan(col).sum())
@@ -208,10 +220,14 @@ def repair_meter_data(
                 f"{field}: index is timezone-naive; name its zone (assume_tz='UTC' or e.g. 'Etc/GMT+8') "
                 "since a guessed zone would shift every daily pattern"
             )
-        frame.index = frame.index.tz_localize(assume_tz)
+        from wattmesh.quality.io import localize_wall_times
+
+        # the October change repeats an hour of wall time: resolved by the order of the rows, else an error
+        # naming the field and the time (never pandas' bare AmbiguousTimeError)
+        frame.index = localize_wall_times(frame.index, assume_tz, field)
         counts["localized_rows"] = len(frame)
     frame.index = frame.index.tz_convert("UTC")
-    frame = frame.astype(float)
+    frame = _numeric(frame, field)
 
     if not frame.index.is_monotonic_increasing:
         order = np.argsort(frame.index.asi8, kind="stable")

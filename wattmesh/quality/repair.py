@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattmesh.quality.checks import register_faults
+from wattmesh.quality.checks import register_faults, unit_error_directions
 from wattmesh.quality.io import MeterData
 from wattmesh.quality.schema import REASON_BITS, reason_text
 
@@ -100,8 +100,8 @@ def repair_readings(data: MeterData, flags: pd.DataFrame, *, max_interpolate: st
     dup = data.duplicated.reindex_like(raw).fillna(False).to_numpy(dtype=bool)
     estimate[dup] = "merged_duplicates"
     unit = has("unit_error")
-    scale = np.nanmedian(np.where(~unit & (np.abs(values) > 0), np.abs(values), np.nan), axis=0)
-    too_high = unit & (np.abs(values) > np.nan_to_num(scale, nan=0.0)[None, :])
+    high, _low = unit_error_directions(pd.DataFrame(values, index=raw.index, columns=raw.columns))
+    too_high = unit & high
     values[too_high] /= 1000.0
     values[unit & ~too_high] *= 1000.0
     estimate[unit] = "unit_rescaled"
