@@ -25,7 +25,7 @@ from wattmesh.energy.mpc import (
 )
 from wattmesh.forecast.baselines import similar_days_average
 
-DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "citylearn_2022").resolve()
+DATA = Path(__file__).resolve().parents[1] / "wattmesh" / "data" / "citylearn_2022"
 
 # The planner's objective for CityLearn: the bill (exports earn nothing), a carbon price, a charge on each
 # home's daily import peak and a little battery wear.

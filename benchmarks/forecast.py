@@ -24,7 +24,7 @@ from wattmesh.forecast import evaluate, metrics  # noqa: E402
 from wattmesh.forecast.features import FONTANA  # noqa: E402
 from wattmesh.forecast.gbm import GradientBoostingForecaster  # noqa: E402
 
-DATA = (Path(__file__).parents[1] / ".." / "shared" / "data" / "citylearn_2022").resolve()
+DATA = Path(__file__).resolve().parents[1] / "wattmesh" / "data" / "citylearn_2022"
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
 

@@ -15,14 +15,14 @@ settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "wattmesh" / "data"
 
 
-def shared_data(name: str) -> Path:
-    """A data set from ../shared/data, or a failure naming the path that was looked for."""
-    path = SHARED_DATA / name
+def package_data(name: str) -> Path:
+    """A data set shipped in the repository (wattmesh/data), or a failure naming the path looked for."""
+    path = PACKAGE_DATA / name
     if not path.exists():
-        pytest.fail(f"test data not found: {path} (expected ../shared/data beside the repository)")
+        pytest.fail(f"test data not found: {path} (expected in the repository's wattmesh/data)")
     return path
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.community.citylearn import load_citylearn_2022
+from wattmesh.community.citylearn import PACKAGE_FOLDER, load_citylearn_2022
 from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence, seasonal_naive
 from wattmesh.energy.kpis import citylearn_kpis, kpi_ratios
 from wattmesh.energy.mpc import (
@@ -20,7 +18,7 @@ from wattmesh.energy.mpc import (
     run_mpc,
 )
 
-DATA = (Path(__file__).parents[2] / ".." / "shared" / "data" / "citylearn_2022").resolve()
+DATA = PACKAGE_FOLDER
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = (Path(__file__).parents[2] / ".." / "shared" / "data").resolve()
+DATA = Path(__file__).resolve().parents[2] / "wattmesh" / "data"
 
 
 @pytest.fixture(scope="session")

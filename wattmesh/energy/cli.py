@@ -8,7 +8,8 @@ import typer
 
 app = typer.Typer(help="Battery and EV planning, demand-response events.", no_args_is_help=True)
 
-DEFAULT_CITYLEARN = Path("..") / "shared" / "data" / "citylearn_2022"
+#: The CityLearn 2022 homes shipped in the package (see its README for the licence and source).
+DEFAULT_CITYLEARN = Path(__file__).resolve().parents[1] / "data" / "citylearn_2022"
 
 
 @app.command("events")

@@ -21,10 +21,17 @@ COLUMNS = (
 )
 
 
+#: The CityLearn 2022 homes shipped in the package (see its README for the licence and source).
+CITYLEARN_FOLDER = Path(__file__).resolve().parents[1] / "data" / "citylearn_2022"
+
+
 @app.command("backtest")
 def backtest(
     data: Path = typer.Option(
-        Path("../shared/data/citylearn_2022"), "--data", help="CityLearn 2022 folder (source citylearn)."
+        CITYLEARN_FOLDER,
+        "--data",
+        help="CityLearn 2022 folder (source citylearn; default the package's copy).",
+        show_default=False,
     ),
     source: str = typer.Option("citylearn", help="citylearn, nrel-system50 (PV, 15 min) or dwd-wind."),
     target: str = typer.Option("load", help="CityLearn target: load (each home), community or pv."),
