@@ -24,6 +24,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -51,19 +52,26 @@ BATCH = 512
 
 
 def iso(stamp: pd.Timestamp) -> str:
-    """A UTC time as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return stamp.tz_convert("UTC").strftime(ISO_FORMAT)
+    """A UTC time as ``YYYY-MM-DDTHH:MM:SSZ`` (whole seconds)."""
+    return time.strftime(ISO_FORMAT, time.gmtime(stamp.value // 1_000_000_000))
+
+
+def _iso_s(seconds: float) -> str:
+    return time.strftime(ISO_FORMAT, time.gmtime(int(seconds)))
 
 
 def parse_time(value: str, field_name: str) -> pd.Timestamp:
     """A UTC ISO 8601 time with its zone; :class:`Rejected` (422 naming ``field_name``) otherwise."""
     try:
-        stamp = pd.Timestamp(value)
+        stamp = pd.Timestamp(datetime.fromisoformat(value))
     except (TypeError, ValueError):
-        raise Rejected.field(
-            field_name, f"{value!r} is not a time (expected e.g. 2026-12-03T10:15:00Z)"
-        ) from None
-    if stamp.tzinfo is None or pd.isna(stamp):
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            raise Rejected.field(
+                field_name, f"{value!r} is not a time (expected e.g. 2026-12-03T10:15:00Z)"
+            ) from None
+    if pd.isna(stamp) or stamp.tzinfo is None:
         raise Rejected.field(
             field_name, f"{value!r} has no time zone (expected UTC, e.g. 2026-12-03T10:15:00Z)"
         )
@@ -159,6 +167,8 @@ class Exchange:
         self._md_seq = 0
         self._last_gate_message = 0.0
         self._last_now = 0.0
+        self._manual_now: tuple = (None, None)
+        self._stamp = ""
         self.journal: Journal | None = None
         self.ledger = None
 
@@ -297,21 +307,31 @@ class Exchange:
                 sub.future.set_result(Outcome(503, {"detail": "the exchange failed; retry the same request"}))
 
     def _process(self, batch: list[Submission]) -> list:
-        results, messages = [], []
+        """Decide a batch and commit its accepted requests in one transaction (one fsync for all).
+
+        The sequence numbers are raised in the same transaction as the journal inserts
+        (``UPDATE signers ... WHERE last_seq < :seq``); if any of them does not move, the whole batch
+        rolls back and every request of it gets 503 (then a retry gets a clean answer)."""
+        results, messages, rows = [], [], []
+        self._stamp = iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC"))
         with self.journal.engine.begin() as conn:
+            self._pending: dict = {}
             for sub in batch:
                 try:
-                    outcome = self._decide(conn, sub, messages)
+                    outcome = self._decide(conn, sub, messages, rows)
                 except Rejected as rejected:
                     outcome = Outcome(rejected.status, {"detail": rejected.detail})
                 results.append((sub, outcome))
+            if rows:
+                Journal.raise_seqs(conn, [(r["signer"], r["seq"]) for r in rows])
+                Journal.insert_many(conn, rows)
         self._publish(messages)
         for sub, outcome in results:
             if sub.kind == "member_add" and outcome.status == 200:
                 self._register_in_ledger(sub.body["member_id"], bytes.fromhex(sub.body["public_key"]))
         return results
 
-    def _decide(self, conn, sub: Submission, messages: list) -> Outcome:
+    def _decide(self, conn, sub: Submission, messages: list, rows: list) -> Outcome:
         state = self.state
         if sub.signer != OPERATOR_ID:
             member = state.members.get(sub.signer)
@@ -323,7 +343,7 @@ class Exchange:
             raise Rejected(401, "the operator does not trade")
         last = state.last_seq.get(sub.signer, 0)
         if sub.seq <= last:
-            found = Journal.lookup(conn, sub.signer, sub.seq)
+            found = self._pending.get((sub.signer, sub.seq)) or Journal.lookup(conn, sub.signer, sub.seq)
             if found is not None and found[0] == sub.request_hash:
                 return Outcome(200, json.loads(found[1]))
             if found is not None:
@@ -332,24 +352,14 @@ class Exchange:
         event, extra = getattr(self, "_event_" + sub.kind)(sub)
         journal_id = state.journal_id + 1
         response = {"accepted": True, "journal_id": journal_id, "signer": sub.signer, "seq": sub.seq, **extra}
-        if not Journal.raise_seq(conn, sub.signer, sub.seq):
-            raise Rejected(409, f"seq {sub.seq} is not above {sub.signer!r}'s last accepted seq")
         if event["kind"] == "member":
             Journal.add_signer(conn, event["member_id"])
         payload = canonical_json(event)
-        Journal.insert(
-            conn,
-            {
-                "id": journal_id,
-                "kind": event["kind"],
-                "signer": sub.signer,
-                "seq": sub.seq,
-                "body_hash": sub.request_hash,
-                "payload": payload,
-                "response": canonical_json(response),
-                "recorded_at": iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC")),
-            },
-        )
+        answer = canonical_json(response)
+        rows.append({"id": journal_id, "kind": event["kind"], "signer": sub.signer, "seq": sub.seq,
+                     "body_hash": sub.request_hash, "payload": payload, "response": answer,
+                     "recorded_at": self._stamp})  # fmt: skip
+        self._pending[(sub.signer, sub.seq)] = (sub.request_hash, answer)
         self._apply(journal_id, payload, sub.signer, sub.seq, messages)
         return Outcome(200, response)
 
@@ -389,7 +399,9 @@ class Exchange:
     def now(self) -> pd.Timestamp:
         """The market clock: the wall clock (never running backwards) or the operator's manual clock."""
         if self.coop.clock == "manual":
-            return pd.Timestamp(self.state.now)
+            if self._manual_now[0] != self.state.now:
+                self._manual_now = (self.state.now, pd.Timestamp(self.state.now))
+            return self._manual_now[1]
         self._last_now = max(self._last_now, float(self.wall_clock()))
         return pd.Timestamp(self._last_now, unit="s", tz="UTC")
 
@@ -425,20 +437,43 @@ class Exchange:
             )  # fmt: skip
 
     # -- request kinds: each returns (event, extra fields of the acknowledgement) or raises Rejected ----
+    def now_s(self) -> float:
+        """:meth:`now` in seconds since the epoch (the order path's cheap form)."""
+        if self.coop.clock == "manual":
+            return self.now().value / 1e9
+        self._last_now = max(self._last_now, float(self.wall_clock()))
+        return self._last_now
+
+    def _interval_s(self, value: str, field_name: str) -> int:
+        """An interval start in seconds since the epoch; 422 naming the field if it is not one."""
+        try:
+            stamp = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            stamp = None
+        if stamp is None or stamp.tzinfo is None:
+            return int(self._grid_interval(value, field_name).value // 1_000_000_000)
+        seconds = stamp.timestamp()
+        if seconds % (self.coop.interval_minutes * 60):
+            raise Rejected.field(
+                field_name, f"{value!r} is not the start of a {self.coop.interval_minutes}-min interval"
+            )
+        return int(seconds)
+
     def _event_order(self, sub: Submission):
         body, state = sub.body, self.state
         if body["order_id"] in state.orders:
             raise Rejected(409, f"order_id {body['order_id']!r} is already used")
-        start = self._grid_interval(body["delivery_start"], "delivery_start")
-        now = self.now()
-        self._check_gate(start, now)
+        start_s = self._interval_s(body["delivery_start"], "delivery_start")
+        start = _iso_s(start_s)
+        now_s = self.now_s()
+        self._check_gate(start_s, now_s)
         other = "sell" if body["side"] == "buy" else "buy"
-        if state.open_sides.get((iso(start), sub.signer), {}).get(other):
+        if state.open_sides.get((start, sub.signer), {}).get(other):
             # the ledger takes no trade of a member with itself; one side per member and interval
             raise Rejected(
-                409, f"member {sub.signer!r} has an open {other} order for {iso(start)}; cancel it first"
+                409, f"member {sub.signer!r} has an open {other} order for {start}; cancel it first"
             )
-        if start > now + pd.Timedelta(hours=self.coop.horizon_hours):
+        if start_s > now_s + self.coop.horizon_hours * 3600:
             raise Rejected.field(
                 "delivery_start", f"{body['delivery_start']} is more than {self.coop.horizon_hours:g} h ahead"
             )
@@ -450,26 +485,27 @@ class Exchange:
             "order_id": body["order_id"],
             "member_id": sub.signer,
             "side": body["side"],
-            "delivery_start": iso(start),
+            "delivery_start": start,
             "energy_wh": int(body["energy_wh"]),
             "price_per_kwh_e5": int(body["price_per_kwh_e5"]),
             "expires_at": expires,
-            "entered_at": iso(now),
+            "entered_at": _iso_s(now_s),
         }
         return event, {"order_id": body["order_id"], "status": OPEN}
 
-    def _check_gate(self, start: pd.Timestamp, now: pd.Timestamp) -> None:
-        gate = self.gate_of(start)
-        if iso(start) < self.state.next_interval or gate <= now:
+    def _check_gate(self, start_s: float, now_s: float) -> None:
+        gate_s = start_s - self.coop.gate_closure_s
+        if _iso_s(start_s) < self.state.next_interval or gate_s <= now_s:
             raise Rejected(
-                409, f"the gate for delivery {iso(start)} closed at {iso(gate)} (market time {iso(now)})"
+                409,
+                f"the gate for delivery {_iso_s(start_s)} closed at {_iso_s(gate_s)} (market time {_iso_s(now_s)})",
             )
 
     def _own_open_order(self, sub: Submission) -> dict:
         order = self.state.orders.get(sub.body["order_id"])
         if order is None or order["member_id"] != sub.signer:
             raise Rejected(404, f"member {sub.signer!r} has no order {sub.body['order_id']!r}")
-        self._check_gate(pd.Timestamp(order["delivery_start"]), self.now())
+        self._check_gate(self._interval_s(order["delivery_start"], "delivery_start"), self.now_s())
         if order["status"] != OPEN:
             raise Rejected(409, f"order {order['order_id']!r} is {order['status']}, not open")
         return order

@@ -86,6 +86,27 @@ class Journal:
         conn.execute(_INSERT, row)
 
     @staticmethod
+    def insert_many(conn: Connection, rows: list[dict]) -> None:
+        conn.execute(_INSERT, rows)
+
+    @staticmethod
+    def raise_seqs(conn: Connection, pairs: list[tuple[str, int]]) -> None:
+        """Raise each signer's last sequence number, in order; RuntimeError (the transaction rolls back) if
+        one of them is not above the stored one."""
+        params = [{"signer": signer, "seq": seq} for signer, seq in pairs]
+        if conn.dialect.supports_sane_multi_rowcount:
+            moved = conn.execute(_RAISE_SEQ, params).rowcount
+            if moved == len(params):
+                return
+        else:
+            moved = sum(conn.execute(_RAISE_SEQ, p).rowcount for p in params)
+            if moved == len(params):
+                return
+        raise RuntimeError(
+            f"{len(params) - moved} sequence number(s) did not rise: the journal has another writer"
+        )
+
+    @staticmethod
     def raise_seq(conn: Connection, signer: str, seq: int) -> bool:
         """Raise ``signer``'s last sequence number to ``seq``; False if ``seq`` is not above it."""
         return conn.execute(_RAISE_SEQ, {"signer": signer, "seq": seq}).rowcount == 1
