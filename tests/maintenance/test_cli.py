@@ -118,3 +118,15 @@ def test_rows_missing_with_their_weather_say_so(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "weather: ghi/temp_air missing" in " ".join(result.output.split())
+
+
+def test_azimuth_off_by_45_degrees_is_bad_input(tmp_path):
+    readings, assets = _write(
+        tmp_path,
+        '[[pv]]\nname = "pv1"\ncolumn = "pv_kw"\ntilt_deg = 45\nazimuth_deg = 203\ndc_kw = 3.2\n',
+    )
+    args = ["maintenance", "scan", str(readings), "--community", str(assets), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, [*args, "--allow-gaps"])
+    assert result.exit_code == 2
+    assert "declared azimuth looks wrong" in " ".join(result.output.split())
+    assert pd.read_csv(tmp_path / "out" / "alarms.csv").empty

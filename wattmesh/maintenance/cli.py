@@ -7,7 +7,6 @@ one column per measured quantity, and an assets TOML naming, per asset, its colu
 from __future__ import annotations
 
 import tomllib
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from rich.table import Table
 from wattmesh.maintenance.battery import assess_battery
 from wattmesh.maintenance.data import PVSystemSpec
 from wattmesh.maintenance.pv import MaintenanceInputError, assess_pv
+from wattmesh.maintenance.report import rul_text, write_report
 from wattmesh.maintenance.transformer import assess_transformer
 
 app = typer.Typer(
@@ -163,8 +163,6 @@ def run_scan(readings: Path, community: Path, out: Path, allow_gaps: bool = Fals
             problems.append(str(exc))
     _print_summary(results)
     out.mkdir(parents=True, exist_ok=True)
-    from wattmesh.maintenance.report import write_report
-
     write_report(results, problems + notes, out)
     console.print(f"report: {out / 'maintenance.html'}, alarms: {out / 'alarms.csv'}")
     for p in notes:
@@ -198,6 +196,12 @@ def _pv_sanity(result) -> list[str]:
                 f"PV system '{name}': measured/expected energy is {value:.2f} (expected 0.5-1.5): declared "
                 "orientation or size looks wrong; its alarms and lost energy are not computed"
             )
+    for name, value in result.morning_afternoon_ratio.items():
+        if np.isfinite(value) and not 0.77 <= value <= 1.3 and name not in " ".join(out):
+            out.append(
+                f"PV system '{name}': morning/afternoon performance ratio is {value:.2f} (expected 0.77-1.30): "
+                "declared azimuth looks wrong; its alarms and lost energy are not computed"
+            )
     if out:
         bad = {m.split("'")[1] for m in out}
         result.alarms[:] = [a for a in result.alarms if a.asset not in bad]
@@ -227,7 +231,7 @@ def _print_summary(results: dict) -> None:
                 )
     for b in results["battery"]:
         table.add_row(b.asset, "state of health", f"{b.soh_latest_pct:.1f} %")
-        table.add_row("", "remaining life", f"{b.rul_days_low:,.0f} - {b.rul_days_high:,.0f} days")
+        table.add_row("", "remaining life", rul_text(b))
         table.add_row("", "resistance growth", f"{b.resistance_growth_pct:+.1f} %")
     for t in results["transformer"]:
         table.add_row(t.asset, "ageing budget used", f"{t.ageing_budget_used_pct:.1f} % of normal")
@@ -263,13 +267,5 @@ def example(
     write_example(out)
     console.print(
         f"wrote {out}/readings.csv, {out}/battery.csv, {out}/assets.toml; run: "
-        f"wattmesh maintenance scan {out}/readings.csv --community {out}/assets.toml"
+        f"wattmesh maintenance scan {out}/readings.csv --community {out}/assets.toml --allow-gaps"
     )
-
-
-def alarms_frame(results: dict) -> pd.DataFrame:
-    """All PV alarms as a table (one row per episode)."""
-    pv = results.get("pv")
-    if pv is None or not pv.alarms:
-        return pd.DataFrame(columns=["asset", "fault_type", "start", "detected", "end", "lost_kwh"])
-    return pd.DataFrame([asdict(a) for a in pv.alarms])

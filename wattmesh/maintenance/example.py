@@ -34,7 +34,7 @@ def write_example(out: Path, n_neighbours: int = 4, seed: int = 3) -> None:
     readings.index.name = "timestamp"
     readings.round(4).to_csv(out / "readings.csv")
     pack = BatteryPack(name="home1_battery")
-    battery, _ = simulate_history(pack, 730, 30, 0.7, 25.0, seed=1)
+    battery, _ = simulate_history(pack, 540, 30, 0.5, 20.0, seed=1)
     battery[["current_a", "voltage_v"]].round(4).rename_axis("timestamp").to_csv(out / "battery.csv")
     lines = [
         "# Assets for `wattmesh maintenance scan` (see docs/maintenance.md)",

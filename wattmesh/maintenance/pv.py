@@ -170,6 +170,9 @@ class PVHealthResult:
         Alarm episodes, with fault type and lost energy.
     degradation : list of DegradationResult
         One per system.
+    morning_afternoon_ratio : pandas.Series
+        Per system, median over the reference days of the morning index over the afternoon index [-]; near
+        1 when the declared orientation matches the measurements (an azimuth error tilts it).
     used_neighbours : bool
         Whether the neighbour comparison was used (needs at least 3 systems).
     notes : list of str
@@ -187,6 +190,7 @@ class PVHealthResult:
     lost_kwh: pd.DataFrame
     alarms: list[PVAlarm]
     degradation: list[DegradationResult]
+    morning_afternoon_ratio: pd.Series
     used_neighbours: bool
     notes: list[str] = field(default_factory=list)
 
@@ -499,12 +503,24 @@ def assess_pv(
         x = q
     outage_day = dead_count >= cfg.outage_min_intervals
     if not used_neighbours:
-        # Alone, zero output on a cold day may be snow on the modules, unless the day began and ended with
-        # normal production (an abrupt stop in between is a trip; snow melts off, it does not switch).
-        ratio_frame = pd.DataFrame(interval_ratio).groupby(day_pos)
-        first_ok = (ratio_frame.first() > 0.5).reindex(range(n_days)).fillna(False).to_numpy()
-        last_ok = (ratio_frame.last() > 0.5).reindex(range(n_days)).fillna(False).to_numpy()
-        snowy = outage_day & cold_72h[:, None] & ~(first_ok & last_ok)
+        # Alone, zero output on a cold day may be snow on the modules, unless the system was producing both
+        # before and after the dead period that day (an abrupt stop in between is a trip; snow lies from the
+        # morning and melts off, it does not switch off and on).
+        alive = strong & has_reading & (np.nan_to_num(interval_ratio) > 0.3)
+        pos = np.broadcast_to(np.arange(len(index))[:, None], dead.shape)
+        big = len(index) + 1
+
+        def day_reduce(values: np.ndarray, ufunc: np.ufunc, fill: int) -> np.ndarray:
+            out = np.full((n_days, n_sys), fill)
+            ufunc.at(out, (np.broadcast_to(day_pos[:, None], dead.shape), np.arange(n_sys)[None, :]), values)
+            return out
+
+        first_dead = day_reduce(np.where(dead, pos, big), np.minimum, big)
+        last_dead = day_reduce(np.where(dead, pos, -1), np.maximum, -1)
+        first_alive = day_reduce(np.where(alive, pos, big), np.minimum, big)
+        last_alive = day_reduce(np.where(alive, pos, -1), np.maximum, -1)
+        abrupt = (first_alive < first_dead) & (last_alive > last_dead)
+        snowy = outage_day & cold_72h[:, None] & ~abrupt
         snow |= snowy
         outage_day &= ~snowy
     eligible = base_ok & ~snow & ~outage_day & ~np.isnan(x)
@@ -613,6 +629,9 @@ def assess_pv(
         lost_kwh=frame(lost_kwh),
         alarms=alarms,
         degradation=degradation,
+        morning_afternoon_ratio=pd.Series(
+            np.nanmedian(np.where(ref_mask, ratio_am / ratio_pm, np.nan), axis=0), index=names
+        ),
         used_neighbours=used_neighbours,
         notes=notes,
     )

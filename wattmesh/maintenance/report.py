@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -52,10 +54,25 @@ def _lost_figure(pv) -> go.Figure:
     return fig
 
 
+def alarms_frame(results: dict) -> pd.DataFrame:
+    """All PV alarms as a table (one row per episode)."""
+    pv = results.get("pv")
+    if pv is None or not pv.alarms:
+        return pd.DataFrame(columns=["asset", "fault_type", "start", "detected", "end", "lost_kwh"])
+    return pd.DataFrame([asdict(a) for a in pv.alarms])
+
+
+def rul_text(b) -> str:
+    """Remaining useful life as words: a range, 'at or past end of life', or why it is missing."""
+    if np.isnan(b.rul_days_low):
+        return "not computed"
+    if b.rul_days_high == 0:
+        return f"0 days (at or below the {b.eol_soh_pct:.0f} % end of life)"
+    return f"{b.rul_days_low:,.0f} - {b.rul_days_high:,.0f} days"
+
+
 def write_report(results: dict, problems: list[str], out: Path) -> Path:
     """Write ``maintenance.html`` and ``alarms.csv`` into ``out``; return the HTML path."""
-    from wattmesh.maintenance.cli import alarms_frame
-
     out.mkdir(parents=True, exist_ok=True)
     alarms = alarms_frame(results)
     alarms.to_csv(out / "alarms.csv", index=False)
@@ -68,14 +85,16 @@ def write_report(results: dict, problems: list[str], out: Path) -> Path:
         fig.add_hline(y=b.eol_soh_pct, line_dash="dash", annotation_text="end of life")
         fig.update_layout(
             title=f"Battery {b.asset}: state of health {b.soh_latest_pct:.1f} %, remaining life "
-            f"{b.rul_days_low:,.0f} - {b.rul_days_high:,.0f} days",
+            f"{rul_text(b)}",
             yaxis_title="state of health [%]",
             height=350,
         )
         figures.append(fig)
     for t in results.get("transformer", []):
-        fig = go.Figure(go.Scatter(x=t.hot_spot_c.index, y=t.hot_spot_c, mode="lines", name="hot spot"))
-        fig.add_trace(go.Scatter(x=t.top_oil_c.index, y=t.top_oil_c, mode="lines", name="top oil"))
+        daily_hot = t.hot_spot_c.resample("D").max()  # daily maxima keep the page small for a year of data
+        daily_oil = t.top_oil_c.resample("D").max()
+        fig = go.Figure(go.Scatter(x=daily_hot.index, y=daily_hot, mode="lines", name="hot spot, daily max"))
+        fig.add_trace(go.Scatter(x=daily_oil.index, y=daily_oil, mode="lines", name="top oil, daily max"))
         fig.add_hline(y=98, line_dash="dot", annotation_text="98 C: normal ageing")
         fig.update_layout(
             title=f"Transformer {t.asset}: ageing budget used {t.ageing_budget_used_pct:.1f} % of normal, "
