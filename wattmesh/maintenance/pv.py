@@ -597,6 +597,8 @@ def assess_pv(
     lost_kwh = np.where(alarm_day, lost_raw, np.where(np.isnan(lost_raw), np.nan, 0.0))
 
     frame = lambda a: pd.DataFrame(a, index=days, columns=names)  # noqa: E731
+    with np.errstate(all="ignore"):
+        am_pm = np.where(ref_mask & (ratio_pm > 0), ratio_am / ratio_pm, np.nan)
     degradation = []
     for j, name in enumerate(names):
         if compute_degradation:
@@ -629,9 +631,7 @@ def assess_pv(
         lost_kwh=frame(lost_kwh),
         alarms=alarms,
         degradation=degradation,
-        morning_afternoon_ratio=pd.Series(
-            np.nanmedian(np.where(ref_mask, ratio_am / ratio_pm, np.nan), axis=0), index=names
-        ),
+        morning_afternoon_ratio=pd.Series(np.nanmedian(am_pm, axis=0), index=names),
         used_neighbours=used_neighbours,
         notes=notes,
     )
