@@ -7,6 +7,7 @@ output, never count as lost energy, and a day with too few readings gets no perf
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -285,12 +286,9 @@ def _loo_median(values: np.ndarray) -> np.ndarray:
     n = values.shape[1]
     cube = np.repeat(values[:, None, :], n, axis=1)
     cube[:, np.arange(n), np.arange(n)] = np.nan
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(cube, axis=2)
+    with warnings.catch_warnings():  # all-NaN rows (no neighbour that day) give NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(cube, axis=2)
 
 
 def _first_n_median(values: np.ndarray, eligible: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -298,8 +296,6 @@ def _first_n_median(values: np.ndarray, eligible: np.ndarray, n: int) -> tuple[n
     rank = np.cumsum(eligible, axis=0)
     ref_mask = eligible & (rank <= n)
     ref_vals = np.where(ref_mask, values, np.nan)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(ref_vals, axis=0)
