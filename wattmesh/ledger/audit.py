@@ -172,7 +172,7 @@ def verify(
         conn.text_factory = bytes
         try:
             damage = [_text(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
-        except sqlite3.DatabaseError as err:
+        except (sqlite3.DatabaseError, UnicodeError) as err:  # SQLite's message may quote damaged bytes
             damaged(f"not an SQLite database, or a damaged one ({err})")
             report.seconds = time.perf_counter() - started
             return report

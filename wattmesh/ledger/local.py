@@ -850,7 +850,7 @@ def prove(path: str | Path, transaction_id: str) -> dict:
     conn = read_ledger(path)
     try:
         return LocalLedger.reader(path, conn).prove(transaction_id)
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeError) as err:
         raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
     except (TypeError, KeyError, UnicodeError, OverflowError, AttributeError, IndexError) as err:
         raise CorruptLedgerError(
@@ -865,8 +865,10 @@ def export(path: str | Path, seed_only: bool = False) -> Iterator[str]:
     conn = read_ledger(path)
     try:
         yield from LocalLedger.reader(path, conn).export(seed_only)
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeError) as err:
         raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
+    except (TypeError, OverflowError) as err:
+        raise CorruptLedgerError(f"ledger {path}: a stored value has the wrong type ({err})") from err
     finally:
         conn.close()
 
@@ -886,7 +888,7 @@ def latest_signed_head(path: str | Path) -> TreeHead:
         ledger = LocalLedger.reader(path, conn)
         latest = ledger.latest_head()
         operator = conn.execute("SELECT public_key FROM keys WHERE member_id = ?", (OPERATOR_ID,)).fetchone()
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeError) as err:
         raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
     except (TypeError, ValueError, UnicodeError, OverflowError) as err:
         raise CorruptLedgerError(f"ledger {path}: the latest tree head is damaged ({err})") from err
@@ -920,7 +922,7 @@ def read_ledger(path: str | Path) -> sqlite3.Connection:
                 f"ledger {path}: not a wattmesh ledger: table(s) {', '.join(missing)} missing"
             )
         format_version(conn, path)
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, UnicodeError) as err:
         conn.close()
         raise CorruptLedgerError(f"ledger {path}: not an SQLite database, or a damaged one ({err})") from err
     except CorruptLedgerError:
