@@ -229,6 +229,14 @@ FIELDS: tuple[Field, ...] = (
         maximum=1440,
     ),
     Field(
+        "energy.events",
+        "str",
+        "-",
+        "demand-response events file (.csv or .json, see docs/energy.md) whose import caps the planner "
+        "honours; a path relative to the scenario file's folder; empty: none",
+        "",
+    ),
+    Field(
         "agents.tournament",
         "bool",
         "-",
@@ -386,6 +394,7 @@ def parse_scenario(raw: dict, source: str = "<memory>", overrides: dict | None =
     parsed_lists = {}
     for section, specs in LIST_SECTIONS.items():
         parsed_lists[section] = _parse_list(section, lists.get(section, []), specs, problems)
+    problems.extend(_events_file_problems(values, source))
     problems.extend(_cross_checks(values, parsed_lists))
     if problems:
         raise ScenarioError(source, problems)
@@ -513,6 +522,37 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
         if item.get("kind") == "battery" and item.get("capacity_kwh") == 0:
             problems.append(Problem(f"fleet[{i}].capacity_kwh", 0.0, "missing or 0 for a battery fleet"))
     return problems
+
+
+def _events_file_problems(values: dict, source: str) -> list[Problem]:
+    """Resolve ``energy.events`` against the scenario file's folder (the working folder for a scenario not
+    read from a file), store the absolute path in ``values``, and read the file's events to check them."""
+    written = values.get("energy.events")
+    if not written:
+        return []
+    folder = Path(source).parent if Path(source).is_file() else Path.cwd()
+    path = (folder / written).resolve()
+    values["energy.events"] = str(path)
+    # The events table is declared with the planner that applies it (wattmesh.energy.events, which
+    # imports only wattmesh.tables).
+    from wattmesh.energy.events import read_events
+
+    if not path.is_file():
+        return [
+            Problem(
+                "energy.events",
+                written,
+                f"{written!r}: no such file {path} (expected a path relative to the scenario file's folder)",
+            )
+        ]
+    try:
+        read_events(path)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        lines = str(exc).splitlines() or [type(exc).__name__]
+        if isinstance(exc, KeyError):
+            lines = [f"column {exc.args[0]!r} is missing"]
+        return [Problem("energy.events", written, f"{written!r} ({path}): {line}") for line in lines]
+    return []
 
 
 def fields_markdown() -> str:

@@ -11,6 +11,7 @@ the weeks before the start, :func:`past_community`), so that forecasts start fro
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -18,6 +19,8 @@ import pandas as pd
 
 from wattmesh.community.model import Community
 from wattmesh.energy.dispatch import DispatchPlan
+from wattmesh.energy.events import event_caps
+from wattmesh.energy.planner import PlanWarning
 from wattmesh.forecast.features import Site
 
 FORECASTS = ("similar_days", "persistence", "perfect", "gbm")
@@ -123,11 +126,17 @@ def plan_scenario_dispatch(
     progress: Callable[[int, int], None] | None = None,
 ) -> DispatchPlan:
     """:func:`plan_dispatch` as the scenario's ``[energy]`` section asks: its forecasts, its re-planning
-    period and :func:`forecast_options` (pass ``options`` when the caller has built them already)."""
+    period, its demand-response events (``energy.events``, resolved by ``load_scenario``) and
+    :func:`forecast_options` (pass ``options`` when the caller has built them already)."""
+    from wattmesh.energy.events import read_events
+
     if options is None:
         options = forecast_options(scenario)
     replan_every = max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"])
-    return plan_dispatch(community, scenario["energy.forecast"], replan_every, progress=progress, **options)
+    events = read_events(scenario["energy.events"]) if scenario["energy.events"] else None
+    return plan_dispatch(
+        community, scenario["energy.forecast"], replan_every, events=events, progress=progress, **options
+    )
 
 
 def day_ahead_forecasts(
@@ -246,6 +255,7 @@ def plan_dispatch(
     replan_every: int = 4,
     peak_price_per_kw: float = 0.0,
     *,
+    events: pd.DataFrame | None = None,
     past: Community | None = None,
     retrain_days: int = 7,
     train_days: int = 120,
@@ -259,6 +269,11 @@ def plan_dispatch(
     forecast : one of ``FORECASTS`` (see :func:`day_ahead_forecasts` for similar_days and gbm)
     replan_every : intervals applied from each plan before re-planning
     peak_price_per_kw : the planner's price on each home's daily peak [currency/kW]
+    events : demand-response events (``wattmesh.energy.events.DR_EVENTS``), known to the planner in
+        advance: their import caps (``event_caps``) bound the planned homes' import, a community-wide event
+        the planned homes' summed net import (members without a battery or an EV cannot respond); a
+        reduction is measured from :func:`expected_import_kw`. Where a cap cannot be met, the planner
+        exceeds it as little as it can and a ``PlanWarning`` names the event
     past : the same community before its start (:func:`past_community`): the homes' measured past,
         which the day-ahead forecasts learn from
     retrain_days, train_days : LightGBM retraining schedule and window (``forecast="gbm"``) [days]
@@ -280,6 +295,10 @@ def plan_dispatch(
     load_forecaster, pv_forecaster = _forecasters(
         forecast, community, planned, every_row, past, retrain_days, train_days, progress
     )
+    import_cap_kw = community_cap_kw = None
+    if events is not None and len(events):
+        expected = expected_import_kw(community, planned, forecast, load_forecaster, pv_forecaster, past)
+        import_cap_kw, community_cap_kw = event_caps(events, community.index, list(ids), expected)
     dispatch = run_mpc(
         load,
         pv,
@@ -291,7 +310,12 @@ def plan_dispatch(
         replan_every=replan_every,
         ev_sessions=sessions if len(sessions) else None,
         peak_price_per_kw=peak_price_per_kw,
+        import_cap_kw=import_cap_kw,
+        community_import_cap_kw=community_cap_kw,
     )
+    if import_cap_kw is not None:
+        for message in _exceeded_events(events, community.index, list(ids), expected, dispatch):
+            warnings.warn(message, PlanWarning, stacklevel=2)
     shape = community.load_kw.shape
 
     def widen(a: np.ndarray) -> np.ndarray:
@@ -305,8 +329,68 @@ def plan_dispatch(
         discharge_kw=widen(dispatch.discharge_kw),
         soc_kwh=widen(dispatch.soc_kwh),
         ev_kw=widen(dispatch.ev_kw),
-        label=f"MPC planner ({FORECAST_NAMES[forecast]} forecasts, re-planned every {replan_every} intervals)",
+        label=f"MPC planner ({FORECAST_NAMES[forecast]} forecasts, re-planned every {replan_every} intervals"
+        + (f", {len(events)} demand-response event(s))" if import_cap_kw is not None else ")"),
     )
+
+
+def expected_import_kw(
+    community: Community,
+    homes: np.ndarray,
+    forecast: str,
+    load_forecaster,
+    pv_forecaster,
+    past: Community | None = None,
+) -> np.ndarray:
+    """The import [kW] (T, M) each of the members ``homes`` is expected to draw without demand response,
+    over the community's span: the planner's day-ahead forecast of load minus PV, floored at 0; the baseline
+    from which an event's ``reduction_kw`` is cut.
+
+    With ``forecast="persistence"`` (which has no day-ahead forecast) it is the similar-days average of what
+    each home measured (the usual customer baseline of demand-response programmes); ``"perfect"``: the
+    measured values. Where no forecast exists yet (no history), it is 0.
+    """
+    ids = community.members["member_id"][homes]
+    index = community.index
+    if forecast == "persistence":
+        load_hat, pv_hat = day_ahead_forecasts(community, homes, index, "similar_days", past)
+        load_hat, pv_hat = load_hat[ids].fillna(0.0), pv_hat[ids].fillna(0.0)
+    else:
+        nothing = pd.DataFrame(np.zeros((0, len(ids))), index=index[:0], columns=ids)
+        load_hat, pv_hat = load_forecaster(nothing, index), pv_forecaster(nothing, index)
+    return np.maximum(load_hat.to_numpy(dtype=float) - pv_hat.to_numpy(dtype=float), 0.0)
+
+
+def _exceeded_events(
+    events: pd.DataFrame,
+    index: pd.DatetimeIndex,
+    ids: list[str],
+    expected_kw: np.ndarray,
+    dispatch,
+) -> list[str]:
+    """One message per event whose cap the dispatched import exceeds, saying by how much."""
+    from wattmesh.energy.events import conform_events
+
+    interval_h = (index[1] - index[0]).total_seconds() / 3600 if len(index) > 1 else 0.25
+    messages = []
+    table = conform_events(events)
+    for i, event in enumerate(table.itertuples(index=False)):
+        home_cap, community_cap = event_caps(table.iloc[[i]], index, ids, expected_kw)
+        if event.member_id:
+            m = ids.index(event.member_id)
+            over = np.maximum(dispatch.import_kw[:, m] - home_cap[:, m], 0.0)
+            who = f"home {event.member_id!r}"
+        else:
+            over = np.maximum(dispatch.net_kw.sum(axis=1) - community_cap, 0.0)
+            who = "the planned homes together"
+        over = np.nan_to_num(over, nan=0.0)
+        if over.max(initial=0.0) > 1e-6:
+            messages.append(
+                f"dr event {event.event_id!r}: import cap on {who} exceeded by {over.sum() * interval_h:.3f} kWh "
+                f"over {(over > 1e-6).sum()} interval(s), at most {over.max():.3f} kW (the batteries and EVs "
+                "could not meet it, or the forecasts missed)"
+            )
+    return messages
 
 
 def compare_home_strategies(
