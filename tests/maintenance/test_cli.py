@@ -130,3 +130,35 @@ def test_azimuth_off_by_45_degrees_is_bad_input(tmp_path):
     assert result.exit_code == 2
     assert "declared azimuth looks wrong" in " ".join(result.output.split())
     assert pd.read_csv(tmp_path / "out" / "alarms.csv").empty
+
+
+def test_ev_what_if_shows_planned_charging_ages_less(tmp_path):
+    index = pd.date_range("2025-01-06", periods=96 * 7, freq="15min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    pd.DataFrame({"timestamp": index, "feeder_kva": 230 + 140 * np.exp(-((hours - 18.5) ** 2) / 3.0)}).to_csv(
+        tmp_path / "load.csv", index=False
+    )
+    days = pd.date_range("2025-01-06", periods=6, freq="D", tz="UTC")
+    pd.DataFrame(
+        {
+            "arrival": np.repeat(days + pd.Timedelta(hours=17.5), 15),
+            "departure": np.repeat(days + pd.Timedelta(hours=31), 15),
+            "energy_kwh": 25.0,
+            "power_kw": 11.0,
+        }
+    ).to_csv(tmp_path / "sessions.csv", index=False)
+    args = [
+        "maintenance",
+        "ev-what-if",
+        str(tmp_path / "load.csv"),
+        "--sessions",
+        str(tmp_path / "sessions.csv"),
+    ]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--rating-kva missing" in refused.output
+    result = runner.invoke(app, [*args, "--rating-kva", "400"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") >= 5}
+    on_arrival = float(rows["EVs on arrival"].split("│")[4].replace(",", ""))
+    planned = float(rows["EVs as planned"].split("│")[4].replace(",", ""))
+    assert planned < on_arrival

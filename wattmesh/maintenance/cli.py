@@ -257,6 +257,62 @@ def scan(
     raise typer.Exit(code)
 
 
+@app.command("ev-what-if")
+def ev_what_if(
+    readings: Path = typer.Argument(
+        ..., help="Readings CSV with 'timestamp' (UTC) and the feeder's non-EV load."
+    ),
+    sessions: Path = typer.Option(
+        ..., "--sessions", help="EV sessions CSV: arrival, departure (UTC), energy_kwh, power_kw."
+    ),
+    load_column: str = typer.Option("feeder_kva", help="Column of the non-EV load [kVA]."),
+    rating_kva: float = typer.Option(None, "--rating-kva", help="Transformer rating [kVA] (required)."),
+    ambient_c: float = typer.Option(20.0, help="Ambient temperature [C]."),
+) -> None:
+    """Transformer ageing with EV charging on arrival vs as planned (into the lowest base load)."""
+    from wattmesh.maintenance.transformer import compare_loadings, ev_charging_load_kw
+
+    try:
+        frame = _regular(_read_csv(readings), str(readings))
+        if load_column not in frame:
+            raise MaintenanceInputError(f"{readings}: column '{load_column}' missing; what-if not computed")
+        if rating_kva is None:
+            raise MaintenanceInputError(
+                "transformer: --rating-kva missing; hot-spot temperature and ageing not computed"
+            )
+        table = pd.read_csv(sessions, parse_dates=["arrival", "departure"])
+        missing = {"arrival", "departure", "energy_kwh", "power_kw"} - set(table.columns)
+        if missing:
+            raise MaintenanceInputError(
+                f"{sessions}: column(s) {sorted(missing)} missing; what-if not computed"
+            )
+        for column in ("arrival", "departure"):
+            table[column] = pd.to_datetime(table[column], utc=True)
+        base = frame[load_column]
+        index = pd.DatetimeIndex(frame.index)
+        loadings = {
+            "no EVs": base,
+            "EVs on arrival": base + ev_charging_load_kw(index, table, "on_arrival"),
+            "EVs as planned": base + ev_charging_load_kw(index, table, "planned", base),
+        }
+        result = compare_loadings(loadings, rating_kva, ambient_c)
+    except (MaintenanceInputError, OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
+    out = Table(title=f"EV what-if, {rating_kva:.0f} kVA transformer, ambient {ambient_c:.0f} C")
+    for column in ("scenario", "peak load kVA", "peak hot spot C", "loss of life h", "ageing budget %"):
+        out.add_column(column)
+    for name, row in result.iterrows():
+        out.add_row(
+            name,
+            f"{row.peak_load_kva:,.0f}",
+            f"{row.peak_hot_spot_c:.1f}",
+            f"{row.loss_of_life_h:,.1f}",
+            f"{row.ageing_budget_used_pct:.1f}",
+        )
+    console.print(out)
+
+
 @app.command("example")
 def example(
     out: Path = typer.Argument(Path("maintenance_example"), help="Folder to write the example into."),
