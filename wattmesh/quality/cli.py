@@ -40,6 +40,13 @@ def _load(path: Path, interval, tz, unit, kind):
             raise ReadingsError(f"--unit {unit!r} is not one of kWh, Wh, kW, W")
         if kind is not None and kind not in ("consumption", "generation", "net", "register"):
             raise ReadingsError(f"--kind {kind!r} is not one of consumption, generation, net, register")
+        if tz is not None:
+            try:
+                __import__("pandas").Timestamp("2024-01-01", tz=tz)
+            except Exception:
+                raise ReadingsError(
+                    f"--tz {tz!r} is not a known time zone (expected an IANA name, e.g. Europe/Berlin)"
+                ) from None
         if interval is not None:
             try:
                 step = __import__("pandas").Timedelta(interval)
