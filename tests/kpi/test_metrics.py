@@ -56,3 +56,27 @@ def test_share_losing_counts_negative_savings():
 def test_emissions_weight_each_interval_by_its_intensity():
     imported = np.array([[1.0, 1.0], [2.0, 0.0]])
     assert metrics.emissions_kg(imported, np.array([0.5, 0.1])) == pytest.approx(1.2)
+
+
+def test_fair_access_shares_the_battery_result_equally_and_a_solidarity_pool_among_recipients():
+    # Members: three households (the first with PV) and the community battery, which earned 30.
+    households = np.array([True, True, True, False])
+    without_pv = np.array([False, True, True, False])
+    asset_result = np.array([0.0, 0.0, 0.0, 30.0])
+    premium = np.array([4.0, 0.0, -1.0, 0.0])  # a negative premium gives nothing
+    equal = metrics.fair_access_transfers(households, without_pv, asset_result, premium, "equal", 0.0)
+    np.testing.assert_allclose(equal, [10.0, 10.0, 10.0, -30.0])
+    # 50 % of the PV owner's premium of 4 goes to the two households without PV: 1 each.
+    pool = metrics.fair_access_transfers(households, without_pv, asset_result, premium, "community", 50.0)
+    np.testing.assert_allclose(pool, [-2.0, 1.0, 1.0, 0.0])
+    both = metrics.fair_access_transfers(households, without_pv, asset_result, premium, "equal", 50.0)
+    np.testing.assert_allclose(both, equal + pool)
+    assert both.sum() == pytest.approx(0.0)
+
+
+def test_fair_access_names_a_bad_rule():
+    ones = np.ones(2, dtype=bool)
+    with pytest.raises(ValueError, match="battery_share 'half'"):
+        metrics.fair_access_transfers(ones, ones, np.zeros(2), np.zeros(2), "half", 0.0)
+    with pytest.raises(ValueError, match="solidarity_percent 120"):
+        metrics.fair_access_transfers(ones, ones, np.zeros(2), np.zeros(2), "equal", 120.0)

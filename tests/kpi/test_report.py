@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from wattmesh.kpi.report import format_kpi, typical_week
+from wattmesh.kpi.report import format_kpi, human_header, span_label, typical_week
 
 
 def test_typical_week_is_the_window_with_median_generation():
@@ -26,3 +26,20 @@ def test_fairness_indices_keep_three_decimals_and_nan_is_blank():
     assert format_kpi("Gini of savings", 0.60234) == "0.602"
     assert format_kpi("grid import [kWh]", 21382.14) == "21,382.1"
     assert format_kpi("grid import [kWh]", float("nan")) == ""
+
+
+def test_span_labels_name_the_span_and_only_a_chosen_week_is_typical():
+    day = pd.date_range("2016-06-10", periods=96, freq="15min", tz="UTC")
+    three = pd.date_range("2016-06-10", periods=96 * 3, freq="15min", tz="UTC")
+    assert span_label(day, typical=False) == "1 day, 10 Jun 2016"
+    assert span_label(three, typical=False) == "3 days, 10 Jun to 12 Jun 2016"
+    assert span_label(three, typical=True).startswith("a typical week")
+
+
+def test_headers_read_as_text_with_their_units():
+    assert human_header("bill_alone_eur", "EUR") == "bill alone [EUR]"
+    assert human_header("import_kwh") == "import [kWh]"
+    assert human_header("self_sufficiency_percent") == "self sufficiency [%]"
+    assert human_header("local_price_eur_per_kwh", "EUR") == "local price [EUR/kWh]"
+    assert human_header("outage_powered_alone_h") == "outage powered alone [h]"
+    assert human_header("traded locally [kWh]") == "traded locally [kWh]"

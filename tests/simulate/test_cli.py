@@ -33,7 +33,9 @@ def test_simulate_writes_every_output_for_a_short_span(tmp_path):
     intervals = pd.read_parquet(out / "intervals.parquet")
     assert len(intervals) == 96
     members = pd.read_csv(out / "members.csv")
-    assert {"bill_alone", "bill_p2p", "bill_p2p_battery", "saving_p2p_battery"} <= set(members.columns)
+    assert {"bill_alone_eur", "bill_p2p_eur", "bill_p2p_battery_eur", "saving_p2p_battery_eur"} <= set(
+        members.columns
+    )
     page = (out / "report.html").read_text()
     # Self-contained: Plotly inlined, nothing loaded from the network.
     assert "<script src=" not in page

@@ -178,7 +178,12 @@ def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Com
         else np.full(n_intervals, scenario["emissions.grid_kg_per_kwh"]),
         currency=scenario["currency"],
         name=scenario["name"],
-        meta={"feeder": feeder.code, "net_path": str(feeder.net_path), "seed": scenario["seed"]},
+        meta={
+            "feeder": feeder.code,
+            "net_path": str(feeder.net_path),
+            "seed": scenario["seed"],
+            "timezone": tz,
+        },
     ).slice(start, end)
     minutes = scenario["time.interval_minutes"]
     return community if minutes == 15 else resample(community, minutes)

@@ -276,6 +276,32 @@ FIELDS: tuple[Field, ...] = (
         choices=MECHANISMS,
     ),
     Field("market.price_rule", "str", "-", "uniform price rule", "midpoint", choices=PRICE_RULES),
+    Field(
+        "market.min_trade_kwh",
+        "float",
+        "kWh",
+        "smallest local trade; smaller slivers settle with the utility (0.001 = 1 Wh)",
+        0.001,
+        minimum=0.0,
+        maximum=10.0,
+    ),
+    Field(
+        "fairness.battery_share",
+        "str",
+        "-",
+        "who gets the community battery's net result: the community, or every household equally",
+        "community",
+        choices=("community", "equal"),
+    ),
+    Field(
+        "fairness.solidarity_percent",
+        "float",
+        "%",
+        "share of each seller's local premium over feed-in given equally to households without PV",
+        0.0,
+        minimum=0.0,
+        maximum=100.0,
+    ),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
 

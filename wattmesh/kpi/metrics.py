@@ -78,3 +78,56 @@ def emissions_kg(import_kwh: np.ndarray, carbon_kg_per_kwh: np.ndarray | float) 
     imported = np.asarray(import_kwh, dtype=float)
     per_interval = imported.sum(axis=1) if imported.ndim == 2 else imported
     return float(np.sum(per_interval * carbon_kg_per_kwh))
+
+
+def fair_access_transfers(
+    is_household: np.ndarray,
+    is_recipient: np.ndarray,
+    asset_result: np.ndarray,
+    local_premium: np.ndarray,
+    battery_share: str = "community",
+    solidarity_percent: float = 0.0,
+) -> np.ndarray:
+    """(M,) money each member receives (positive) or gives (negative) under a fair-access rule [currency].
+
+    Two rules, applied after settlement (they move money, not energy, so the community's total bill and
+    its welfare are unchanged: the transfers sum to zero):
+
+    - ``battery_share="equal"``: the community's own assets' net result (``asset_result``, what the
+      community battery earned less what it paid; a loss as well as a profit) is shared equally among
+      the households, as if each owned an equal share of the assets; ``"community"`` keeps it with the
+      community.
+    - ``solidarity_percent``: that share of every member's local premium (``local_premium``, what it
+      received for energy sold locally above the feed-in tariff, floored at 0) goes into a pool shared
+      equally among the recipients (``is_recipient``, e.g. households without PV).
+
+    Parameters
+    ----------
+    is_household : (M,) bool, members who share the community's assets
+    is_recipient : (M,) bool, members who share the solidarity pool
+    asset_result : (M,) net result of the community's assets, 0 for other members [currency]
+    local_premium : (M,) local revenue above the feed-in value of the same energy [currency]
+    battery_share : "community" or "equal"
+    solidarity_percent : 0-100 [%]
+
+    Raises
+    ------
+    ValueError
+        for an unknown ``battery_share`` or a percentage outside 0-100.
+    """
+    if battery_share not in ("community", "equal"):
+        raise ValueError(f"battery_share {battery_share!r} is not one of community, equal")
+    if not 0.0 <= solidarity_percent <= 100.0:
+        raise ValueError(f"solidarity_percent {solidarity_percent} is not within 0 to 100")
+    is_household = np.asarray(is_household, dtype=bool)
+    is_recipient = np.asarray(is_recipient, dtype=bool)
+    transfer = np.zeros(is_household.shape, dtype=float)
+    if battery_share == "equal" and is_household.any():
+        result = np.asarray(asset_result, dtype=float)
+        transfer -= result
+        transfer[is_household] += result.sum() / is_household.sum()
+    if solidarity_percent > 0 and is_recipient.any():
+        given = np.clip(np.asarray(local_premium, dtype=float), 0.0, None) * solidarity_percent / 100.0
+        transfer -= given
+        transfer[is_recipient] += given.sum() / is_recipient.sum()
+    return transfer

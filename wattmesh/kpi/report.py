@@ -1,10 +1,19 @@
-"""The HTML report: one self-contained file (Plotly inlined) that opens offline in any browser."""
+"""The HTML report: one self-contained file (Plotly inlined) that opens offline in any browser.
+
+Written for a community planner: a headline first (what sharing saves a typical household with and
+without PV, self-sufficiency, the transformer's peak), the key figures, the households grouped by their
+assets, who gains (fair access), the community battery, the figures on local time, the feeder; developer
+figures (clearing times, the planner against its bound, the trading strategies) come last, in "Method
+details".
+"""
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -28,6 +37,59 @@ def format_kpi(name: str, value: float) -> str:
     return f"{value:.3f}" if name.startswith(("Gini", "Jain")) else f"{value:,.1f}"
 
 
+#: Households' groups by the assets behind their meter (members.csv ``asset_group``), as the report names them.
+GROUP_LABELS = {
+    "pv_battery": "PV + battery",
+    "pv": "PV, no battery",
+    "battery": "battery, no PV",
+    "neither": "neither",
+}
+
+#: Units read off column-name suffixes, for human table headers.
+UNIT_SUFFIXES = (
+    ("_per_kwh", "/kWh]"),
+    ("_percent", "[%]"),
+    ("_kwh", "[kWh]"),
+    ("_kwp", "[kWp]"),
+    ("_kw", "[kW]"),
+    ("_pu", "[pu]"),
+    ("_h", "[h]"),
+    ("_s", "[s]"),
+)
+
+
+def human_header(name: str, currency: str = "") -> str:
+    """A column name as a header: ``bill_alone_eur`` -> ``bill alone [EUR]``, ``import_kwh`` ->
+    ``import [kWh]``; names that already read as text are kept."""
+    name = str(name)
+    if " " in name or not re.fullmatch(r"[a-z0-9_]+", name):
+        return name
+    cur = currency.lower()
+    for suffix, unit in UNIT_SUFFIXES:
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            if suffix == "_per_kwh":
+                if cur and stem.endswith(f"_{cur}"):
+                    stem = stem[: -len(cur) - 1]
+                return f"{stem.replace('_', ' ')} [{currency or 'currency'}{unit}"
+            return f"{stem.replace('_', ' ')} {unit}"
+    if cur and name.endswith(f"_{cur}"):
+        return f"{name[: -len(cur) - 1].replace('_', ' ')} [{currency}]"
+    return name.replace("_", " ")
+
+
+def span_label(index: pd.DatetimeIndex, typical: bool) -> str:
+    """How the plots name their span: "a typical week (dates)" only where a week was chosen out of a
+    longer span, else the span itself ("1 day, 10 Jun 2016", "3 days, 10-12 Jun 2016")."""
+    step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(0)
+    first, last = index[0], index[-1] + step - pd.Timedelta(seconds=1)
+    days = max(1, round((index[-1] + step - index[0]) / pd.Timedelta(days=1)))
+    dates = f"{first:%d %b %Y}" if first.date() == last.date() else f"{first:%d %b} to {last:%d %b %Y}"
+    if typical:
+        return f"a typical week ({dates})"
+    return f"{days} day{'s' if days != 1 else ''}, {dates}"
+
+
 def typical_week(intervals: pd.DataFrame) -> pd.DataFrame:
     """The 7 days whose generation is closest to the median of all 7-day windows (the whole span if shorter)."""
     daily = intervals["generation_kwh"].resample("D").sum()
@@ -39,9 +101,21 @@ def typical_week(intervals: pd.DataFrame) -> pd.DataFrame:
     return intervals.loc[start : end_day + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)]
 
 
-def flows_figure(week: pd.DataFrame, interval_h: float) -> go.Figure:
+def _local(index: pd.DatetimeIndex, timezone: str) -> pd.DatetimeIndex:
+    """Interval starts in local time, as naive stamps (Plotly draws them as they read)."""
+    return index.tz_convert(timezone).tz_localize(None)
+
+
+def _time_axis(fig: go.Figure, timezone: str, y_title: str) -> go.Figure:
+    return fig.update_layout(
+        xaxis_title=f"local time ({timezone})", yaxis_title=y_title, hovermode="x unified"
+    )
+
+
+def flows_figure(week: pd.DataFrame, interval_h: float, label: str, timezone: str) -> go.Figure:
     """How the members' consumption was met, interval by interval, with exports below zero [kW]."""
     to_kw = 1.0 / interval_h
+    x = _local(week.index, timezone)
     bought_by_homes = week["local_traded_kwh"] - week["community_battery_charge_kwh"]
     fig = go.Figure()
     stack = [
@@ -53,8 +127,8 @@ def flows_figure(week: pd.DataFrame, interval_h: float) -> go.Figure:
     for name, series, colour in stack:
         fig.add_trace(
             go.Scatter(
-                x=week.index,
-                y=series * to_kw,
+                x=x,
+                y=(series * to_kw).round(3),
                 name=name,
                 stackgroup="in",
                 line={"width": 0},
@@ -63,8 +137,8 @@ def flows_figure(week: pd.DataFrame, interval_h: float) -> go.Figure:
         )
     fig.add_trace(
         go.Scatter(
-            x=week.index,
-            y=-week["export_kwh"] * to_kw,
+            x=x,
+            y=(-week["export_kwh"] * to_kw).round(3),
             name="grid export",
             stackgroup="out",
             line={"width": 0},
@@ -73,92 +147,110 @@ def flows_figure(week: pd.DataFrame, interval_h: float) -> go.Figure:
     )
     fig.add_trace(
         go.Scatter(
-            x=week.index,
-            y=week["consumption_kwh"] * to_kw,
+            x=x,
+            y=(week["consumption_kwh"] * to_kw).round(3),
             name="consumption",
             line={"color": "black", "width": 1},
         )
     )
-    fig.update_layout(
-        title="Energy flows in a typical week (P2P + batteries)", yaxis_title="kW", hovermode="x unified"
-    )
-    return fig
+    fig.update_layout(title=f"How consumption was met, {label} (P2P + batteries)")
+    return _time_axis(fig, timezone, "power [kW] (export below zero)")
 
 
-def daily_figure(intervals: pd.DataFrame) -> go.Figure:
-    """Daily energy over the whole span [kWh]."""
-    daily = intervals.resample("D").sum(numeric_only=True)
+def daily_figure(intervals: pd.DataFrame, timezone: str) -> go.Figure:
+    """Daily energy over the whole span, local days [kWh]."""
+    local = intervals.set_axis(intervals.index.tz_convert(timezone))
+    daily = local.resample("D").sum(numeric_only=True)
+    counts = local.resample("D").size()
+    per_day = pd.Timedelta(days=1) / (intervals.index[1] - intervals.index[0])
+    # Category labels: a one-day span would otherwise get an axis of fractions of a millisecond.
+    x = [
+        f"{day:%a %d %b}" + ("" if n >= per_day else f" ({n / per_day:.0%} of the day)")
+        for day, n in counts.items()
+    ]
     fig = go.Figure()
     for column, name, colour in (
         ("local_traded_kwh", "traded locally", COLOURS["local"]),
         ("import_kwh", "grid import", COLOURS["import"]),
         ("export_kwh", "grid export", COLOURS["export"]),
     ):
-        fig.add_trace(go.Bar(x=daily.index, y=daily[column], name=name, marker_color=colour))
+        fig.add_trace(go.Bar(x=x, y=daily[column].round(1), name=name, marker_color=colour))
     for column, name, colour in (
         ("consumption_kwh", "consumption", COLOURS["consumption"]),
         ("generation_kwh", "generation", COLOURS["generation"]),
         ("alone_import_kwh", "grid import without sharing", "#999999"),
     ):
-        fig.add_trace(go.Scatter(x=daily.index, y=daily[column], name=name, line={"color": colour}))
-    fig.update_layout(title="Daily energy over the whole span", yaxis_title="kWh per day", barmode="group")
-    return fig
-
-
-def price_figure(week: pd.DataFrame, currency: str) -> go.Figure:
-    """Local clearing price against the utility's retail and feed-in prices."""
-    fig = go.Figure()
-    for column, name, colour in (
-        ("retail_per_kwh", "retail (import)", COLOURS["import"]),
-        ("local_price_per_kwh", "local market", COLOURS["local"]),
-        ("feed_in_per_kwh", "feed-in", COLOURS["export"]),
-    ):
         fig.add_trace(
-            go.Scatter(x=week.index, y=week[column], name=name, line={"shape": "hv", "color": colour})
+            go.Scatter(x=x, y=daily[column].round(1), name=name, mode="lines+markers", line={"color": colour})
         )
     fig.update_layout(
-        title="Local price against the utility's prices (typical week)", yaxis_title=f"{currency}/kWh"
+        title=f"Energy per local day, {span_label(intervals.index, typical=False)}",
+        xaxis={"title": f"day (local time, {timezone})", "type": "category"},
+        yaxis_title="energy [kWh per day]",
+        barmode="group",
     )
     return fig
 
 
-def transformer_figure(week: pd.DataFrame) -> go.Figure:
+def price_figure(week: pd.DataFrame, currency: str, label: str, timezone: str) -> go.Figure:
+    """Local clearing price against the utility's retail and feed-in prices [currency/kWh]."""
+    cur = currency.lower()
+    x = _local(week.index, timezone)
+    fig = go.Figure()
+    for column, name, colour in (
+        (f"retail_{cur}_per_kwh", "retail (import)", COLOURS["import"]),
+        (f"local_price_{cur}_per_kwh", "local market", COLOURS["local"]),
+        (f"feed_in_{cur}_per_kwh", "feed-in", COLOURS["export"]),
+    ):
+        fig.add_trace(
+            go.Scatter(x=x, y=week[column].round(4), name=name, line={"shape": "hv", "color": colour})
+        )
+    fig.update_layout(title=f"Local price against the utility's prices, {label}")
+    return _time_axis(fig, timezone, f"price [{currency}/kWh]")
+
+
+def transformer_figure(week: pd.DataFrame, label: str, timezone: str) -> go.Figure:
     """Power through the transformer with and without sharing [kW]; negative is reverse flow."""
+    x = _local(week.index, timezone)
     fig = go.Figure()
     fig.add_trace(
-        go.Scatter(x=week.index, y=week["alone_transformer_kw"], name="no sharing", line={"color": "#999999"})
+        go.Scatter(x=x, y=week["alone_transformer_kw"].round(2), name="no sharing", line={"color": "#999999"})
     )
     fig.add_trace(
         go.Scatter(
-            x=week.index, y=week["transformer_kw"], name="P2P + batteries", line={"color": COLOURS["local"]}
+            x=x, y=week["transformer_kw"].round(2), name="P2P + batteries", line={"color": COLOURS["local"]}
         )
     )
-    fig.update_layout(
-        title="Transformer loading (typical week); above zero the community imports", yaxis_title="kW"
-    )
-    return fig
+    fig.update_layout(title=f"Power through the transformer, {label}")
+    return _time_axis(fig, timezone, "power [kW] (above zero: the community imports)")
 
 
 def savings_figure(members: pd.DataFrame, currency: str) -> go.Figure:
-    """Each member's saving versus no sharing, sorted."""
-    people = members[members["kind"] != "community"].sort_values("saving_p2p_battery", ascending=False)
+    """Each household's saving versus no sharing, one box per asset group, every household a point."""
+    cur = currency.lower()
+    people = members[members["kind"] != "community"]
     fig = go.Figure()
-    fig.add_trace(
-        go.Bar(x=people["member_id"], y=people["saving_p2p"], name="P2P market", marker_color="#80ba5a")
-    )
-    fig.add_trace(
-        go.Bar(
-            x=people["member_id"],
-            y=people["saving_p2p_battery"],
-            name="P2P + batteries",
-            marker_color=COLOURS["local"],
+    for group, label in GROUP_LABELS.items():
+        rows = people[people["asset_group"] == group]
+        if rows.empty:
+            continue
+        fig.add_trace(
+            go.Box(
+                y=rows[f"saving_p2p_battery_{cur}"].round(2),
+                name=f"{label} ({len(rows)})",
+                text=rows["member_id"],
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                hovertemplate="%{text}: %{y:.2f} " + currency + "<extra></extra>",
+                marker_color=COLOURS["local"],
+                showlegend=False,
+            )
         )
-    )
     fig.update_layout(
-        title="Saving per member versus no sharing",
-        yaxis_title=currency,
-        barmode="group",
-        xaxis={"showticklabels": False},
+        title="Saving per household versus no sharing (P2P + batteries), by assets",
+        xaxis_title="households by the assets behind their meter (count)",
+        yaxis_title=f"saving over the span [{currency}]",
     )
     return fig
 
@@ -174,18 +266,18 @@ MECHANISM_COLUMNS = {
 }
 
 
-def mechanisms_section(mechanisms: pd.DataFrame, week: pd.DataFrame, currency: str) -> str:
-    """The market mechanisms compared on the typical week's orders, as an HTML section."""
+def mechanisms_section(mechanisms: pd.DataFrame, week: pd.DataFrame, currency: str, label: str) -> str:
+    """The market mechanisms compared on the shown span's orders, as an HTML section."""
     table = mechanisms[list(MECHANISM_COLUMNS)].rename(
         columns={k: v.format(c=currency) for k, v in MECHANISM_COLUMNS.items()}
     )
-    shown = table.map(lambda v: "" if v != v else (f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"))
-    span = f"{week.index[0]:%Y-%m-%d} to {week.index[-1]:%Y-%m-%d}"
-    return f"""<h2>Market mechanisms compared</h2>
-<p>The same surpluses and deficits (P2P + batteries, {span}) cleared by every mechanism wattmesh has:
-the volume is the same wherever bids are at retail and asks at feed-in; the mechanisms differ in how
-they share the gain between buyers and sellers.</p>
-{shown.to_html(classes="kpi", border=0)}"""
+    table.index = [str(name).replace("_", " ") for name in table.index]
+    table.index.name = "mechanism"
+    return f"""<h3>Market mechanisms compared</h3>
+<p>The same surpluses and deficits (P2P + batteries, {html.escape(label)}) cleared by every mechanism
+wattmesh has: the volume is the same wherever bids are at retail and asks at feed-in; the mechanisms differ
+in how they share the gain between buyers and sellers.</p>
+{_numbers(table)}"""
 
 
 GRID_SUMMARY_LABELS = {
@@ -203,63 +295,78 @@ GRID_SUMMARY_LABELS = {
 }
 
 
-def voltage_figure(envelope: pd.DataFrame, vm_min_pu: float, vm_max_pu: float) -> go.Figure:
+def voltage_figure(envelope: pd.DataFrame, vm_min_pu: float, vm_max_pu: float, timezone: str) -> go.Figure:
     """Hourly lowest, mean and highest bus voltage, with the allowed band [pu]."""
     fig = go.Figure()
+    x = _local(envelope.index, timezone)
     for column, name, colour in (
         ("vm_max_pu", "highest bus", COLOURS["import"]),
         ("vm_mean_pu", "mean", "#666666"),
         ("vm_min_pu", "lowest bus", COLOURS["export"]),
     ):
-        fig.add_trace(go.Scatter(x=envelope.index, y=envelope[column], name=name, line={"color": colour}))
+        fig.add_trace(go.Scatter(x=x, y=envelope[column].round(4), name=name, line={"color": colour}))
     for level in (vm_min_pu, vm_max_pu):
         fig.add_hline(y=level, line={"dash": "dash", "color": "#aa0000"})
-    fig.update_layout(
-        title="Voltage envelope of the feeder (hourly), with the allowed band", yaxis_title="pu"
-    )
-    return fig
+    fig.update_layout(title="Voltage of the feeder's buses (hourly), with the allowed band")
+    return _time_axis(fig, timezone, "voltage [pu]")
 
 
-def trafo_figure(loading_percent: pd.Series) -> go.Figure:
+def trafo_figure(loading_percent: pd.Series, timezone: str) -> go.Figure:
     """Transformer loading over the span [% of rating], hourly maximum."""
     hourly = loading_percent.resample("1h").max()
     fig = go.Figure(
-        go.Scatter(x=hourly.index, y=hourly, name="transformer", line={"color": COLOURS["local"]})
+        go.Scatter(
+            x=_local(hourly.index, timezone),
+            y=hourly.round(1),
+            name="transformer",
+            line={"color": COLOURS["local"]},
+        )
     )
     fig.add_hline(y=100, line={"dash": "dash", "color": "#aa0000"})
-    fig.update_layout(title="Transformer loading (hourly maximum)", yaxis_title="% of rating")
-    return fig
+    fig.update_layout(title="Transformer loading (hourly maximum)")
+    return _time_axis(fig, timezone, "loading [% of rating]")
 
 
 def outage_figure(per_home: pd.DataFrame) -> go.Figure:
-    """Hours each home kept power during the outage, with and without sharing."""
-    order = per_home.sort_values(["hours_with_power_alone", "hours_with_power_shared"])
+    """How many homes kept (critical) power for how long during the outage, alone and sharing."""
+    hours = np.union1d(
+        per_home["hours_with_power_alone"].round(2), per_home["hours_with_power_shared"].round(2)
+    )
     fig = go.Figure()
-    fig.add_trace(
-        go.Bar(x=order.index, y=order["hours_with_power_alone"], name="alone", marker_color="#999999")
-    )
-    fig.add_trace(
-        go.Bar(
-            x=order.index, y=order["hours_with_power_shared"], name="sharing", marker_color=COLOURS["local"]
+    for column, name, colour in (
+        ("hours_with_power_alone", "alone", "#999999"),
+        ("hours_with_power_shared", "sharing", COLOURS["local"]),
+    ):
+        counts = per_home[column].round(2).value_counts().reindex(hours, fill_value=0)
+        fig.add_trace(
+            go.Bar(x=[f"{h:g}" for h in hours], y=counts.to_numpy(), name=name, marker_color=colour)
         )
-    )
     fig.update_layout(
-        title="Hours each home kept (critical) power during the outage",
-        yaxis_title="h",
+        title="Homes by the hours they kept (critical) power during the outage",
+        xaxis={"title": "hours with power [h]", "type": "category"},
+        yaxis_title="homes [count]",
         barmode="group",
-        xaxis={"showticklabels": False},
     )
     return fig
 
 
-def _numbers(table: pd.DataFrame) -> str:
+def _numbers(table: pd.DataFrame, currency: str = "") -> str:
+    """A table as HTML: human headers, numbers to 3 decimals below 10 and to 1 above, in a box that
+    scrolls by itself if it is wider than the page."""
     shown = table.map(
-        lambda v: v if isinstance(v, str) else ("" if v != v else f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
+        lambda v: (
+            v
+            if isinstance(v, str)
+            else ("" if v is None or v != v else f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}")
+        )
     )
-    return shown.to_html(classes="kpi", border=0)
+    if not isinstance(shown.index, pd.RangeIndex):
+        shown = shown.rename_axis(shown.index.name or "").reset_index()
+    shown = shown.rename(columns=lambda c: human_header(c, currency))
+    return f'<div class="table">{shown.to_html(classes="kpi", border=0, index=False)}</div>'
 
 
-def grid_section(grid: dict, currency: str) -> tuple[str, list[go.Figure]]:
+def grid_section(grid: dict, currency: str, timezone: str = "UTC") -> tuple[str, list[go.Figure]]:
     """The grid part of the report: summary, network awareness, lines, outage; with its figures."""
     summary = pd.DataFrame(
         {"value": [grid["summary"][k] for k in GRID_SUMMARY_LABELS]}, index=list(GRID_SUMMARY_LABELS.values())
@@ -278,16 +385,17 @@ def grid_section(grid: dict, currency: str) -> tuple[str, list[go.Figure]]:
         f"curtailed in merit order before delivery. Fees in {currency}.</p>",
         _numbers(awareness),
         "<h3>Most loaded lines</h3>",
-        _numbers(grid["top_lines"]),
+        _numbers(grid["top_lines"], currency),
     ]
     figures = [
-        voltage_figure(grid["envelope"], grid["vm_min_pu"], grid["vm_max_pu"]),
-        trafo_figure(grid["trafo"]),
+        voltage_figure(grid["envelope"], grid["vm_min_pu"], grid["vm_max_pu"], timezone),
+        trafo_figure(grid["trafo"], timezone),
     ]
     if grid.get("outage_summary") is not None:
         start, end = grid["outage_window"]
         parts += [
-            f"<h3>Outage {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC</h3>",
+            f"<h3>Outage {start.tz_convert(timezone):%Y-%m-%d %H:%M} to "
+            f"{end.tz_convert(timezone):%H:%M} local time</h3>",
             "<p>The upstream grid is down: the community islands. With sharing, everyone's spare PV, the home "
             "batteries and the community battery serve every home's critical load first "
             f"({grid['critical_fraction']:.0%} of its load), then the rest, pro rata. Alone, each home has only "
@@ -301,18 +409,18 @@ def grid_section(grid: dict, currency: str) -> tuple[str, list[go.Figure]]:
 def strategies_section(strategies: pd.DataFrame, currency: str) -> str:
     """Battery strategies of the homes with a battery against the perfect-foresight bound."""
     span = f"{strategies.attrs.get('start', '')} to {strategies.attrs.get('end', '')}"
-    return f"""<h2>Battery planning against the bound</h2>
+    return f"""<h3>Battery planning against the bound</h3>
 <p>The homes with a battery, on their own meters ({span}): no battery, the self-consumption rule, the MPC
 planner with real forecasts, and the perfect-foresight LP (the bound no real controller can beat). Bill
 in {currency}; objective = bill + daily peak charge + battery wear; the share of the bound's savings
 is (no battery - strategy) / (no battery - bound).</p>
-{_numbers(strategies.drop(columns=["objective / bound"], errors="ignore"))}"""
+{_numbers(strategies.drop(columns=["objective / bound"], errors="ignore"), currency)}"""
 
 
 def tournament_section(table: pd.DataFrame, summary: dict, currency: str) -> str:
     """Trading strategies in competition: profit per strategy, efficiency and price convergence."""
     shown = table.set_index("strategy") if "strategy" in table.columns else table
-    return f"""<h2>Trading strategies</h2>
+    return f"""<h3>Trading strategies</h3>
 <p>The homes' agents bid with different strategies on the {summary["mechanism"]} market, each from its
 limits: its marginal value of energy read off its battery's dispatch (the energy plan where the homes
 plan). The strategies are rearranged over the homes, so every home plays each. Profit in {currency}, per
@@ -320,7 +428,117 @@ kWh offered and traded.
 Allocative efficiency (realised welfare over the welfare-maximising optimum of the true values):
 <b>{summary["efficiency"]:.2%}</b>; Smith's alpha (relative RMS deviation of prices from the competitive
 price) on the first day {summary["alpha_first_day"]:.3f}, on the last day {summary["alpha_last_day"]:.3f}.</p>
-{_numbers(shown)}"""
+{_numbers(shown, currency)}"""
+
+
+def headline(members: pd.DataFrame, kpis: pd.DataFrame, currency: str) -> str:
+    """The headline: a typical (median) household's saving with and without PV, self-sufficiency and
+    the transformer's peak import, each with the no-sharing figure beside."""
+    cur = currency.lower()
+    homes = members[members["kind"] != "community"]
+    saving = homes[f"saving_p2p_battery_{cur}"]
+    bill = homes[f"bill_alone_{cur}"]
+    has_pv = homes["pv_kwp"] > 0
+    cards = []
+    for label, rows in (("without PV", ~has_pv), ("with PV", has_pv)):
+        if rows.any():
+            median = float(saving[rows].median())
+            share = median / float(bill[rows].median()) if float(bill[rows].median()) > 0 else float("nan")
+            extra = "" if share != share else f" ({share:.0%} of its bill)"
+            cards.append(
+                (
+                    f"{median:,.2f} {currency}",
+                    f"what sharing saves a typical household {label}{extra}; {int(rows.sum())} households",
+                )
+            )
+    full, alone = kpis["P2P + batteries"], kpis["No sharing"]
+    cards.append(
+        (
+            f"{full['self-sufficiency [%]']:.1f} %",
+            f"self-sufficiency (without sharing {alone['self-sufficiency [%]']:.1f} %)",
+        )
+    )
+    cards.append(
+        (
+            f"{full['peak import at transformer [kW]']:,.0f} kW",
+            f"peak import at the transformer (without sharing "
+            f"{alone['peak import at transformer [kW]']:,.0f} kW)",
+        )
+    )
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><b>{html.escape(value)}</b><span>{html.escape(text)}</span></div>'
+            for value, text in cards
+        )
+        + "</div>"
+    )
+
+
+def groups_table(members: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """Households per asset group: count, median consumption, bill without sharing, saving, self-sufficiency."""
+    cur = currency.lower()
+    homes = members[members["kind"] != "community"]
+    rows = {}
+    for group, label in GROUP_LABELS.items():
+        part = homes[homes["asset_group"] == group]
+        if part.empty:
+            continue
+        rows[label] = {
+            "households": f"{len(part)}",
+            "median consumption [kWh]": part["consumption_kwh"].median(),
+            f"median bill without sharing [{currency}]": part[f"bill_alone_{cur}"].median(),
+            f"median saving, P2P market [{currency}]": part[f"saving_p2p_{cur}"].median(),
+            f"median saving, P2P + batteries [{currency}]": part[f"saving_p2p_battery_{cur}"].median(),
+            "median self-sufficiency [%]": part["self_sufficiency_percent"].median(),
+            "losing money [count]": f"{int((part[f'saving_p2p_battery_{cur}'] < -0.005).sum())}",
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "households with"
+    return table
+
+
+def fairness_section(fairness: tuple[pd.DataFrame, tuple[str, float], bool], currency: str) -> str:
+    """Who gains, and what a fair-access rule changes (its cost in community welfare: a transfer)."""
+    table, (battery_share, solidarity_percent), is_rule = fairness
+    rule = []
+    if battery_share == "equal":
+        rule.append("the community battery's net result is shared equally among the households")
+    if solidarity_percent > 0:
+        rule.append(
+            f"{solidarity_percent:g} % of each seller's local premium over the feed-in tariff goes, in equal "
+            "parts, to the households without PV"
+        )
+    described = "; ".join(rule) or "no transfer"
+    how = (
+        "This scenario applies it (members.csv has each member's transfer and bill after it)."
+        if is_rule
+        else "This scenario applies none; the right-hand column shows what it would do "
+        "(set <code>fairness.battery_share</code> and <code>fairness.solidarity_percent</code>)."
+    )
+    full = table.iloc[:, 0]
+    welfare = [name for name in table.index if name.startswith("community welfare")][0]
+    cost = float(table.loc[welfare].iloc[1] - full[welfare])
+    return f"""<h2>Who gains: fair access</h2>
+<p>Households without PV gain only by buying their neighbours' surplus below retail; low consumers gain
+little in absolute terms. The fair-access rule: {html.escape(described)}. {how} It moves money, not
+energy, so its cost in community welfare (the community's total bill) is {cost:,.2f} {currency}; what it
+moves from PV owners shows in their mean saving.</p>
+{_numbers(table, currency)}"""
+
+
+def assets_section(assets: pd.DataFrame, currency: str) -> str:
+    """The community's own assets (the community battery), what they cost and earned."""
+    if assets.empty:
+        return ""
+    cur = currency.lower()
+    net = float(assets[f"net_result_{cur}"].sum())
+    verdict = "earned" if net >= 0 else "lost"
+    return f"""<h2>The community battery</h2>
+<p>The community's own asset: it buys the community's surplus on the local market and sells it back
+when the community is short. Over the span it {verdict} {abs(net):,.2f} {currency} (earned less paid); a
+loss counts among the members losing money.</p>
+{_numbers(assets.set_index("member_id"), currency)}"""
 
 
 def write_report(
@@ -335,66 +553,95 @@ def write_report(
     grid: dict | None = None,
     strategies: pd.DataFrame | None = None,
     tournament: tuple[pd.DataFrame, dict] | None = None,
+    timezone: str = "UTC",
+    assets: pd.DataFrame | None = None,
+    fairness: tuple[pd.DataFrame, tuple[str, float], bool] | None = None,
 ) -> None:
-    """Write the self-contained HTML report to ``path``."""
+    """Write the self-contained HTML report to ``path``: Plotly inlined once, time axes in ``timezone``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
     week = typical_week(intervals)
-    figures = [
-        flows_figure(week, interval_h),
-        transformer_figure(week),
-        price_figure(week, currency),
-        daily_figure(intervals),
-        savings_figure(members, currency),
+    label = span_label(week.index, typical=len(week) < len(intervals))
+    overview = [
+        flows_figure(week, interval_h, label, timezone),
+        transformer_figure(week, label, timezone),
+        price_figure(week, currency, label, timezone),
+        daily_figure(intervals, timezone),
     ]
-    grid_html, grid_figures = grid_section(grid, currency) if grid is not None else ("", [])
+    grid_html, grid_figures = grid_section(grid, currency, timezone) if grid is not None else ("", [])
 
     def embed(figs: list[go.Figure]) -> str:
         return "\n".join(
             pio.to_html(
-                fig.update_layout(template="plotly_white", height=420),
+                fig.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20}),
                 full_html=False,
                 include_plotlyjs=False,
+                config={"responsive": True, "displaylogo": False},
             )
             for fig in figs
         )
 
-    body = embed(figures)
     shown = pd.DataFrame(
         [[format_kpi(name, v) for v in row] for name, row in kpis.iterrows()],
         index=kpis.index,
         columns=kpis.columns,
     )
-    kpi_html = shown.to_html(classes="kpi", border=0, escape=True)
-    mechanism_html = "" if mechanisms is None else mechanisms_section(mechanisms, week, currency)
+    shown = shown.rename_axis("key figure").reset_index()
+    kpi_html = f'<div class="table">{shown.to_html(classes="kpi", border=0, index=False)}</div>'
+    mechanism_html = "" if mechanisms is None else mechanisms_section(mechanisms, week, currency, label)
     strategy_html = "" if strategies is None else strategies_section(strategies, currency)
     tournament_html = "" if tournament is None else tournament_section(*tournament, currency)
+    fairness_html = "" if fairness is None else fairness_section(fairness, currency)
+    assets_html = "" if assets is None else assets_section(assets, currency)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} - wattmesh report</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} - wattmesh report</title>
 <script type="text/javascript">{get_plotlyjs()}</script>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1200px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1100px; color: #222; }}
+.table {{ max-width: 100%; overflow-x: auto; }}
 table.kpi {{ border-collapse: collapse; margin: 1em 0; }}
-table.kpi td, table.kpi th {{ padding: 4px 12px; border-bottom: 1px solid #ddd; text-align: right; }}
-table.kpi th:first-child {{ text-align: left; }}
+table.kpi td, table.kpi th {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
+table.kpi th {{ font-weight: 600; max-width: 16em; }}
+table.kpi tbody td:first-child, table.kpi thead th:first-child {{ text-align: left; font-weight: 600; }}
+.cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 12px; margin: 1em 0; }}
+.card {{ border: 1px solid #ddd; border-radius: 6px; padding: 12px; }}
+.card b {{ display: block; font-size: 1.6em; color: #11a579; }}
+.card span {{ font-size: 0.95em; }}
 dl {{ display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }}
 dt {{ font-weight: 600; }}
+.plotly-graph-div {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<dl>{meta_html}</dl>
+<p>{html.escape(str(meta.get("members", "")))} members, {html.escape(str(meta.get("span", "")))};
+times in the plots are local time ({html.escape(timezone)}).</p>
+{headline(members, kpis, currency)}
 <h2>Key figures</h2>
 <p>Three cases on the same data: <b>No sharing</b> (every home alone with the utility, no batteries),
 <b>P2P market</b> (neighbours trade locally, no batteries) and <b>P2P + batteries</b> (local market, home
-batteries and EVs dispatched as listed above, and the community battery on the community's surplus).</p>
+batteries and EVs as in the method details, and the community battery on the community's surplus).
+Fairness figures are over the households' savings versus no sharing; members losing money counts the
+community battery too.</p>
 {kpi_html}
+<h2>Households by their assets</h2>
+<p>Medians over the households of each group (members.csv has every household).</p>
+{_numbers(groups_table(members, currency), currency)}
+{embed([savings_figure(members, currency)])}
+{fairness_html}
+{assets_html}
+<h2>Energy and prices over time</h2>
+{embed(overview)}
+{grid_html}
+{embed(grid_figures)}
+<h2>Method details</h2>
+<p>For developers and reviewers: how the run was made, the market mechanisms on the same orders, the
+battery planner against its perfect-foresight bound and the trading strategies.</p>
+<dl>{meta_html}</dl>
 {mechanism_html}
 {strategy_html}
 {tournament_html}
-<h2>Figures</h2>
-{body}
-{grid_html}
-{embed(grid_figures)}
 </body></html>"""
     path.write_text(page)

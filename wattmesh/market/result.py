@@ -155,3 +155,21 @@ def per_interval(value, n_intervals: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} holds {float(array[~np.isfinite(array)][0])!r}, expected finite values")
     return array
+
+
+def without_small_trades(clearing: BatchClearing, min_trade_kwh: float) -> BatchClearing:
+    """The clearing less its trades below ``min_trade_kwh`` [kWh]; fills and money are rebuilt from the rest.
+
+    A trade too small to be worth recording (the pairing rule can cut a seller's stretch into slivers of
+    any size) is not delivered locally: its energy stays in both members' positions and settles with the
+    utility, so the energy balance holds. A clearing without trade records (fills only) is returned as is.
+    """
+    trades = clearing.trades
+    if min_trade_kwh <= 0 or len(trades) == 0:
+        return clearing
+    keep = trades.energy_kwh >= min_trade_kwh
+    if keep.all():
+        return clearing
+    kept = BatchTrades(*(getattr(trades, name)[keep] for name in BatchTrades.__dataclass_fields__))
+    n_intervals, n_bids = clearing.bid_fill_kwh.shape
+    return clearing_from_trades(clearing.mechanism, kept, n_intervals, n_bids, clearing.ask_fill_kwh.shape[1])

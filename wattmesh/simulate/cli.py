@@ -116,6 +116,7 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
             progress=progress,
             mechanism=scenario["market.mechanism"],
             home_plan=plan,
+            min_trade_kwh=scenario["market.min_trade_kwh"],
         )
         grid = None
         outage = scenario["outage.start"]
@@ -176,7 +177,10 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
                 scenario["energy.forecast"],
                 **forecast_options,
             )
-        paths = _step(bar, "writing report", write_outputs, result, staging, grid, strategies, tournament)
+        fairness = (scenario["fairness.battery_share"], scenario["fairness.solidarity_percent"])
+        paths = _step(
+            bar, "writing report", write_outputs, result, staging, grid, strategies, tournament, fairness
+        )
         out = folder.commit(run_manifest(scenario, result, ledger))
         paths = {name: out / path.relative_to(staging) for name, path in paths.items()}
 

@@ -34,7 +34,7 @@ from wattmesh.energy.rules import dispatch_rule_batteries, ev_charge_on_arrival_
 from wattmesh.exchange import clear_positions, settle_positions
 from wattmesh.market.batch import MECHANISMS
 from wattmesh.market.orders import trade_records
-from wattmesh.market.result import BatchTrades
+from wattmesh.market.result import BatchTrades, without_small_trades
 
 CASES = ("alone", "p2p", "p2p_battery")
 CHUNK_INTERVALS = 96 * 7
@@ -209,13 +209,15 @@ def simulate(
     detail: bool = True,
     mechanism: str = "pay_as_clear",
     home_plan: DispatchPlan | None = None,
+    min_trade_kwh: float = 0.0,
 ) -> SimulationResult:
     """Run the three cases for ``community`` over its whole span.
 
     ``mechanism`` names the local market's clearing (see ``wattmesh.market.MECHANISMS``); ``price_rule``
     applies to pay-as-clear. With ``home_plan`` the full case's home batteries and EVs follow the plan
     (e.g. the MPC planner of :mod:`wattmesh.energy`); the community battery keeps its rule on what is left.
-    The cases without batteries keep EV charging on arrival.
+    The cases without batteries keep EV charging on arrival. Trades below ``min_trade_kwh`` [kWh] are not
+    made (the case that records trades); their energy settles with the utility.
     """
     if mechanism not in MECHANISMS:
         raise ValueError(f"mechanism {mechanism!r} is not one of {', '.join(MECHANISMS)}")
@@ -256,7 +258,7 @@ def simulate(
                 d,
                 s,
                 market,
-                (mechanism, price_rule),
+                (mechanism, price_rule, min_trade_kwh),
                 rng,
             )
         if progress is not None:
@@ -321,11 +323,11 @@ def _settle_chunk(acc, rows, community, consumption, generation, charge, dischar
     """Run the exchange step on one chunk of intervals and keep the case's totals.
 
     ``market`` is None for no market, False for a market without trade records, True with them;
-    ``rules`` is (mechanism, price_rule). Members bid the retail price and ask the feed-in price; the
-    local fee is paid by the buyer on top of the local price; each member's meter measures exactly its
-    position, so what the market leaves over settles with the utility.
+    ``rules`` is (mechanism, price_rule, min_trade_kwh). Members bid the retail price and ask the feed-in
+    price; the local fee is paid by the buyer on top of the local price; each member's meter measures
+    exactly its position, so what the market leaves over settles with the utility.
     """
-    mechanism, price_rule = rules
+    mechanism, price_rule, min_trade_kwh = rules
     position = generation - consumption - charge + discharge
     retail = community.retail_per_kwh[rows]
     feed_in = community.feed_in_per_kwh[rows]
@@ -346,6 +348,7 @@ def _settle_chunk(acc, rows, community, consumption, generation, charge, dischar
         )
         acc.market = acc.market or market
         if market:
+            clearing = without_small_trades(clearing, min_trade_kwh)
             t = clearing.trades
             acc.trades.append(
                 (t.interval + rows.start, t.seller, t.buyer, t.energy_kwh, t.price_per_kwh, t.fee_per_kwh)

@@ -12,14 +12,26 @@ from wattmesh.simulate.engine import CASES, SimulationResult
 from wattmesh.simulate.grid_step import GridOutputs
 
 CASE_LABELS = {"alone": "No sharing", "p2p": "P2P market", "p2p_battery": "P2P + batteries"}
+#: Decimals each unit is written with: Wh for energy, W for power, cents for money, 0.1 % for shares.
+DECIMALS = {"kwh": 3, "kw": 3, "kwp": 3, "percent": 1, "pu": 4, "h": 2, "per_kwh": 4, "money": 2}
+
+
+def money_suffix(currency: str) -> str:
+    """The column-name suffix of amounts of money, the currency code in lower case (``eur``)."""
+    return currency.strip().lower() or "currency"
 
 
 def interval_table(result: SimulationResult) -> pd.DataFrame:
-    """Per-interval community figures of the full case (P2P + batteries), with the no-sharing import beside."""
+    """Per-interval community figures of the full case (P2P + batteries), with the no-sharing import beside.
+
+    Index ``time``: the interval start (UTC). Prices carry the currency in their name
+    (``retail_eur_per_kwh``); see ``docs/outputs.md`` for every column.
+    """
     full = result.full.by_interval
     alone = result.cases["alone"].by_interval
     community = result.community
     dt = community.interval_h
+    cur = money_suffix(community.currency)
     return pd.DataFrame(
         {
             "consumption_kwh": full["consumption_kwh"],
@@ -35,9 +47,9 @@ def interval_table(result: SimulationResult) -> pd.DataFrame:
             "home_battery_soc_kwh": full["home_soc_kwh"],
             "community_battery_soc_kwh": full["community_soc_kwh"],
             "ev_charging_kwh": result.ev_kw.sum(axis=1) * dt,
-            "local_price_per_kwh": result.full.local_price_per_kwh,
-            "retail_per_kwh": community.retail_per_kwh,
-            "feed_in_per_kwh": community.feed_in_per_kwh,
+            f"local_price_{cur}_per_kwh": result.full.local_price_per_kwh,
+            f"retail_{cur}_per_kwh": community.retail_per_kwh,
+            f"feed_in_{cur}_per_kwh": community.feed_in_per_kwh,
             "transformer_kw": (full["import_kwh"] - full["export_kwh"]) / dt,
             "alone_import_kwh": alone["import_kwh"],
             "alone_export_kwh": alone["export_kwh"],
@@ -47,12 +59,28 @@ def interval_table(result: SimulationResult) -> pd.DataFrame:
     )
 
 
+def asset_groups(pv_kwp: np.ndarray, battery_kwh: np.ndarray, is_community: np.ndarray) -> np.ndarray:
+    """(M,) each member's group (a key of :data:`wattmesh.kpi.report.GROUP_LABELS`, or ``community``) by its PV and battery."""
+    has_pv, has_battery = np.asarray(pv_kwp) > 0, np.asarray(battery_kwh) > 0
+    group = np.select(
+        [is_community, has_pv & has_battery, has_pv, has_battery],
+        ["community", "pv_battery", "pv", "battery"],
+        default="neither",
+    )
+    return group.astype(object)
+
+
 def member_table(result: SimulationResult) -> pd.DataFrame:
-    """Per-member energy, bills in each case and savings versus no sharing."""
+    """Per-member energy, bills in each case and savings versus no sharing, in the scenario's currency.
+
+    Bills and savings are named with the currency (``bill_alone_eur``), self-sufficiency is a percentage,
+    as in the KPI table; the community battery is a row of its own (kind ``community``).
+    """
     community = result.community
     members = community.members
     assets = community.assets
     full = result.full.by_member
+    cur = money_suffix(community.currency)
 
     def asset_total(kind: str, column: str) -> np.ndarray:
         rows = assets[assets["kind"] == kind]
@@ -61,14 +89,19 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
         )
 
     consumption = full["consumption_kwh"]
+    pv_kwp = asset_total("pv", "power_kw")
+    battery_kwh = asset_total("battery", "capacity_kwh")
+    is_community = (members["kind"] == "community").to_numpy()
     table = pd.DataFrame(
         {
             "member_id": members["member_id"],
             "kind": members["kind"],
+            "asset_group": asset_groups(pv_kwp, battery_kwh, is_community),
             "bus": members["bus"],
-            "pv_kw": asset_total("pv", "power_kw"),
+            "pv_kwp": pv_kwp,
             "wind_kw": asset_total("wind", "power_kw"),
-            "battery_kwh": asset_total("battery", "capacity_kwh"),
+            "battery_kwh": battery_kwh,
+            "battery_kw": asset_total("battery", "power_kw"),
             "ev_charger_kw": asset_total("ev", "power_kw"),
             "consumption_kwh": consumption,
             "generation_kwh": full["generation_kwh"],
@@ -76,31 +109,38 @@ def member_table(result: SimulationResult) -> pd.DataFrame:
             "sold_local_kwh": full["sold_kwh"],
             "import_kwh": full["import_kwh"],
             "export_kwh": full["export_kwh"],
-            "self_sufficiency": 1.0
-            - np.divide(
-                full["import_kwh"], consumption, out=np.full(len(members), np.nan), where=consumption > 0
+            "self_sufficiency_percent": 100.0
+            * (
+                1.0
+                - np.divide(
+                    full["import_kwh"], consumption, out=np.full(len(members), np.nan), where=consumption > 0
+                )
             ),
         }
     )
     for case in CASES:
-        table[f"bill_{case}"] = result.cases[case].bill
+        table[f"bill_{case}_{cur}"] = result.cases[case].bill
     for case in ("p2p", "p2p_battery"):
-        table[f"saving_{case}"] = table["bill_alone"] - table[f"bill_{case}"]
+        table[f"saving_{case}_{cur}"] = table[f"bill_alone_{cur}"] - table[f"bill_{case}_{cur}"]
     return table
 
 
 def kpi_table(result: SimulationResult) -> pd.DataFrame:
-    """The community KPIs, one column per case."""
+    """The community KPIs, one column per case.
+
+    The fairness KPIs are over every participant: households, businesses and the community's own assets
+    (the community battery), so an asset that loses money counts among the members losing money.
+    """
     community = result.community
     dt = community.interval_h
-    people = (community.members["kind"] != "community").to_numpy()
     rows = {}
     alone_bill = result.cases["alone"].bill
     for case in CASES:
         r = result.cases[case]
         t = r.by_interval
         imported, exported = t["import_kwh"][:, None], t["export_kwh"][:, None]
-        saving = (alone_bill - r.bill)[people]
+        saving = alone_bill - r.bill
+        people = (community.members["kind"] != "community").to_numpy()
         shared = case != "alone"
         kpis = {
             "self-sufficiency [%]": 100 * metrics.self_sufficiency(t["consumption_kwh"], t["import_kwh"]),
@@ -111,9 +151,11 @@ def kpi_table(result: SimulationResult) -> pd.DataFrame:
             "peak import at transformer [kW]": metrics.peak_import_kw(imported, exported, dt),
             "peak export at transformer [kW]": metrics.peak_import_kw(exported, imported, dt),
             f"community bill [{community.currency}]": float(r.bill.sum()),
-            f"members' saving vs no sharing [{community.currency}]": float(saving.sum()),
-            "Gini of savings (clipped at 0)": metrics.gini(np.clip(saving, 0, None)) if shared else np.nan,
-            "Jain's index of savings (clipped at 0)": metrics.jain_index(np.clip(saving, 0, None))
+            f"members' saving vs no sharing [{community.currency}]": float(saving[people].sum()),
+            "Gini of savings (clipped at 0)": metrics.gini(np.clip(saving[people], 0, None))
+            if shared
+            else np.nan,
+            "Jain's index of savings (clipped at 0)": metrics.jain_index(np.clip(saving[people], 0, None))
             if shared
             else np.nan,
             "members losing money [%]": 100 * metrics.share_losing(saving) if shared else np.nan,
@@ -122,6 +164,75 @@ def kpi_table(result: SimulationResult) -> pd.DataFrame:
             kpis["grid CO2 [kg]"] = metrics.emissions_kg(t["import_kwh"], community.carbon_kg_per_kwh)
         rows[CASE_LABELS[case]] = kpis
     return pd.DataFrame(rows)
+
+
+def community_asset_table(result: SimulationResult) -> pd.DataFrame:
+    """The community's own assets (the community battery), one row each: energy and money over the span.
+
+    Columns: ``charged_kwh`` and ``discharged_kwh`` at its meter, ``paid_{cur}`` for the energy it charged
+    (local price and grid fee, or retail), ``earned_{cur}`` for what it discharged, ``grid_fees_{cur}``
+    within ``paid``, ``net_result_{cur}`` = earned - paid (negative: it loses money), and
+    The members' savings with and without it are in ``members.csv`` (its row is ``kind == community``).
+    """
+    community = result.community
+    cur = money_suffix(community.currency)
+    is_community = (community.members["kind"] == "community").to_numpy()
+    full = result.full.by_member
+    battery = community.storage_by_member("battery")
+    paid = full["paid_local"] + full["paid_utility"]
+    earned = full["received_local"] + full["received_utility"]
+    table = pd.DataFrame(
+        {
+            "member_id": community.members["member_id"].to_numpy()[is_community],
+            "capacity_kwh": battery["capacity_kwh"][is_community],
+            "power_kw": battery["power_kw"][is_community],
+            "charged_kwh": full["charge_kwh"][is_community],
+            "discharged_kwh": full["discharge_kwh"][is_community],
+            f"paid_{cur}": paid[is_community],
+            f"earned_{cur}": earned[is_community],
+            f"grid_fees_{cur}": full["fee_paid"][is_community],
+            f"net_result_{cur}": (earned - paid)[is_community],
+        }
+    )
+    return table
+
+
+def rounded(table: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """``table`` with each numeric column rounded to what its unit means (:data:`DECIMALS`).
+
+    The unit is read off the column name's suffix: ``_kwh`` to the Wh, ``_kw`` to the W, money
+    (``_{currency}``) to the cent, ``_percent`` to 0.1 %, ``_pu`` to 1e-4, ``_h`` to 0.01 h and prices
+    (``_per_kwh``) to 1e-4 currency/kWh; tiny float residues such as 6e-15 become 0.
+    """
+    cur = money_suffix(currency)
+    out = table.copy()
+    for column in out.columns:
+        if not pd.api.types.is_float_dtype(out[column]):
+            continue
+        name = str(column)
+        if name.endswith("_per_kwh"):
+            decimals = DECIMALS["per_kwh"]
+        elif name.endswith(f"_{cur}"):
+            decimals = DECIMALS["money"]
+        else:
+            decimals = DECIMALS.get(name.rsplit("_", 1)[-1], 6)
+        out[column] = out[column].round(decimals) + 0.0
+    return out
+
+
+def kpi_file_table(kpis: pd.DataFrame) -> pd.DataFrame:
+    """The KPI table as written to kpis.csv: a ``kpi`` column first, then one column per case, rounded
+    (fairness indices to 0.001, everything else to 0.1 of its unit; kWh and money to the Wh and cent)."""
+    out = kpis.copy()
+    for name in out.index:
+        if name.startswith(("Gini", "Jain")):
+            decimals = 3
+        elif "[%]" in name or name.endswith("[kW]"):
+            decimals = 1 if "[%]" in name else 3
+        else:
+            decimals = 3 if "[kWh]" in name or "[kg]" in name else 2
+        out.loc[name] = out.loc[name].astype(float).round(decimals) + 0.0
+    return out.rename_axis("kpi").reset_index()
 
 
 def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -156,22 +267,97 @@ def mechanism_table(result: SimulationResult, start: pd.Timestamp, end: pd.Times
     return table.set_index("mechanism")
 
 
+#: What the report's fair-access section shows when the scenario asks for no rule of its own.
+ILLUSTRATED_FAIRNESS = ("equal", 20.0)
+
+
+def local_premium(result: SimulationResult) -> np.ndarray:
+    """(M,) what each member received for energy sold locally above its feed-in value [currency]."""
+    full = result.full
+    feed_in = result.community.feed_in_per_kwh
+    if full.detail is not None:
+        feed_in_value = full.detail.sold_kwh.T @ feed_in
+    else:
+        feed_in_value = full.by_member["sold_kwh"] * float(np.mean(feed_in))
+    return full.by_member["received_local"] - feed_in_value
+
+
+def fair_access_table(
+    result: SimulationResult, members: pd.DataFrame, battery_share: str, solidarity_percent: float
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Who gains, as run and under a fair-access rule; and the rule's transfers per member [currency].
+
+    Rows: the households' saving (sum and means for households without PV, with PV, and the quarter that
+    consumes least), Gini and Jain's index of the households' savings (clipped at 0), the community
+    battery's net result, and the community's welfare (its total bill; a transfer leaves it unchanged).
+    """
+    cur = money_suffix(result.community.currency)
+    is_community = (members["kind"] == "community").to_numpy()
+    households = ~is_community
+    has_pv = (members["pv_kwp"] > 0).to_numpy()
+    asset_result = np.where(is_community, -result.full.bill, 0.0)
+    transfers = metrics.fair_access_transfers(
+        households,
+        households & ~has_pv,
+        asset_result,
+        local_premium(result),
+        battery_share,
+        solidarity_percent,
+    )
+    consumption = members["consumption_kwh"].to_numpy()
+    low = households & (consumption <= np.quantile(consumption[households], 0.25))
+    bill_alone = members[f"bill_alone_{cur}"].to_numpy()
+    columns = {}
+    for label, bill in (
+        ("as run (P2P + batteries)", result.full.bill),
+        ("with the fair-access rule", result.full.bill - transfers),
+    ):
+        saving = bill_alone - bill
+        kept = np.clip(saving[households], 0, None)
+        columns[label] = {
+            f"households' saving, total [{cur.upper()}]": saving[households].sum(),
+            f"mean saving, households without PV [{cur.upper()}]": saving[households & ~has_pv].mean(),
+            f"mean saving, households with PV [{cur.upper()}]": saving[households & has_pv].mean(),
+            f"mean saving, lowest-consuming quarter [{cur.upper()}]": saving[low].mean(),
+            "Gini of households' savings": metrics.gini(kept),
+            "Jain's index of households' savings": metrics.jain_index(kept),
+            f"community assets' net result [{cur.upper()}]": (-bill[is_community]).sum(),
+            f"community welfare: total bill [{cur.upper()}]": bill.sum(),
+        }
+    return pd.DataFrame(columns), transfers
+
+
 def write_outputs(
     result: SimulationResult,
     out: Path,
     grid: GridOutputs | None = None,
     strategies: pd.DataFrame | None = None,
     tournament: tuple[pd.DataFrame, dict] | None = None,
+    fairness: tuple[str, float] = ("community", 0.0),
 ) -> dict[str, Path]:
-    """Write trades.jsonl, intervals.parquet, members.csv, kpis.csv and report.html into ``out``."""
+    """Write trades.jsonl, intervals.parquet and .csv, members.csv, kpis.csv, community_assets.csv and
+    report.html into ``out``; every column is defined in ``docs/outputs.md``.
+
+    ``fairness`` is the scenario's fair-access rule (``fairness.battery_share``,
+    ``fairness.solidarity_percent``): when it moves money, members.csv gets the transfers and the bill
+    after them.
+    """
     from wattmesh.kpi.report import typical_week, write_report
 
     out.mkdir(parents=True, exist_ok=True)
+    community = result.community
+    cur = money_suffix(community.currency)
     intervals = interval_table(result)
     week = typical_week(intervals).index
     mechanisms = mechanism_table(result, week[0], week[-1]) if result.full.detail is not None else None
     members = member_table(result)
     kpis = kpi_table(result)
+    assets = community_asset_table(result)
+    is_rule = fairness[0] != "community" or fairness[1] > 0
+    fair, transfers = fair_access_table(result, members, *(fairness if is_rule else ILLUSTRATED_FAIRNESS))
+    if is_rule:
+        members[f"fair_access_transfer_{cur}"] = transfers
+        members[f"bill_after_transfer_{cur}"] = members[f"bill_p2p_battery_{cur}"] - transfers
     grid_view = None
     if grid is not None:
         members["curtailed_dso_safe_kwh"] = grid.curtailed_kwh.reindex(members["member_id"]).to_numpy()
@@ -195,21 +381,28 @@ def write_outputs(
         }
         if grid.outage_per_home is not None:
             hours = grid.outage_per_home[["hours_with_power_shared", "hours_with_power_alone"]]
-            members = members.join(hours.add_prefix("outage_"), on="member_id")
+            hours = hours.rename(columns=lambda c: c.replace("hours_with_power", "outage_powered") + "_h")
+            members = members.join(hours, on="member_id")
     paths = {
         "trades": out / "trades.jsonl",
         "intervals": out / "intervals.parquet",
+        "intervals_csv": out / "intervals.csv",
         "members": out / "members.csv",
         "kpis": out / "kpis.csv",
+        "community_assets": out / "community_assets.csv",
         "report": out / "report.html",
     }
     result.full.trades.to_json(paths["trades"], orient="records", lines=True)
-    intervals.to_parquet(paths["intervals"])
-    members.to_csv(paths["members"], index=False)
-    kpis.to_csv(paths["kpis"])
+    intervals_out = rounded(intervals, community.currency)
+    intervals_out.to_parquet(paths["intervals"])
+    intervals_out.to_csv(paths["intervals_csv"], date_format="%Y-%m-%dT%H:%M:%SZ")
+    rounded(members, community.currency).to_csv(paths["members"], index=False)
+    kpi_file_table(kpis).to_csv(paths["kpis"], index=False)
+    rounded(assets, community.currency).to_csv(paths["community_assets"], index=False)
+    step = community.index[1] - community.index[0]
     write_report(
         paths["report"],
-        title=result.community.name,
+        title=community.name,
         intervals=intervals,
         members=members,
         kpis=kpis,
@@ -217,13 +410,15 @@ def write_outputs(
         grid=grid_view,
         strategies=strategies,
         tournament=tournament,
-        currency=result.community.currency,
+        currency=community.currency,
+        timezone=community.meta.get("timezone", "UTC"),
+        assets=assets,
+        fairness=(fair, fairness if is_rule else ILLUSTRATED_FAIRNESS, is_rule),
         meta={
-            "feeder": result.community.meta.get("feeder", ""),
-            "seed": result.community.meta.get("seed", ""),
-            "span": f"{result.community.index[0]:%Y-%m-%d %H:%M} to "
-            f"{result.community.index[-1] + (result.community.index[1] - result.community.index[0]):%Y-%m-%d %H:%M} UTC",
-            "members": len(result.community.members),
+            "feeder": community.meta.get("feeder", ""),
+            "seed": community.meta.get("seed", ""),
+            "span": f"{community.index[0]:%Y-%m-%d %H:%M} to {community.index[-1] + step:%Y-%m-%d %H:%M} UTC",
+            "members": len(community.members),
             "trades": len(result.full.trades),
             "market mechanism": result.mechanism,
             "home batteries and EVs": "self-consumption rule, EVs charge on arrival"
