@@ -265,9 +265,9 @@ def ev_what_if(
     sessions: Path = typer.Option(
         ..., "--sessions", help="EV sessions CSV: arrival, departure (UTC), energy_kwh, power_kw."
     ),
-    load_column: str = typer.Option("feeder_kva", help="Column of the non-EV load [kVA]."),
-    rating_kva: float = typer.Option(None, "--rating-kva", help="Transformer rating [kVA] (required)."),
-    ambient_c: float = typer.Option(20.0, help="Ambient temperature [C]."),
+    load_column: str = typer.Option("feeder_kva", help="Column of the non-EV load \\[kVA]."),
+    rating_kva: float = typer.Option(None, "--rating-kva", help="Transformer rating \\[kVA] (required)."),
+    ambient_c: float = typer.Option(20.0, help="Ambient temperature \\[C]."),
 ) -> None:
     """Transformer ageing with EV charging on arrival vs as planned (into the lowest base load)."""
     from wattmesh.maintenance.transformer import compare_loadings, ev_charging_load_kw
