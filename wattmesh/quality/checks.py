@@ -42,6 +42,8 @@ class CheckSettings:
     level_min_days : shortest stretch a level shift must last [days]
     time_shift_min : smallest clock offset flagged as a time shift [minutes]
     drift_min : smallest clock offset flagged as drift (a slow offset below the shift threshold) [minutes]
+    skip : reasons not checked, e.g. ``("level_shift", "clock_drift")`` where their false alarms on a
+        fleet's clean data (see docs/quality.md) outweigh what they find
     """
 
     stuck_min: str = "2h"
@@ -51,6 +53,7 @@ class CheckSettings:
     level_min_days: int = 14
     time_shift_min: float = 40.0
     drift_min: float = 6.0
+    skip: tuple[str, ...] = ()
 
 
 @dataclass
@@ -659,6 +662,15 @@ def _check(readings, kinds, capacity_kw, step, tz, cfg: CheckSettings) -> tuple[
     skipped += clock_skipped
     event_rows += clock_events
 
+    for name in cfg.skip:
+        if name not in REASON_BITS:
+            raise ReadingsError(
+                f"skip: {name!r} is not a reason code (expected one of {', '.join(REASON_BITS)})"
+            )
+        if name in masks:
+            masks[name] = masks[name] & False
+        skipped.append(f"{name}: not checked (skipped)")
+    event_rows = [e for e in event_rows if e["reason"] not in cfg.skip]
     flags = empty_flags(values.index, values.columns)
     arr = flags.to_numpy()
     for name, mask in masks.items():

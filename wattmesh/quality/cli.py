@@ -25,6 +25,9 @@ _UNIT = typer.Option(
 _KIND = typer.Option(
     None, "--kind", help="consumption, generation, net or register; else the file's kind column."
 )
+_SKIP = typer.Option(
+    None, "--skip", help="Reasons not to check, comma-separated, e.g. level_shift,clock_drift."
+)
 
 
 def _fail(message: str) -> None:
@@ -63,12 +66,13 @@ def _load(path: Path, interval, tz, unit, kind):
         _fail(f"{path}: too large to read")
 
 
-def _check(data, tz):
-    from wattmesh.quality.checks import check_readings
+def _check(data, tz, skip=None):
+    from wattmesh.quality.checks import CheckSettings, check_readings
     from wattmesh.quality.io import ReadingsError
 
     try:
-        return check_readings(data, tz=tz)
+        names = tuple(n.strip() for n in skip.split(",") if n.strip()) if skip else ()
+        return check_readings(data, tz=tz, settings=CheckSettings(skip=names))
     except ReadingsError as err:
         _fail(str(err).splitlines()[0])
 
@@ -126,6 +130,7 @@ def check(
     tz: str = _TZ,
     unit: str = _UNIT,
     kind: str = _KIND,
+    skip: str = _SKIP,
     report: Path = typer.Option(
         None, "--report", help="Write the HTML report here (and the faults as CSV beside it)."
     ),
@@ -134,7 +139,7 @@ def check(
     if report is not None:
         _check_output_parent(report)
     data = _load(readings, interval, tz, unit, kind)
-    flags, result = _check(data, tz)
+    flags, result = _check(data, tz, skip)
     _print_summary(result, str(readings))
     if report is not None:
         _write_report(report, data, flags, result)
@@ -156,6 +161,7 @@ def repair(
     unit: str = _UNIT,
     kind: str = _KIND,
     max_interpolate: str = typer.Option("1h", help="Longest gap filled by linear interpolation."),
+    skip: str = _SKIP,
 ) -> None:
     """Repair meter readings: every estimated value flagged with how it was estimated, raw values kept."""
     from wattmesh.quality.repair import repair_readings
@@ -169,7 +175,7 @@ def repair(
     except ValueError:
         _fail(f"--max-interpolate {max_interpolate!r} is not a duration (expected e.g. 1h)")
     data = _load(readings, interval, tz, unit, kind)
-    flags, result = _check(data, tz)
+    flags, result = _check(data, tz, skip)
     repaired = repair_readings(data, flags, max_interpolate=str(limit))
     table = repaired.long()
     write_atomic(out, lambda tmp: table.to_parquet(tmp, compression="zstd", index=False))
