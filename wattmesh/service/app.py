@@ -429,6 +429,9 @@ def create_app(exchange: Exchange, manage: bool = True) -> FastAPI:
         journal_id, digest = exchange.state_hash()
         return {"journal_id": journal_id, "state_hash": digest, "now_ms": int(time.time() * 1000)}
 
+    from wattmesh.service.pages import mount_pages  # the web pages, their data, consistency proofs
+
+    mount_pages(app)
     return app
 
 

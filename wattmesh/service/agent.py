@@ -1,0 +1,715 @@
+"""The home agent: forecast, plan, bid on the live exchange, meter, and audit the exchange's ledger.
+
+``wattmesh agent --server URL --member ID --key FILE --meter meter.csv`` runs one home. Each market
+interval it
+
+1. forecasts the home's consumption and generation over the coming day (LightGBM day-ahead forecasters
+   of :mod:`wattmesh.forecast` trained on what its meter measured, where it holds ``min_history`` of it;
+   else, or with ``forecaster="naive"``, the same interval of the day before),
+2. plans its battery on that forecast (:func:`wattmesh.energy.rules.dispatch_rule_batteries`) and reads
+   its limit prices off the plan (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`),
+3. turns the first open interval of the plan into an order with the configured strategy
+   (:func:`wattmesh.agents.positions.orders_from_positions`; truthful or zero-intelligence prices),
+   signs it and posts it before the gate closes,
+4. uploads its meter reading of every interval once delivered, the battery following the
+   self-consumption rule on what the home really used and made,
+5. checks the inclusion proof of each of its trades (:func:`wattmesh.ledger.verify_proof`, the record the
+   ledger holds against the trade the exchange announced at clearing) and that each signed tree head
+   extends the previous one (:func:`wattmesh.ledger.merkle.verify_consistency`); a failure is an alarm
+   (logged at ERROR and appended to ``alarms.jsonl``): the exchange rewrote history.
+
+Its sequence number, the request in flight, battery state, last tree head and checked trades live in
+``state.json`` in its state folder, written atomically (temporary file, fsync, rename) before each
+request is sent and after it is acknowledged: after a crash the agent resends the request in flight with
+the same sequence number and body and gets the original acknowledgement. It follows the market-data
+stream and resubscribes (a fresh snapshot) when the stream ends or skips a sequence number.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from wattmesh.agents.positions import Positions, orders_from_positions
+from wattmesh.agents.strategies import marginal_value_per_kwh, zic_prices
+from wattmesh.energy.rules import dispatch_rule_batteries
+from wattmesh.service.client import ExchangeClient
+
+logger = logging.getLogger("wattmesh.agent")
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+AGENT_STRATEGIES = ("truthful", "zic")
+FORECASTERS = ("auto", "lightgbm", "naive")
+
+
+def iso(stamp: pd.Timestamp) -> str:
+    return pd.Timestamp(stamp).tz_convert("UTC").strftime(ISO)
+
+
+# -- meter sources -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Meter:
+    """What a home consumes and generates per interval (a replay of measurements or a simulated home).
+
+    Attributes
+    ----------
+    index : interval starts (UTC), regular
+    load_kwh : (T,) consumption in each interval, EV charging included [kWh]
+    generation_kwh : (T,) PV and wind generation in each interval [kWh]
+    battery_kwh, battery_kw, battery_efficiency, soc_initial_kwh : the home battery: capacity [kWh],
+        power [kW], round-trip efficiency [-], state of charge before the first interval [kWh]
+    site : a :class:`wattmesh.forecast.features.Site` for the PV forecaster's clear sky (None: no PV model)
+    """
+
+    index: pd.DatetimeIndex
+    load_kwh: np.ndarray
+    generation_kwh: np.ndarray
+    battery_kwh: float = 0.0
+    battery_kw: float = 0.0
+    battery_efficiency: float = 0.9
+    soc_initial_kwh: float = 0.0
+    site: object = None
+
+    @property
+    def interval_h(self) -> float:
+        return (self.index[1] - self.index[0]).total_seconds() / 3600.0
+
+    def row(self, interval: pd.Timestamp) -> int:
+        """The row of ``interval``; KeyError naming it when the meter has no such interval."""
+        k = self.index.get_indexer([pd.Timestamp(interval)])[0]
+        if k < 0:
+            raise KeyError(f"meter: no interval {iso(interval)} (it covers {iso(self.index[0])} .. "
+                           f"{iso(self.index[-1])})")  # fmt: skip
+        return int(k)
+
+
+def meter_from_csv(path: str | Path, **battery) -> Meter:
+    """A meter replay from a CSV with the columns ``interval`` (UTC start), ``load_kwh``, ``generation_kwh``.
+
+    ValueError naming the file and the column when one is missing or not a number.
+    """
+    frame = pd.read_csv(path)
+    for column in ("interval", "load_kwh", "generation_kwh"):
+        if column not in frame.columns:
+            raise ValueError(f"{path}: column {column!r} missing (expected interval,load_kwh,generation_kwh)")
+    index = pd.DatetimeIndex(pd.to_datetime(frame["interval"], utc=True))
+    values = {}
+    for column in ("load_kwh", "generation_kwh"):
+        values[column] = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+        bad = np.flatnonzero(~np.isfinite(values[column]))
+        if bad.size:
+            raise ValueError(
+                f"{path}: line {bad[0] + 2}: {column} {frame[column].iloc[bad[0]]!r} is not a number"
+            )
+    if len(index) < 2 or not (np.diff(index.asi8) == index.asi8[1] - index.asi8[0]).all():
+        raise ValueError(f"{path}: interval must be a regular series of at least two interval starts")
+    return Meter(index, values["load_kwh"], values["generation_kwh"], **battery)
+
+
+def meters_from_community(community, ev_on_arrival: bool = True) -> dict[str, Meter]:
+    """One simulated meter per member of a built community (:func:`wattmesh.community.build.build_community`):
+    its load (EVs charging on arrival), generation and battery."""
+    from wattmesh.energy.members import community_site
+    from wattmesh.energy.rules import ev_charge_on_arrival_kw
+
+    dt = community.interval_h
+    load_kw = np.asarray(community.load_kw, float)
+    if ev_on_arrival:
+        load_kw = load_kw + ev_charge_on_arrival_kw(
+            community.ev_sessions, community.index, community.member_ids
+        )
+    storage = community.storage_by_member("battery")
+    try:
+        site = community_site(community)
+    except Exception:  # noqa: BLE001 (a community without a location: no PV forecaster, the baseline)
+        site = None
+    generation_kw = np.asarray(community.generation_kw, float)
+    return {
+        str(m): Meter(
+            community.index,
+            load_kw[:, k] * dt,
+            generation_kw[:, k] * dt,
+            float(storage["capacity_kwh"][k]),
+            float(storage["power_kw"][k]),
+            float(storage["efficiency"][k]),
+            float(storage["soc_initial_kwh"][k]),
+            site,
+        )
+        for k, m in enumerate(community.member_ids)
+    }
+
+
+def write_meter_csv(meter: Meter, path: str | Path) -> Path:
+    """Write a meter's replay as the CSV :func:`meter_from_csv` reads."""
+    frame = pd.DataFrame({"interval": meter.index.strftime(ISO), "load_kwh": meter.load_kwh,
+                          "generation_kwh": meter.generation_kwh})  # fmt: skip
+    frame.to_csv(path, index=False, float_format="%.6f")
+    return Path(path)
+
+
+# -- the agent's brain: pure functions over arrays -----------------------------------------------------
+def naive_forecast_kwh(
+    values_kwh: np.ndarray, known_rows: int, rows: np.ndarray, period_rows: int
+) -> np.ndarray:
+    """The same interval one period (a day) earlier, or the latest known value where that is not known yet.
+
+    Parameters
+    ----------
+    values_kwh : (T,) the meter's series [kWh]; only rows below ``known_rows`` are read
+    known_rows : how many leading rows are measured
+    rows : (H,) rows to forecast
+    period_rows : the seasonal period in rows (a day)
+    """
+    source = rows - period_rows * np.ceil((rows - known_rows + 1) / period_rows).clip(min=1).astype(int)
+    out = np.where(source >= 0, values_kwh[np.clip(source, 0, None)], 0.0)
+    if known_rows > 0:
+        out = np.where(source >= 0, out, values_kwh[known_rows - 1])
+    return out
+
+
+def plan_home_order(
+    net_forecast_kwh: np.ndarray,
+    soc_kwh: float,
+    battery: dict[str, float],
+    retail_per_kwh: np.ndarray,
+    feed_in_per_kwh: np.ndarray,
+    interval_h: float,
+    index: pd.DatetimeIndex,
+    member_id: str,
+    row: int,
+    fee_per_kwh: float = 0.0,
+    strategy: str = "truthful",
+    rng: np.random.Generator | None = None,
+) -> pd.DataFrame:
+    """The home's order for interval ``row`` of its plan: battery plan -> marginal values -> order rows.
+
+    Parameters
+    ----------
+    net_forecast_kwh : (H,) forecast generation minus consumption from the first undelivered interval [kWh]
+    soc_kwh : the battery's state of charge before the plan's first interval [kWh]
+    battery : capacity_kwh, power_kw, efficiency of the home battery (capacity 0: none)
+    retail_per_kwh, feed_in_per_kwh : (H,) the utility's prices [currency/kWh]
+    interval_h : interval length [h]
+    index : (H,) the plan's interval starts
+    member_id : the home
+    row : the interval to order for (its row in the plan)
+    fee_per_kwh : the local market fee [currency/kWh]
+    strategy : "truthful" (the limits) or "zic" (uniform within the limits and the utility's prices)
+    rng : the zic strategy's random draws
+
+    Returns
+    -------
+    DataFrame
+        :data:`wattmesh.market.orders.ORDERS` rows (none when the planned position is zero).
+    """
+    if strategy not in AGENT_STRATEGIES:
+        raise ValueError(f"strategy {strategy!r} is not one of {', '.join(AGENT_STRATEGIES)}")
+    storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
+    net = np.asarray(net_forecast_kwh, float)[:, None]
+    charge, discharge, soc = dispatch_rule_batteries(net, np.array([soc_kwh], float), storage,
+                                                     np.array([False]), interval_h)  # fmt: skip
+    position = net - charge + discharge
+    retail = np.asarray(retail_per_kwh, float)
+    feed_in = np.asarray(feed_in_per_kwh, float)
+    bid_limit, ask_limit = marginal_value_per_kwh(retail, feed_in, position, charge, discharge, soc, storage,
+                                                  interval_h)  # fmt: skip
+    positions = Positions(index=pd.DatetimeIndex(index), member_ids=np.array([member_id]),
+                          deficit_kwh=np.maximum(-position, 0.0), surplus_kwh=np.maximum(position, 0.0),
+                          bid_limit=bid_limit, ask_limit=ask_limit, retail_per_kwh=retail,
+                          feed_in_per_kwh=feed_in, fee_per_kwh=fee_per_kwh)  # fmt: skip
+    bid, ask = bid_limit[row], ask_limit[row]
+    if strategy == "zic":
+        bid, ask = zic_prices(bid, ask, feed_in[row : row + 1], retail[row : row + 1],
+                              rng or np.random.default_rng(0))  # fmt: skip
+    return orders_from_positions(positions, row, bid, ask, min_energy_kwh=1e-3)
+
+
+def battery_step(net_kwh: float, soc_kwh: float, battery: dict[str, float], interval_h: float):
+    """What the battery really does in one delivered interval (self-consumption rule on the real net):
+    (charge_kwh, discharge_kwh, soc_after_kwh)."""
+    storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
+    charge, discharge, soc = dispatch_rule_batteries(np.array([[net_kwh]]), np.array([soc_kwh], float), storage,
+                                                     np.array([False]), interval_h)  # fmt: skip
+    return float(charge[0, 0]), float(discharge[0, 0]), float(soc[0, 0])
+
+
+# -- persistent state ----------------------------------------------------------------------------------
+def write_json_atomic(path: Path, value: dict) -> None:
+    """Write ``value`` as JSON to ``path`` so that a crash leaves the old file or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump(value, handle, separators=(",", ":"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class AgentState:
+    """What the agent keeps on disk between runs (``state.json``).
+
+    Attributes
+    ----------
+    seq : the last sequence number used
+    pending : the request in flight (method, path, body, seq, what), resent as is after a crash
+    ordered : delivery starts the agent has an acknowledged decision for (an order, or none to place)
+    next_reading : the first interval whose reading is not acknowledged yet (UTC ISO 8601)
+    soc_kwh : the battery's state of charge at the start of ``next_reading`` [kWh]
+    checked : delivery starts whose trades' proofs verified
+    trades : transaction id -> the trade record the exchange announced at clearing
+    last_head : the latest signed tree head seen, consistent with all before it
+    operator_key : the operator's public key (hex), pinned from the first proof
+    """
+
+    seq: int
+    pending: dict | None = None
+    ordered: list = field(default_factory=list)
+    next_reading: str | None = None
+    soc_kwh: float | None = None
+    checked: list = field(default_factory=list)
+    trades: dict = field(default_factory=dict)
+    last_head: dict | None = None
+    operator_key: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> AgentState:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        return cls(seq=int(time.time() * 1e6))
+
+    def save(self, path: Path) -> None:
+        write_json_atomic(path, self.__dict__)
+
+
+def _same(recorded, announced) -> bool:
+    """A ledger field equals the announced one (numbers to the ledger's rounding, 1e-6)."""
+    if isinstance(recorded, int | float) and isinstance(announced, int | float):
+        return abs(recorded - announced) <= 1e-6
+    return recorded == announced
+
+
+# -- the agent -----------------------------------------------------------------------------------------
+class HomeAgent:
+    """One home on the live exchange (see the module docstring).
+
+    Parameters
+    ----------
+    server : the exchange's URL
+    member_id : the member this agent trades for
+    secret : the member's 64-byte signing secret (:func:`wattmesh.service.auth.secret_from_key_file`)
+    meter : the home's meter source
+    state_dir : where state.json, requests.jsonl and alarms.jsonl live
+    strategy : "truthful" or "zic"
+    forecaster : "auto" (LightGBM with ``min_history_days`` of measurements, else naive), "lightgbm", "naive"
+    horizon : intervals planned ahead
+    tariffs : ``tariffs(index) -> (retail, feed_in)`` arrays [currency/kWh]; default flat 0.30 / 0.08
+    fee_per_kwh : the local market fee [currency/kWh]
+    seed : the zic strategy's seed
+    http : an ``httpx.Client`` to send with (default one to ``server``)
+    """
+
+    def __init__(self, server: str, member_id: str, secret: bytes, meter: Meter, state_dir: str | Path, *,
+                 strategy: str = "truthful", forecaster: str = "auto", horizon: int = 96,
+                 min_history_days: float = 7.0, tariffs=None, fee_per_kwh: float = 0.0, seed: int = 0,
+                 http: httpx.Client | None = None) -> None:  # fmt: skip
+        if strategy not in AGENT_STRATEGIES:
+            raise ValueError(f"strategy {strategy!r} is not one of {', '.join(AGENT_STRATEGIES)}")
+        if forecaster not in FORECASTERS:
+            raise ValueError(f"forecaster {forecaster!r} is not one of {', '.join(FORECASTERS)}")
+        self.member_id = member_id
+        self.meter = meter
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.state_dir / "state.json"
+        self.state = AgentState.load(self.state_path)
+        self.strategy, self.forecaster, self.horizon = strategy, forecaster, int(horizon)
+        self.min_history = pd.Timedelta(days=min_history_days)
+        self.tariffs = tariffs
+        self.fee_per_kwh = fee_per_kwh
+        self.rng = np.random.default_rng([seed, abs(hash(member_id)) % 2**31])
+        self.http = http or httpx.Client(base_url=server.rstrip("/"), timeout=30.0)
+        self.client = ExchangeClient(server, member_id, secret, seq=self.state.seq, http=self.http)
+        self.battery = {"capacity_kwh": meter.battery_kwh, "power_kw": meter.battery_kw,
+                        "efficiency": meter.battery_efficiency}  # fmt: skip
+        self.step = meter.index[1] - meter.index[0]
+        self.period_rows = int(pd.Timedelta(days=1) / self.step)
+        self._forecasts: dict[str, pd.Series] = {}
+        self._forecast_day = None
+        self.market: dict = {}
+        self._wake = threading.Event()
+        self._stream_seq: int | None = None
+        self.resyncs = 0
+        self.alarms: list[str] = []
+        self.cpu_s = 0.0
+        #: the agent orders for intervals before this time only (None: as far as its meter goes)
+        self.until: pd.Timestamp | None = None
+
+    # -- requests: persisted before they are sent, resent unchanged after a crash ---------------------
+    def _request(self, method: str, path: str, body: dict, what: dict) -> httpx.Response:
+        self.state.seq += 1
+        self.state.pending = {
+            "method": method,
+            "path": path,
+            "body": body,
+            "seq": self.state.seq,
+            "what": what,
+        }
+        self.state.save(self.state_path)
+        return self._send_pending()
+
+    def _send_pending(self) -> httpx.Response:
+        pending = self.state.pending
+        for attempt in range(20):
+            request = self.client.sign(
+                pending["method"], pending["path"], pending["body"], seq=pending["seq"]
+            )
+            try:
+                response = self.client.send(request)
+            except httpx.TransportError:
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+                continue
+            if response.status_code in (502, 503):
+                time.sleep(min(0.1 * 2**attempt, 2.0))
+                continue
+            break
+        else:
+            raise ConnectionError(f"{self.member_id}: the exchange did not answer {pending['path']}")
+        self._log_request(pending, response)
+        self._acknowledged(pending, response)
+        return response
+
+    def _acknowledged(self, pending: dict, response: httpx.Response) -> None:
+        what = pending["what"]
+        if what.get("kind") == "order" and what["interval"] not in self.state.ordered:
+            self.state.ordered.append(what["interval"])
+            self.state.ordered = self.state.ordered[-500:]
+        if what.get("kind") == "readings" and response.status_code == 200:
+            self.state.next_reading = what["next_reading"]
+            self.state.soc_kwh = what["soc_kwh"]
+        self.state.pending = None
+        self.state.save(self.state_path)
+
+    def _log_request(self, pending: dict, response: httpx.Response) -> None:
+        line = {"seq": pending["seq"], "path": pending["path"], "status": response.status_code,
+                "what": pending["what"], "detail": None if response.status_code == 200 else response.text[:300]}  # fmt: skip
+        with open(self.state_dir / "requests.jsonl", "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if response.status_code != 200:
+            logger.warning("%s: %s answered %s: %s", self.member_id, pending["path"], response.status_code,
+                           response.text[:200])  # fmt: skip
+
+    def alarm(self, message: str) -> None:
+        """The exchange showed something its ledger contradicts: say so loudly and keep a record."""
+        text = f"{self.member_id}: THE EXCHANGE REWROTE HISTORY: {message}"
+        logger.error(text)
+        self.alarms.append(message)
+        with open(self.state_dir / "alarms.jsonl", "a") as handle:
+            handle.write(json.dumps({"at": time.time(), "alarm": message}) + "\n")
+
+    # -- market data -----------------------------------------------------------------------------------
+    def _follow_stream(self, stop: threading.Event) -> None:
+        """Read the market-data stream; on its end or a skipped seq, resubscribe (a new snapshot)."""
+        while not stop.is_set():
+            try:
+                with self.http.stream(
+                    "GET", "/market/stream", timeout=httpx.Timeout(30.0, read=None)
+                ) as response:
+                    for line in response.iter_lines():
+                        if stop.is_set():
+                            return
+                        if not line.startswith("data: "):
+                            continue
+                        message = json.loads(line[6:])
+                        if message["type"] == "snapshot":
+                            self._stream_seq = message["seq"]
+                            self._on_snapshot(message)
+                            continue
+                        if self._stream_seq is not None and message["seq"] != self._stream_seq + 1:
+                            logger.info("%s: market data gap (%s after %s), resyncing", self.member_id,
+                                        message["seq"], self._stream_seq)  # fmt: skip
+                            self.resyncs += 1
+                            break
+                        self._stream_seq = message["seq"]
+                        self._on_message(message)
+            except (httpx.TransportError, httpx.HTTPStatusError, json.JSONDecodeError):
+                pass
+            self._stream_seq = None
+            if not stop.is_set():
+                self.resyncs += 1
+                stop.wait(0.2)
+
+    def _on_snapshot(self, snapshot: dict) -> None:
+        self.market.update(next_interval=snapshot["next_interval"], market_time=snapshot["market_time"])
+        if snapshot.get("tree_head"):
+            self.market["tree_head"] = snapshot["tree_head"]
+        self._wake.set()
+
+    def _on_message(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "clearing":
+            self.market["next_interval"] = message["next_interval"]
+            self.market.setdefault("cleared", set()).add(message["interval"])
+            self._wake.set()
+        elif kind == "gate":
+            gate = pd.Timestamp(message["gate_at"])
+            self.market["market_time"] = iso(gate - pd.Timedelta(seconds=message["seconds_to_gate"]))
+            self.market["next_interval"] = message["interval"]
+            self._wake.set()
+        elif kind == "tree_head":
+            self.market["tree_head"] = {k: v for k, v in message.items() if k not in ("type", "seq")}
+            self._wake.set()
+
+    # -- forecasting -----------------------------------------------------------------------------------
+    def net_forecast_kwh(self, first_row: int, rows: np.ndarray) -> np.ndarray:
+        """Forecast generation minus consumption of ``rows``, knowing the meter up to ``first_row`` [kWh]."""
+        meter = self.meter
+        day = meter.index[first_row].floor("1D")
+        use_gbm = self.forecaster == "lightgbm" or (
+            self.forecaster == "auto" and day - meter.index[0] >= self.min_history
+        )
+        if use_gbm:
+            if self._forecast_day != day:
+                self._forecasts = self._gbm_forecasts(day)
+                self._forecast_day = day
+            index = meter.index[np.clip(rows, 0, len(meter.index) - 1)]
+            load = self._forecasts["load"].reindex(index).to_numpy()
+            gen = self._forecasts["generation"].reindex(index).to_numpy()
+            naive_load = naive_forecast_kwh(meter.load_kwh, first_row, rows, self.period_rows)
+            naive_gen = naive_forecast_kwh(meter.generation_kwh, first_row, rows, self.period_rows)
+            load = np.where(np.isfinite(load), load, naive_load)
+            gen = np.where(np.isfinite(gen), gen, naive_gen)
+            return np.clip(gen, 0, None) - np.clip(load, 0, None)
+        return naive_forecast_kwh(
+            meter.generation_kwh, first_row, rows, self.period_rows
+        ) - naive_forecast_kwh(meter.load_kwh, first_row, rows, self.period_rows)
+
+    def _gbm_forecasts(self, day: pd.Timestamp) -> dict[str, pd.Series]:
+        """Day-ahead LightGBM forecasts of this day and the next, from the measurements before ``day``."""
+        from wattmesh.forecast.gbm import GradientBoostingForecaster
+        from wattmesh.forecast.online import issued_forecasts
+
+        meter = self.meter
+        known = meter.index < day
+        targets = meter.index[(meter.index >= day) & (meter.index < day + pd.Timedelta(days=2))]
+        out = {}
+        for name, values, kind in (
+            ("load", meter.load_kwh, "load"),
+            ("generation", meter.generation_kwh, "pv"),
+        ):
+            history = pd.DataFrame({self.member_id: values}, index=meter.index)
+            if kind == "pv" and (meter.site is None or values[known].max(initial=0.0) <= 0):
+                out[name] = pd.Series(np.nan, index=targets)
+                continue
+            history.loc[~known] = np.nan
+            measured = history.loc[: targets[-1] - pd.Timedelta("24h")].ffill()
+            targets_in = targets[targets - pd.Timedelta("24h") <= measured.index[-1]]
+
+            def make(kind=kind):
+                return GradientBoostingForecaster(horizon="24h", kind=kind, site=meter.site, quantiles=(),
+                                                  calibrate=False, n_estimators=120, day_of_year=False)  # fmt: skip
+
+            try:
+                frame = issued_forecasts(make, measured, targets_in, origin=day - pd.Timedelta("24h"),
+                                         retrain_every="7D", train_window="56D", min_history=self.min_history)  # fmt: skip
+                out[name] = frame[self.member_id].reindex(targets)
+            except (ValueError, KeyError) as err:
+                logger.info("%s: no %s model (%s); the naive forecast stands in", self.member_id, name, err)
+                out[name] = pd.Series(np.nan, index=targets)
+        return out
+
+    def _prices(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        if self.tariffs is None:
+            return np.full(len(index), 0.30), np.full(len(index), 0.08)
+        return self.tariffs(index)
+
+    # -- one turn --------------------------------------------------------------------------------------
+    def turn(self) -> None:
+        """Do what is due: resend a request in flight, readings of delivered intervals, the next order,
+        proofs of cleared intervals, the tree head's consistency."""
+        started = time.process_time()
+        if self.state.pending is not None:
+            self._send_pending()
+        next_interval = self.market.get("next_interval")
+        market_time = self.market.get("market_time")
+        if next_interval is None or market_time is None:
+            return
+        if self.state.next_reading is None:
+            self.state.next_reading = next_interval
+            self.state.soc_kwh = self.meter.soc_initial_kwh
+            self.state.save(self.state_path)
+        self._upload_readings(pd.Timestamp(market_time))
+        self._order(pd.Timestamp(next_interval))
+        self._check_tree_head()
+        self._check_trades(pd.Timestamp(next_interval))
+        self.cpu_s += time.process_time() - started
+
+    def _order(self, interval: pd.Timestamp) -> None:
+        key = iso(interval)
+        if key in self.state.ordered or (self.until is not None and interval >= self.until):
+            return
+        meter = self.meter
+        try:
+            row_target = meter.row(interval)
+        except KeyError:
+            return  # beyond the meter's data: the home has nothing to offer
+        first = meter.row(pd.Timestamp(self.state.next_reading))
+        rows = np.arange(first, min(first + max(self.horizon, row_target - first + 1), len(meter.index)))
+        index = meter.index[rows]
+        net = self.net_forecast_kwh(first, rows)
+        retail, feed_in = self._prices(index)
+        orders = plan_home_order(net, float(self.state.soc_kwh), self.battery, retail, feed_in, meter.interval_h,
+                                 index, self.member_id, row_target - first, self.fee_per_kwh, self.strategy,
+                                 self.rng)  # fmt: skip
+        if orders.empty:
+            self.state.ordered.append(key)
+            self.state.save(self.state_path)
+            return
+        order = orders.iloc[0]
+        body = {"order_id": str(order["order_id"]), "side": str(order["side"]), "delivery_start": key,
+                "energy_wh": max(1, int(round(order["energy_kwh"] * 1000))),
+                "price_per_kwh_e5": int(round(order["price_per_kwh"] * 1e5))}  # fmt: skip
+        self._request("POST", "/orders", body, {"kind": "order", "interval": key})
+
+    def _upload_readings(self, market_time: pd.Timestamp) -> None:
+        meter = self.meter
+        start = pd.Timestamp(self.state.next_reading)
+        soc = float(self.state.soc_kwh)
+        readings, interval = [], start
+        while interval + self.step <= market_time and interval <= meter.index[-1]:
+            k = meter.row(interval)
+            net = float(meter.generation_kwh[k] - meter.load_kwh[k])
+            charge, discharge, soc = battery_step(net, soc, self.battery, meter.interval_h)
+            readings.append(
+                {"interval": iso(interval), "energy_wh": int(round((net - charge + discharge) * 1000))}
+            )
+            interval += self.step
+        if readings:
+            what = {"kind": "readings", "next_reading": iso(interval), "soc_kwh": soc, "count": len(readings)}
+            self._request("POST", "/readings", {"readings": readings}, what)
+
+    def _check_trades(self, next_interval: pd.Timestamp) -> None:
+        """Each of its trades in a cleared interval: the proof verifies and holds the announced trade."""
+        from wattmesh.ledger import verify_proof
+
+        head = self.state.last_head
+        for key in list(self.state.ordered):
+            if key in self.state.checked or pd.Timestamp(key) >= next_interval:
+                continue
+            if head is None or head["interval"] < key:
+                return  # the ledger has not recorded the interval yet
+            response = self.http.get(f"/intervals/{key}")
+            if response.status_code != 200:
+                return
+            mine = [t for t in response.json()["trades"] if self.member_id in (t["buyer"], t["seller"])]
+            for trade in mine:
+                announced = self.state.trades.setdefault(trade["transaction_id"], trade)
+                if announced != trade:
+                    self.alarm(
+                        f"trade {trade['transaction_id']} was {announced}, the exchange now shows {trade}"
+                    )
+                self._verify_trade(announced, verify_proof)
+            self.state.checked.append(key)
+            self.state.checked = self.state.checked[-500:]
+            self.state.save(self.state_path)
+
+    def _verify_trade(self, trade: dict, verify_proof) -> None:
+        from wattmesh.ledger.records import decode_record
+
+        tx = trade["transaction_id"]
+        response = self.http.get(f"/ledger/proof/{tx}")
+        if response.status_code != 200:
+            self.alarm(f"trade {tx} has no proof in the ledger ({response.status_code})")
+            return
+        proof = response.json()
+        keys = proof.get("public_keys", {})
+        if self.state.operator_key is None and "operator" in keys:
+            self.state.operator_key = keys["operator"]
+        problems = verify_proof(proof, bytes.fromhex(self.state.operator_key or keys.get("operator", "")))
+        if problems:
+            self.alarm(f"trade {tx}: its proof fails: {'; '.join(problems)}")
+            return
+        recorded = decode_record(proof["record"].encode(), int(proof.get("format", 1)))
+        differs = [k for k in ("seller", "buyer", "energy_amount_kwh", "price_per_kwh", "interval")
+                   if k in recorded and not _same(recorded[k], trade.get(k))]  # fmt: skip
+        if differs:
+            self.alarm(f"trade {tx}: the ledger records {', '.join(f'{k}={recorded[k]!r}' for k in differs)}, "
+                       f"the exchange announced {', '.join(f'{k}={trade.get(k)!r}' for k in differs)}")  # fmt: skip
+
+    def _check_tree_head(self) -> None:
+        """The latest signed tree head extends the last one seen (RFC 9162 consistency proof)."""
+        from wattmesh.ledger.local import TreeHead
+        from wattmesh.ledger.merkle import verify_consistency
+
+        new = self.market.get("tree_head")
+        old = self.state.last_head
+        if new is None or (old is not None and new["head_index"] == old["head_index"] and new == old):
+            return
+        if old is not None:
+            if new["tree_size"] < old["tree_size"]:
+                self.alarm(f"the tree shrank from {old['tree_size']} to {new['tree_size']} entries")
+                return
+            response = self.http.get("/ledger/consistency", params={"old_size": old["tree_size"],
+                                                                    "new_size": new["tree_size"]})  # fmt: skip
+            if response.status_code != 200:
+                return
+            path = [bytes.fromhex(h) for h in response.json()["path"]]
+            if old["tree_size"] > 0 and not verify_consistency(
+                old["tree_size"], new["tree_size"], bytes.fromhex(old["root_hash"]),
+                bytes.fromhex(new["root_hash"]), path,
+            ):  # fmt: skip
+                self.alarm(f"tree head {new['head_index']} (size {new['tree_size']}) does not extend head "
+                           f"{old['head_index']} (size {old['tree_size']}): entries were changed")  # fmt: skip
+                return
+        if self.state.operator_key and not TreeHead.from_dict(new).is_signed_by(
+            bytes.fromhex(self.state.operator_key)
+        ):
+            self.alarm(f"tree head {new['head_index']} is not signed by the operator's pinned key")
+            return
+        self.state.last_head = new
+        self.state.save(self.state_path)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def resync(self) -> None:
+        """Read the market's state afresh (the snapshot)."""
+        response = self.http.get("/market/snapshot")
+        response.raise_for_status()
+        self._on_snapshot(response.json())
+
+    def run(self, stop: threading.Event, until: pd.Timestamp | None = None) -> None:
+        """Trade until ``stop`` is set (or the market time passes ``until`` and every reading is in)."""
+        streamer = threading.Thread(target=self._follow_stream, args=(stop,), daemon=True,
+                                    name=f"stream-{self.member_id}")  # fmt: skip
+        streamer.start()
+        if self.state.pending is not None:
+            self._send_pending()  # a request in flight when the agent stopped: the same seq and body
+        self.resync()
+        while not stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            try:
+                self.turn()
+            except (httpx.TransportError, ConnectionError) as err:
+                logger.warning("%s: %s; retrying", self.member_id, err)
+                stop.wait(0.5)
+                continue
+            if (
+                until is not None
+                and self.state.next_reading
+                and pd.Timestamp(self.state.next_reading) >= until
+            ):
+                break
+        streamer.join(timeout=0.1)
