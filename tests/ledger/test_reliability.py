@@ -401,3 +401,19 @@ def test_reading_a_path_that_is_no_file_raises_bad_input(tmp_path):
         verify(tmp_path / "nope.sqlite")
     with pytest.raises(LedgerInputError, match="is a directory"):
         prove(tmp_path, "tx_1")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "ALTER TABLE keys RENAME COLUMN member_id TO mamber_id",
+        "CREATE TRIGGER quiet BEFORE INSERT ON entries BEGIN SELECT 1; END",
+        "CREATE INDEX by_interval ON entries (interval)",
+    ],
+)
+def test_a_changed_schema_is_reported_as_corrupt(ledger_path, statement):
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute(statement)
+    report = verify(ledger_path)
+    assert report.corrupt and str(report.first_problem).startswith("log schema: differs from format 2's")
+    assert cli("ledger", "verify", str(ledger_path)).exit_code == 3

@@ -151,7 +151,11 @@ def test_a_replayed_trade_id_is_reported(tmp_path, keyring, make_trades, interva
         again = make_trades(0, 3).iloc[[1]]  # the same trade as entry 1
         ledger.append_interval(again, interval_end(1), interval_start=again["interval"].iloc[0])
     report = verify(path)
-    assert str(report.first_problem) == "entry 3 (tx_0_0_1): transaction_id 'tx_0_0_1' replays entry 1"
+    assert (
+        str(report.first_problem)
+        == "log schema: differs from format 2's: index sqlite_autoindex_entries_1, table entries"
+    )
+    assert "entry 3 (tx_0_0_1): transaction_id 'tx_0_0_1' replays entry 1" in map(str, report.problems)
 
 
 def test_an_appended_entry_with_a_gap_in_sequence_is_reported(tmp_path, keyring, make_trades, interval_end):

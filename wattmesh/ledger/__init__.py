@@ -10,6 +10,10 @@ The simulator and the live server use this API::
     proof = prove("out/ledger.sqlite", "tx_...")            # inclusion proof as a dict
     lines = export("out/ledger.sqlite")                     # JSON lines of trade records
 
+Readers raise ``LedgerInputError`` for a path that is no readable file (the CLI exits 2) and
+``CorruptLedgerError`` for a file that is no sound ledger (exit 3); ``verify`` reports a damaged file in
+its ``AuditReport`` (``corrupt``) instead.
+
 Importing this package does not import web3; the EVM backend loads it when first used.
 """
 
@@ -31,7 +35,11 @@ _LAZY = {
     "verify": "audit",
     "Keyring": "keys",
     "ensure_keys": "keys",
+    "CorruptLedgerError": "local",
     "LedgerError": "local",
+    "LedgerInputError": "local",
+    "latest_signed_head": "local",
+    "read_ledger": "local",
     "LocalLedger": "local",
     "TreeHead": "local",
     "append_intervals": "local",

@@ -32,7 +32,9 @@ from wattmesh.ledger.local import (
     chain_tx_message,
     connect,
     entry_message,
+    expected_schema,
     meta_message,
+    schema_objects,
 )
 from wattmesh.ledger.records import decode_record
 
@@ -217,6 +219,14 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
         expected = " or ".join(map(repr, FORMATS))
         add(Problem("log", "meta", f"format {fmt and _text(fmt[0])!r} is not {expected}"))
     version = report.format or max(FORMATS.values())
+    found = schema_objects(conn)
+    expected = expected_schema(version)
+    if found != expected:  # a renamed column, an added index or trigger: readers would misread the file
+        differ = sorted(
+            {f"{row[1]} {row[3]}" for row in found ^ expected}, key=str
+        )  # a changed object is in both sets
+        report.corrupt = True
+        add(Problem("log", "schema", f"differs from format {version}'s: {', '.join(differ[:5])}"))
 
     # keys: the operator's registration is self-signed, the members' are signed by the operator
     key_rows = [(m, _blob(k), _blob(s)) for m, k, s in conn.execute("SELECT * FROM keys")]

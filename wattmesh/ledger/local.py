@@ -80,6 +80,37 @@ CREATE TABLE IF NOT EXISTS chain_txs (
     tx_hash TEXT NOT NULL, block INTEGER NOT NULL, gas_used INTEGER NOT NULL, trades INTEGER NOT NULL,
     signature BLOB NOT NULL);
 """
+#: the tables of format 1 ledgers: chain transactions were not signed
+SCHEMA_FORMAT_1 = SCHEMA.replace(
+    " trades INTEGER NOT NULL,\n    signature BLOB NOT NULL);", " trades INTEGER NOT NULL);"
+)
+SCHEMAS = {1: SCHEMA_FORMAT_1, 2: SCHEMA}
+
+
+def schema_objects(conn: sqlite3.Connection) -> set[tuple]:
+    """The (type, name, table, sql) of every table and index in a database, as SQLite stores them, each
+    with its storage class (a BLOB ``type`` is not the TEXT ``table`` that readers look for)."""
+    rows = conn.execute(
+        "SELECT typeof(type), type, typeof(name), name, typeof(tbl_name), tbl_name, typeof(sql), sql "
+        "FROM sqlite_master"
+    )
+    return {
+        tuple(v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in row)
+        for row in rows
+        if not str(row[3]).startswith(
+            ("sqlite_stat", "b'sqlite_stat")
+        )  # ANALYZE's statistics change no content
+    }
+
+
+def expected_schema(version: int) -> set[tuple]:
+    """:func:`schema_objects` of a ledger of format ``version`` (1 or 2), with or without chain_txs."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(SCHEMAS[version])
+        return schema_objects(conn)
+    finally:
+        conn.close()
 
 
 LEDGER_TABLES = ("meta", "keys", "entries", "tree_heads", "nodes")
@@ -852,7 +883,7 @@ def prove(path: str | Path, transaction_id: str) -> dict:
         return LocalLedger.reader(path, conn).prove(transaction_id)
     except (sqlite3.DatabaseError, UnicodeError) as err:
         raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
-    except (TypeError, KeyError, UnicodeError, OverflowError, AttributeError, IndexError) as err:
+    except (TypeError, KeyError, OverflowError, AttributeError, IndexError) as err:
         raise CorruptLedgerError(
             f"ledger {path}: a stored value has the wrong type ({type(err).__name__}: {err}); the file is damaged"
         ) from err
@@ -890,7 +921,7 @@ def latest_signed_head(path: str | Path) -> TreeHead:
         operator = conn.execute("SELECT public_key FROM keys WHERE member_id = ?", (OPERATOR_ID,)).fetchone()
     except (sqlite3.DatabaseError, UnicodeError) as err:
         raise CorruptLedgerError(f"ledger {path}: the file is damaged ({err})") from err
-    except (TypeError, ValueError, UnicodeError, OverflowError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise CorruptLedgerError(f"ledger {path}: the latest tree head is damaged ({err})") from err
     finally:
         conn.close()
