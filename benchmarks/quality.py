@@ -20,11 +20,11 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from wattmesh.community.measured import citylearn_series, nrel_system50, simbench_series  # noqa: E402
 from wattmesh.quality import inject  # noqa: E402
 from wattmesh.quality.checks import check_readings  # noqa: E402
 from wattmesh.quality.io import to_meter_data  # noqa: E402
 from wattmesh.quality.schema import REASON_BITS  # noqa: E402
-from wattmesh.quality.sources import citylearn_series, nrel_system50, simbench_series  # noqa: E402
 
 ROWS: list[tuple[str, str, str, float, bool]] = []
 CLOCK = ("time_shift", "dst_shift", "clock_drift")
@@ -68,11 +68,11 @@ def data_sets():
 def stuck_and_interpolated(sets) -> None:
     tp = fp = labelled = 0
     pre = 0
-    for seed, (name, (values, kinds)) in enumerate(sets.items()):
+    for seed, (values, kinds) in enumerate(sets.values()):
         clean_flags, _ = check_readings(values, kinds=kinds)
         before = hit(clean_flags, "stuck", "interpolated")
         pre += int(before.sum())
-        for kind_name, func in (("stuck", inject.inject_stuck), ("interpolated", inject.inject_interpolated)):
+        for func in (inject.inject_stuck, inject.inject_interpolated):
             rng = np.random.default_rng(100 + seed)
             faulty, labels, _ = func(values, rng, n=40)
             flags, _ = check_readings(faulty, kinds=kinds)
@@ -215,7 +215,7 @@ def located(events: pd.DataFrame, meter: str, start: pd.Timestamp, reason: str) 
 def unit_and_level(sets) -> None:
     rng = np.random.default_rng(400)
     found = total = 0
-    for name, (values, kinds) in sets.items():
+    for values, kinds in sets.values():
         for _k in range(8):
             faulty, labels, ev = inject.inject_unit_errors(values, rng, n=1)
             flags, rep = check_readings(faulty, kinds=kinds)

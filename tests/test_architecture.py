@@ -101,3 +101,39 @@ def test_the_checks_find_what_they_look_for():
     assert "wattmesh.exchange" in edges["wattmesh.simulate.engine"]
     assert "wattmesh.market.orders" in edges["wattmesh.market.cli"]  # imported inside a function
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: The parts in the order of docs/design.md: each depends only on parts above it.
+LAYERS = (
+    "tables", "quality", "community", "forecast", "energy", "market", "agents", "ledger", "grid",
+    "maintenance", "kpi", "exchange", "simulate", "service", "integrate", "cli",
+)  # fmt: skip
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    def part(name: str) -> str:
+        return name.split(".")[1] if "." in name else ""
+
+    return sorted(
+        f"{name} imports {target}"
+        for name, targets in edges.items()
+        for target in targets
+        if part(name) in LAYERS
+        and part(target) in LAYERS
+        and LAYERS.index(part(target)) > LAYERS.index(part(name))
+    )
+
+
+def test_every_part_depends_only_on_parts_above_it():
+    assert upward_imports(graph()) == []
+    assert upward_imports({"wattmesh.market.x": {"wattmesh.agents.y"}}) == [
+        "wattmesh.market.x imports wattmesh.agents.y"
+    ]
+
+
+def test_every_part_of_the_package_has_its_layer():
+    parts = {
+        path.parts[0] if len(path.parts) > 1 else path.stem
+        for path in (p.relative_to(PACKAGE) for p in PACKAGE.rglob("*.py"))
+    }
+    assert parts - {"__init__", "data", "scenarios"} <= set(LAYERS)

@@ -8,8 +8,10 @@ tables all come from one declaration and never drift apart.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -197,3 +199,86 @@ def transaction_ids(scope: str, interval_iso, rank) -> list[str]:
         "tx_" + hashlib.blake2b(f"{scope}|{interval}|{int(k)}".encode(), digest_size=8).hexdigest()
         for interval, k in zip(interval_iso, rank, strict=True)
     ]
+
+
+#: Demand-response events: a DSO's (or the co-op's) request to cap or cut import over a window; the
+#: planner turns them into import caps (wattmesh.energy.events.event_caps).
+DR_EVENTS = TableSchema(
+    "dr event",
+    "event_id",
+    (
+        Column("event_id", "str", "-", "unique name of the event", required=True),
+        Column("start", "time", "UTC", "first moment of the event window", required=True),
+        Column("end", "time", "UTC", "end of the event window (exclusive)", required=True),
+        Column(
+            "limit_kw",
+            "float",
+            "kW",
+            "cap on the import over the window (NaN: none)",
+            default=np.nan,
+            minimum=0.0,
+        ),
+        Column(
+            "reduction_kw",
+            "float",
+            "kW",
+            "cut below the expected import (NaN: none)",
+            default=np.nan,
+            minimum=0.0,
+        ),
+        Column("member_id", "str", "-", "the member asked; empty for the whole community", default=""),
+        Column("source", "str", "-", "where the event came from (file, openadr)", default="file"),
+    ),
+)
+
+
+def conform_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``events`` validated against ``DR_EVENTS`` with defaults filled in.
+
+    Raises
+    ------
+    ValueError
+        naming the event and field, e.g. an end before the start or neither a limit nor a reduction.
+    """
+    table = DR_EVENTS.conform(events)
+    problems = []
+    for row in table.itertuples(index=False):
+        if row.end <= row.start:
+            problems.append(f"dr event {row.event_id!r}: end {row.end} is not after start {row.start}")
+        if np.isnan(row.limit_kw) == np.isnan(row.reduction_kw):
+            problems.append(
+                f"dr event {row.event_id!r}: limit_kw {row.limit_kw!r} and reduction_kw {row.reduction_kw!r}: "
+                "expected exactly one of them"
+            )
+    if problems:
+        raise ValueError("\n".join(problems))
+    return table
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Demand-response events from a CSV file or a JSON file (a list of objects), as a ``DR_EVENTS`` table.
+
+    Raises
+    ------
+    FileNotFoundError
+        naming the path.
+    ValueError
+        for an unknown suffix or any invalid event (see ``conform_events``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"demand-response events file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        table = pd.read_csv(path, dtype={"event_id": str, "member_id": str}, keep_default_na=True)
+    elif path.suffix.lower() == ".json":
+        table = pd.DataFrame(json.loads(path.read_text()))
+    else:
+        raise ValueError(f"demand-response events file {path}: suffix {path.suffix!r} is not .csv or .json")
+    if "member_id" in table.columns:
+        table["member_id"] = table["member_id"].fillna("").astype(str)
+    for name in ("limit_kw", "reduction_kw"):
+        if name in table.columns:
+            table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
+    table["start"] = pd.to_datetime(table["start"], utc=True)
+    table["end"] = pd.to_datetime(table["end"], utc=True)
+    return conform_events(table)

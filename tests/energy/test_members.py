@@ -16,7 +16,7 @@ def planned(short_community):
 
 def test_planned_run_keeps_every_balance(planned):
     _, result = planned
-    r = result.full
+    r = result.full.detail
     supply = r.generation_kwh + r.discharge_kwh + r.bought_kwh + r.import_kwh
     use = r.consumption_kwh + r.charge_kwh + r.sold_kwh + r.export_kwh
     np.testing.assert_allclose(supply, use, atol=1e-9)

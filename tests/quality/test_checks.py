@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from pvanalytics.quality.outliers import hampel
 
+from wattmesh.community.measured import citylearn_series, nrel_system50
 from wattmesh.quality import inject
 from wattmesh.quality.checks import check_readings, register_faults
 from wattmesh.quality.io import to_meter_data
 from wattmesh.quality.repair import repair_readings
 from wattmesh.quality.schema import REASON_BITS, reason_names
-from wattmesh.quality.sources import citylearn_series, nrel_system50
 
 # Building_12 and Building_15 repeat one load value for hours hundreds of times in the data set itself
 HOMES = ["Building_1", "Building_2", "Building_4", "Building_5", "Building_9", "Building_10"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.quality.sources import citylearn_series
+from wattmesh.community.measured import citylearn_series
 
 
 def run(*args: str, cwd=None) -> subprocess.CompletedProcess:

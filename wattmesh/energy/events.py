@@ -1,4 +1,4 @@
-"""Demand-response events: the declared table, reading them from a file, and turning them into import caps.
+"""Demand-response events turned into import caps (the table and its reader are declared in wattmesh.tables).
 
 An event asks the community (or one member) to keep its import at or below a limit, or to cut it by a
 target, over a window. ``event_caps`` turns events into the per-interval caps that ``plan_homes`` honours.
@@ -6,93 +6,12 @@ target, over a window. ``event_caps`` turns events into the per-interval caps th
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from wattmesh.tables import Column, TableSchema
+from wattmesh.tables import DR_EVENTS, conform_events, read_events
 
-DR_EVENTS = TableSchema(
-    "dr event",
-    "event_id",
-    (
-        Column("event_id", "str", "-", "unique name of the event", required=True),
-        Column("start", "time", "UTC", "first moment of the event window", required=True),
-        Column("end", "time", "UTC", "end of the event window (exclusive)", required=True),
-        Column(
-            "limit_kw",
-            "float",
-            "kW",
-            "cap on the import over the window (NaN: none)",
-            default=np.nan,
-            minimum=0.0,
-        ),
-        Column(
-            "reduction_kw",
-            "float",
-            "kW",
-            "cut below the expected import (NaN: none)",
-            default=np.nan,
-            minimum=0.0,
-        ),
-        Column("member_id", "str", "-", "the member asked; empty for the whole community", default=""),
-        Column("source", "str", "-", "where the event came from (file, openadr)", default="file"),
-    ),
-)
-
-
-def conform_events(events: pd.DataFrame) -> pd.DataFrame:
-    """``events`` validated against ``DR_EVENTS`` with defaults filled in.
-
-    Raises
-    ------
-    ValueError
-        naming the event and field, e.g. an end before the start or neither a limit nor a reduction.
-    """
-    table = DR_EVENTS.conform(events)
-    problems = []
-    for row in table.itertuples(index=False):
-        if row.end <= row.start:
-            problems.append(f"dr event {row.event_id!r}: end {row.end} is not after start {row.start}")
-        if np.isnan(row.limit_kw) == np.isnan(row.reduction_kw):
-            problems.append(
-                f"dr event {row.event_id!r}: limit_kw {row.limit_kw!r} and reduction_kw {row.reduction_kw!r}: "
-                "expected exactly one of them"
-            )
-    if problems:
-        raise ValueError("\n".join(problems))
-    return table
-
-
-def read_events(path: str | Path) -> pd.DataFrame:
-    """Demand-response events from a CSV file or a JSON file (a list of objects), as a ``DR_EVENTS`` table.
-
-    Raises
-    ------
-    FileNotFoundError
-        naming the path.
-    ValueError
-        for an unknown suffix or any invalid event (see ``conform_events``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"demand-response events file not found: {path}")
-    if path.suffix.lower() == ".csv":
-        table = pd.read_csv(path, dtype={"event_id": str, "member_id": str}, keep_default_na=True)
-    elif path.suffix.lower() == ".json":
-        table = pd.DataFrame(json.loads(path.read_text()))
-    else:
-        raise ValueError(f"demand-response events file {path}: suffix {path.suffix!r} is not .csv or .json")
-    if "member_id" in table.columns:
-        table["member_id"] = table["member_id"].fillna("").astype(str)
-    for name in ("limit_kw", "reduction_kw"):
-        if name in table.columns:
-            table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
-    table["start"] = pd.to_datetime(table["start"], utc=True)
-    table["end"] = pd.to_datetime(table["end"], utc=True)
-    return conform_events(table)
+__all__ = ["DR_EVENTS", "conform_events", "event_caps", "read_events"]
 
 
 def event_caps(

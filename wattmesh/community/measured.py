@@ -1,4 +1,4 @@
-"""Real meter series for the checks' tests and benchmarks: SimBench, CityLearn 2022, NREL system 50.
+"""Real measured series for tests and benchmarks: SimBench profiles, CityLearn 2022 homes, NREL system 50 PV.
 
 All are energy per interval [kWh] on a regular UTC grid, one column per meter, read from data shipped with
 the package (CityLearn, ``wattmesh/data/citylearn_2022``) or with its dependencies (simbench's profiles,
