@@ -3,6 +3,8 @@ triplets, and the HiGHS solve."""
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 import highspy
@@ -68,8 +70,7 @@ def solve(
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
     lp.a_matrix_.value_ = a.data
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("threads", 1)
     h.passModel(lp)
     h.run()
@@ -181,3 +182,32 @@ def solve_home_lp(lp: HomeLp) -> tuple[np.ndarray, float]:
     clipped) and the objective [currency]."""
     x, objective = solve(lp.rows, lp.size, lp.cost, lp.lower, lp.upper)
     return np.where(lp.lower >= 0, np.maximum(x, lp.lower), x), objective
+
+
+_BANNER_SHOWN = False
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS solver that prints nothing.
+
+    HiGHS writes its banner to the process's C-level stdout when the first solver of a process is made,
+    before any option can turn it off, so that first construction runs with file descriptor 1 pointed at
+    /dev/null (the command line's stdout carries tables that users pipe and read).
+    """
+    global _BANNER_SHOWN
+    if _BANNER_SHOWN:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _BANNER_SHOWN = True
+    h.setOptionValue("output_flag", False)
+    return h
