@@ -245,7 +245,7 @@ def bench_throughput(work: Path, seconds: float) -> dict:
     server, _ = start_server(coop.folder, port)
     try:
         out = in_client_process("closed_loop", folder=str(coop.folder), port=port, members=256,
-                                deliveries=next_deliveries(coop, 8), seconds=seconds, connections=32)  # fmt: skip
+                                deliveries=next_deliveries(coop, 8), seconds=seconds, connections=64)  # fmt: skip
     finally:
         stop(server)
     from wattmesh.service.engine import rebuild_state
