@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from wattmesh.tables import Column, value_problem
+from wattmesh.tables import Column, read_events, value_problem
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
 
@@ -25,6 +25,14 @@ INTERVAL_MINUTES = (15, 30, 60)
 FLEET_KINDS = ("battery", "pv", "wind")
 FLEET_AMONG = ("all", "pv_owners", "without_pv")
 TOU_DAYS = ("all", "weekdays", "weekends")
+# The strategy names of wattmesh.agents.STRATEGIES (a test keeps the two in step; community sits above agents).
+STRATEGIES = ("truthful", "ramp", "zic", "zip", "learning")
+#: The fewest market intervals a simulation spans (one interval has no interval length to read off).
+MIN_INTERVALS = 2
+#: A scenario is a short text file; anything larger is refused before it is parsed.
+MAX_FILE_BYTES = 1_000_000
+#: Highest price accepted anywhere in a scenario [currency/kWh]: far above any tariff, far below overflow.
+MAX_PRICE_PER_KWH = 100.0
 
 
 # A scenario field is declared like a table column: dotted name, type, unit, description, default, ...
@@ -32,8 +40,22 @@ Field = Column
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("name", "str", "-", "name of the community, shown in the report", required=True),
-    Field("seed", "int", "-", "seed of every random draw (load variety, fleet placement, tie-breaks)", 42),
+    Field(
+        "name",
+        "str",
+        "-",
+        "name of the community, shown in the report (at most 200 characters)",
+        required=True,
+    ),
+    Field(
+        "seed",
+        "int",
+        "-",
+        "seed of every random draw (load variety, fleet placement, tie-breaks)",
+        42,
+        minimum=0,
+        maximum=2**32 - 1,
+    ),
     Field("currency", "str", "-", "currency of all prices", "EUR"),
     Field("timezone", "str", "-", "local time zone in which time-of-use windows are given", "Europe/Berlin"),
     Field("time.start", "time", "UTC", "first interval start; default: the data's first interval"),
@@ -43,11 +65,55 @@ FIELDS: tuple[Field, ...] = (
         "feeder.source",
         "str",
         "-",
-        "where the feeder and profiles come from",
+        "where the feeder and profiles come from: a SimBench feeder, or the co-op's own files",
         "simbench",
-        choices=("simbench",),
+        choices=("simbench", "files"),
     ),
-    Field("feeder.code", "str", "-", "SimBench LV feeder code, e.g. 1-LV-rural3--2-sw", required=True),
+    Field(
+        "feeder.code",
+        "str",
+        "-",
+        "SimBench LV feeder code, e.g. 1-LV-rural3--2-sw (required with feeder.source = simbench)",
+    ),
+    Field(
+        "feeder.members_file",
+        "str",
+        "-",
+        "feeder.source = files: members and assets CSV (docs/own-community.md), relative to this file",
+        "",
+    ),
+    Field(
+        "feeder.readings_file",
+        "str",
+        "-",
+        "feeder.source = files: 15-minute meter readings CSV (wattmesh.quality's long layout)",
+        "",
+    ),
+    Field(
+        "feeder.network_file",
+        "str",
+        "-",
+        "feeder.source = files: pandapower network JSON for the power flow; empty: none",
+        "",
+    ),
+    Field(
+        "feeder.latitude",
+        "float",
+        "deg",
+        "feeder.source = files: site latitude (modelled PV)",
+        52.5,
+        minimum=-90.0,
+        maximum=90.0,
+    ),
+    Field(
+        "feeder.longitude",
+        "float",
+        "deg",
+        "feeder.source = files: site longitude (modelled PV)",
+        13.4,
+        minimum=-180.0,
+        maximum=180.0,
+    ),
     Field(
         "members.shift_minutes_max",
         "float",
@@ -110,6 +176,7 @@ FIELDS: tuple[Field, ...] = (
         "utility import price outside time-of-use windows",
         required=True,
         minimum=0.0,
+        maximum=MAX_PRICE_PER_KWH,
     ),
     Field(
         "tariff.feed_in_per_kwh",
@@ -118,6 +185,7 @@ FIELDS: tuple[Field, ...] = (
         "utility feed-in price outside windows",
         required=True,
         minimum=0.0,
+        maximum=MAX_PRICE_PER_KWH,
     ),
     Field(
         "tariff.local_fee_per_kwh",
@@ -126,6 +194,7 @@ FIELDS: tuple[Field, ...] = (
         "grid fee on each local trade, paid by the buyer",
         0.0,
         minimum=0.0,
+        maximum=MAX_PRICE_PER_KWH,
     ),
     Field(
         "emissions.grid_kg_per_kwh",
@@ -315,7 +384,15 @@ TOU_FIELDS: tuple[Field, ...] = (
         "window end, local time (before start: the window crosses midnight)",
         required=True,
     ),
-    Field("price_per_kwh", "float", "currency/kWh", "price inside the window", required=True, minimum=0.0),
+    Field(
+        "price_per_kwh",
+        "float",
+        "currency/kWh",
+        "price inside the window",
+        required=True,
+        minimum=0.0,
+        maximum=MAX_PRICE_PER_KWH,
+    ),
     Field("days", "str", "-", "all, weekdays or weekends", "all", choices=TOU_DAYS),
 )
 FLEET_FIELDS: tuple[Field, ...] = (
@@ -327,6 +404,7 @@ FLEET_FIELDS: tuple[Field, ...] = (
         "how many to add (to households that do not have one yet)",
         required=True,
         minimum=0,
+        maximum=100_000,
     ),
     Field("among", "str", "-", "all households, pv_owners or those without_pv", "all", choices=FLEET_AMONG),
     Field(
@@ -389,12 +467,24 @@ def load_scenario(path: str | Path | None = None, overrides: dict | None = None)
         listing every problem, each with its field and value.
     """
     path = Path(path) if path is not None else DEFAULT_SCENARIO
+
+    def refuse(message: str) -> ScenarioError:
+        return ScenarioError(str(path), [Problem("file", str(path), message)])
+
     try:
-        raw = tomllib.loads(path.read_text())
+        if path.is_dir():
+            raise refuse("is a folder, expected a scenario file (.toml)")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise refuse(f"is {path.stat().st_size:,} bytes; a scenario file is at most {MAX_FILE_BYTES:,}")
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise ScenarioError(str(path), [Problem("file", str(path), "no such file")]) from None
+        raise refuse("no such file") from None
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 text (byte {exc.start}); save the scenario as UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), [Problem("file", str(path), f"is not valid TOML: {exc}")]) from None
+        raise refuse(f"is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror or exc})") from None
     return parse_scenario(raw, source=str(path), overrides=overrides)
 
 
@@ -421,6 +511,7 @@ def parse_scenario(raw: dict, source: str = "<memory>", overrides: dict | None =
     for section, specs in LIST_SECTIONS.items():
         parsed_lists[section] = _parse_list(section, lists.get(section, []), specs, problems)
     problems.extend(_events_file_problems(values, source))
+    problems.extend(_feeder_files_problems(values, source))
     problems.extend(_cross_checks(values, parsed_lists))
     if problems:
         raise ScenarioError(source, problems)
@@ -523,7 +614,7 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
                 "feeder.code", code, f"{code!r} is not a SimBench LV feeder code (e.g. 1-LV-rural3--2-sw)"
             )
         )
-    data = simbench_index()
+    data = simbench_index() if values.get("feeder.source") != "files" else values.pop("_files_index")
     data_start, data_end = data[0], data[-1] + (data[1] - data[0])
     start, end = values.get("time.start"), values.get("time.end")
     for name, stamp in (("time.start", start), ("time.end", end)):
@@ -538,8 +629,42 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
     outage = values.get("outage.start")
     if outage is not None and not (data_start <= outage < data_end):
         problems.append(Problem("outage.start", str(outage), f"{outage} is outside the data's span"))
+    step = pd.Timedelta(minutes=values.get("time.interval_minutes") or 15)
     if start is not None and end is not None and end <= start:
         problems.append(Problem("time.end", str(end), f"{end} is not after time.start {start}"))
+    elif start is not None and end is not None and end - start < MIN_INTERVALS * step:
+        problems.append(
+            Problem(
+                "time.end",
+                str(end),
+                f"{end} is less than {MIN_INTERVALS} market intervals ({MIN_INTERVALS * step}) after "
+                f"time.start {start}",
+            )
+        )
+    for name, stamp in (("time.start", start), ("time.end", end)):
+        if stamp is not None and (stamp - data_start) % step != pd.Timedelta(0):
+            problems.append(
+                Problem(
+                    name, str(stamp), f"{stamp} is not on a {step.seconds // 60}-minute interval boundary"
+                )
+            )
+    name = values.get("name")
+    if isinstance(name, str) and len(name) > 200:
+        problems.append(Problem("name", name[:40] + "...", f"is {len(name):,} characters long; at most 200"))
+    mix = values.get("agents.mix")
+    if isinstance(mix, str):
+        problems.extend(Problem("agents.mix", mix, message) for message in _mix_problems(mix))
+    for section in ("tariff.retail_tou", "tariff.feed_in_tou"):
+        for i, item in enumerate(lists[section]):
+            if item.get("start") is not None and item.get("start") == item.get("end"):
+                problems.append(
+                    Problem(
+                        f"{section}[{i}].end",
+                        item["end"],
+                        f"equals start {item['start']}: the window would be empty or a whole day; for a whole "
+                        "day set the base price instead",
+                    )
+                )
     capacity = values.get("community_battery.capacity_kwh")
     power = values.get("community_battery.power_kw")
     if capacity and power == 0:
@@ -548,6 +673,67 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
         if item.get("kind") == "battery" and item.get("capacity_kwh") == 0:
             problems.append(Problem(f"fleet[{i}].capacity_kwh", 0.0, "missing or 0 for a battery fleet"))
     return problems
+
+
+def _mix_problems(mix: str) -> list[str]:
+    """Why a strategy mix ``name=share,...`` cannot be used (as wattmesh.agents.parse_mix reads it)."""
+    problems = []
+    total = 0.0
+    for part in filter(None, (p.strip() for p in mix.split(","))):
+        name, sign, share = part.partition("=")
+        name = name.strip()
+        if name not in STRATEGIES:
+            problems.append(f"strategy {name!r} is not one of {', '.join(STRATEGIES)}")
+            continue
+        try:
+            value = float(share) if sign else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            problems.append(f"share {share.strip()!r} of {name} is not a number >= 0")
+        else:
+            total += value
+    if not problems and total <= 0:
+        problems.append(f"{mix!r} gives no strategy a share above 0 (e.g. learning=0.5,zip=0.5)")
+    return problems
+
+
+def _feeder_files_problems(values: dict, source: str) -> list[Problem]:
+    """``feeder.code`` for SimBench; for ``feeder.source = files`` resolve the files against the scenario
+    file's folder, read the members and readings (the readings' span is the data's span) and name each
+    problem (see :mod:`wattmesh.community.files`)."""
+    if values.get("feeder.source") != "files":
+        if values.get("feeder.code") is None:
+            return [Problem("feeder.code", None, "is missing (required with feeder.source = simbench)")]
+        return []
+    from wattmesh.community.files import FilesError, read_member_file, readings_index
+
+    folder = Path(source).parent if Path(source).is_file() else Path.cwd()
+    problems = []
+    for name in ("feeder.members_file", "feeder.readings_file", "feeder.network_file"):
+        written = values.get(name) or ""
+        if not written:
+            if name != "feeder.network_file":
+                problems.append(Problem(name, None, "is missing (required with feeder.source = files)"))
+            continue
+        path = (folder / written).resolve()
+        values[name] = str(path)
+        if not path.is_file():
+            problems.append(Problem(name, written, f"{written!r}: no such file {path}"))
+    if problems:
+        return problems
+    try:
+        read_member_file(values["feeder.members_file"])
+        index = readings_index(values["feeder.readings_file"], values.get("timezone") or "UTC")
+    except FilesError as exc:
+        field = (
+            "feeder.members_file"
+            if str(exc).startswith(values["feeder.members_file"])
+            else "feeder.readings_file"
+        )
+        return [Problem(field, str(exc).split(": ")[0], str(exc))]
+    values["_files_index"] = index
+    return []
 
 
 def _events_file_problems(values: dict, source: str) -> list[Problem]:
@@ -559,10 +745,6 @@ def _events_file_problems(values: dict, source: str) -> list[Problem]:
     folder = Path(source).parent if Path(source).is_file() else Path.cwd()
     path = (folder / written).resolve()
     values["energy.events"] = str(path)
-    # The events table is declared with the planner that applies it (wattmesh.energy.events, which
-    # imports only wattmesh.tables).
-    from wattmesh.energy.events import read_events
-
     if not path.is_file():
         return [
             Problem(

@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import typer
 
 from wattmesh.agents.positions import Positions, orders_from_positions
 from wattmesh.agents.strategies import marginal_value_per_kwh, zic_prices
@@ -713,3 +714,44 @@ class HomeAgent:
             ):
                 break
         streamer.join(timeout=0.1)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def agent_command(
+    server: str = typer.Option(..., "--server", help="The exchange, e.g. http://127.0.0.1:8000."),
+    member: str = typer.Option(..., "--member", help="The member this agent trades for."),
+    key: Path = typer.Option(..., "--key", help="The member's key file (PKCS#8 PEM, from the co-op)."),
+    meter: Path = typer.Option(
+        ..., "--meter", help="Meter replay CSV: interval (UTC), load_kwh, generation_kwh \\[kWh per interval]."
+    ),
+    state_dir: Path = typer.Option(None, "--state", help="State folder (default ./agent-MEMBER)."),
+    strategy: str = typer.Option("truthful", help="Order prices: truthful or zic."),
+    forecaster: str = typer.Option("auto", help="auto (LightGBM with a week of history), lightgbm or naive."),
+    battery_kwh: float = typer.Option(0.0, help="Home battery capacity \\[kWh]."),
+    battery_kw: float = typer.Option(0.0, help="Home battery power \\[kW]."),
+    battery_efficiency: float = typer.Option(0.9, help="Battery round-trip efficiency \\[-]."),
+    retail: float = typer.Option(0.30, help="The utility's retail price \\[currency/kWh]."),
+    feed_in: float = typer.Option(0.08, help="The utility's feed-in tariff \\[currency/kWh]."),
+) -> None:
+    """Run a home agent: forecast, plan, post orders before each gate, upload readings, audit the ledger."""
+    from wattmesh.service.auth import secret_from_key_file
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        secret = secret_from_key_file(key)
+        source = meter_from_csv(meter, battery_kwh=battery_kwh, battery_kw=battery_kw,
+                                battery_efficiency=battery_efficiency)  # fmt: skip
+        agent = HomeAgent(server, member, secret, source, state_dir or Path(f"agent-{member}"),
+                          strategy=strategy, forecaster=forecaster,
+                          tariffs=lambda index: (np.full(len(index), retail), np.full(len(index), feed_in)))  # fmt: skip
+    except (OSError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    stop = threading.Event()
+    try:
+        agent.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    if agent.alarms:
+        raise typer.Exit(3)

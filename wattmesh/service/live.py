@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import typer
 
 from wattmesh.service.agent import ISO, HomeAgent, iso, meters_from_community
 
@@ -445,3 +446,52 @@ every home traded by its agent through the exchange's API. Energy in kWh, money 
 <h2>Members</h2><div class="scroll">{members.to_html(index=False, float_format=lambda x: f"{x:.3f}", na_rep="")}</div>
 </body></html>"""
     path.write_text(body)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+def live_command(
+    scenario: str = typer.Argument("default", help="A scenario TOML file, or 'default'."),
+    out: Path = typer.Option(Path("live-out"), "--out", help="Output folder (new or empty)."),
+    day: str = typer.Option(None, help="First interval to trade, UTC (default the scenario's 15th day)."),
+    intervals: int = typer.Option(None, help="Trade this many intervals (default a day)."),
+    speed: float = typer.Option(60.0, help="Market seconds per real second \\[-] (60: 15 min in 15 s)."),
+    members: int = typer.Option(None, help="Only this many members (default all of the scenario)."),
+    strategy: str = typer.Option("truthful", help="The agents' order prices: truthful or zic."),
+    forecaster: str = typer.Option("auto", help="auto (LightGBM with a week of history), lightgbm or naive."),
+    port: int = typer.Option(8000, help="The exchange's port on 127.0.0.1 (0: a free one)."),
+) -> None:
+    """Run the exchange and one home agent per member on loopback for a day on a fast clock; write the
+    same outputs as `wattmesh simulate` (report, trades, members, ledger)."""
+    from wattmesh.service.auth import secret_from_key_file
+    from wattmesh.service.pages import page_token
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def ready(url, coop):
+        token = page_token(secret_from_key_file(coop.key_dir / "operator.key"), "operator")
+        first = coop.members_file()[0]["member_id"]
+        typer.echo(f"market page:   {url}/")
+        typer.echo(f"operator page: {url}/session?token={token}&next=/operator")
+        typer.echo(f"member pages:  {url}/member/{first} (after signing in as the operator above)")
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        result = run_live(out, scenario, day=day, intervals=intervals, speed=speed, members=members,
+                          strategy=strategy, forecaster=forecaster, port=port or None, on_ready=ready,
+                          stop=stop)  # fmt: skip
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    typer.echo(f"{len(result.intervals)} intervals, on time {100 * result.on_time_share:.1f} %; outputs in {out}:")
+    for name, path in result.paths.items():
+        typer.echo(f"  {name}: {path}")
+    if result.problems:
+        typer.echo(f"balance problems: {result.problems[:5]}", err=True)
+        raise typer.Exit(3)
+    if result.alarms:
+        typer.echo(f"agents' alarms: {result.alarms}", err=True)
+        raise typer.Exit(3)
