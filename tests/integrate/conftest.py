@@ -60,7 +60,9 @@ class Broker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Broker:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.config)], stderr=open(self.folder / "log", "ab"))
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.config)], stderr=open(self.folder / "log", "ab")
+        )
         wait_port(self.port)
         return self
 

@@ -31,7 +31,7 @@ def meter_readings(n_members: int, n_intervals: int) -> list[Reading]:
 def journal_readings(exchange) -> list[tuple[str, str, int]]:
     """Every (interval, member, energy_wh) the journal holds, one per recorded reading."""
     out = []
-    for _id, kind, _signer, _seq, payload in exchange.journal.rows():
+    for _id, _kind, _signer, _seq, payload in exchange.journal.rows():
         event = json.loads(payload)
         if event.get("kind") == "reading":
             out += [(r["interval"], r["member_id"], r["energy_wh"]) for r in event["readings"]]
