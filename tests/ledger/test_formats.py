@@ -72,7 +72,9 @@ def test_a_format_1_trade_has_a_proof_that_verifies(format_1_ledger):
 
 def test_a_changed_format_1_record_fails_verify(format_1_ledger):
     with sqlite3.connect(format_1_ledger) as conn:
-        conn.execute("UPDATE entries SET record = replace(record, '0.1375', '0.1374') WHERE seq = 1")
+        conn.execute(
+            "UPDATE entries SET record = CAST(replace(record, '0.1375', '0.1374') AS BLOB) WHERE seq = 1"
+        )
     report = verify(format_1_ledger)
     assert not report.ok and report.format == 1
     assert str(report.first_problem) == (

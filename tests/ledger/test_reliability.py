@@ -417,3 +417,21 @@ def test_a_changed_schema_is_reported_as_corrupt(ledger_path, statement):
     report = verify(ledger_path)
     assert report.corrupt and str(report.first_problem).startswith("log schema: differs from format 2's")
     assert cli("ledger", "verify", str(ledger_path)).exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("statement", "where"),
+    [
+        ("UPDATE keys SET member_id = CAST(member_id AS BLOB) WHERE member_id = 'alpha'", "keys.member_id"),
+        ("UPDATE entries SET record = CAST(record AS TEXT) WHERE seq = 3", "entries.record"),
+        ("UPDATE meta SET value = CAST(value AS BLOB) WHERE key = 'meta_signature'", "meta.value"),
+    ],
+)
+def test_the_same_bytes_in_another_storage_class_are_reported_as_corrupt(ledger_path, statement, where):
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute(statement)
+    report = verify(ledger_path)
+    assert report.corrupt
+    assert [
+        str(p) for p in report.problems if str(p).startswith(f"log {where}: 1 value(s) stored as another")
+    ]

@@ -386,8 +386,49 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
 
     _check_node_cache(conn, levels, add)
     _check_chain_txs(conn, report, version, operator_key)
+    if found == expected:  # after the findings that name the entry, head or key
+        _check_storage_classes(conn, report, version)
     if trusted_head is not None:
         _check_trusted(trusted_head, operator_raw, n, node, add)
+
+
+#: the SQLite storage class of every column the ledger writes (both formats; chain_txs.signature in 2)
+STORAGE_CLASSES = {
+    "meta": {"key": "text", "value": "text"},
+    "keys": {"member_id": "text", "public_key": "blob", "signature": "blob"},
+    "entries": {"seq": "integer", "transaction_id": "text", "interval": "text", "record": "blob",
+                "seller_sig": "blob", "buyer_sig": "blob", "operator_sig": "blob", "leaf_hash": "blob"},
+    "tree_heads": {"head_index": "integer", "tree_size": "integer", "first_seq": "integer", "timestamp": "text",
+                   "interval": "text", "root_hash": "blob", "interval_root": "blob", "signature": "blob"},
+    "nodes": {"level": "integer", "idx": "integer", "hash": "blob"},
+    "chain_txs": {"head_index": "integer", "mode": "text", "chain_id": "integer", "contract": "text",
+                  "tx_hash": "text", "block": "integer", "gas_used": "integer", "trades": "integer",
+                  "signature": "blob"},
+}  # fmt: skip
+
+
+def _check_storage_classes(conn, report: AuditReport, version: int) -> None:
+    """Every stored value in the storage class the ledger writes it with (one scan per table).
+
+    The audit reads TEXT and BLOB alike as bytes, so a damaged record header that turns one into the
+    other would pass the signatures while other readers see different values.
+    """
+    for table, columns in STORAGE_CLASSES.items():
+        if version < 2 and table == "chain_txs":
+            columns = {c: k for c, k in columns.items() if c != "signature"}
+        counts = conn.execute(
+            f"SELECT {', '.join(f'TOTAL(typeof({c}) != {k!r})' for c, k in columns.items())} FROM {table}"
+        ).fetchone()
+        for (column, kind), count in zip(columns.items(), counts, strict=True):
+            if count:
+                report.corrupt = True
+                report.problems.append(
+                    Problem(
+                        "log",
+                        f"{table}.{column}",
+                        f"{int(count)} value(s) stored as another type than {kind}",
+                    )
+                )
 
 
 def _check_meta(conn, report: AuditReport, version: int, operator_key) -> str:
