@@ -21,7 +21,9 @@ from wattmesh.ledger.cli import app as ledger_app
 from wattmesh.maintenance.cli import app as maintenance_app
 from wattmesh.market.cli import app as market_app
 from wattmesh.quality.cli import app as meter_app
+from wattmesh.service.agent import agent_command
 from wattmesh.service.cli import community_app, member_app, serve
+from wattmesh.service.live import live_command
 
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
@@ -46,6 +48,8 @@ app.command("tournament")(tournament)
 app.add_typer(community_app, name="community")
 app.add_typer(member_app, name="member")
 app.command("serve")(serve)
+app.command("agent")(agent_command)
+app.command("live")(live_command)
 
 console = Console()
 

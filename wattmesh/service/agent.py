@@ -722,7 +722,9 @@ def agent_command(
     member: str = typer.Option(..., "--member", help="The member this agent trades for."),
     key: Path = typer.Option(..., "--key", help="The member's key file (PKCS#8 PEM, from the co-op)."),
     meter: Path = typer.Option(
-        ..., "--meter", help="Meter replay CSV: interval (UTC), load_kwh, generation_kwh \\[kWh per interval]."
+        ...,
+        "--meter",
+        help="Meter replay CSV: interval (UTC), load_kwh, generation_kwh \\[kWh per interval].",
     ),
     state_dir: Path = typer.Option(None, "--state", help="State folder (default ./agent-MEMBER)."),
     strategy: str = typer.Option("truthful", help="Order prices: truthful or zic."),

@@ -486,7 +486,9 @@ def live_command(
         raise typer.Exit(2) from None
     finally:
         signal.signal(signal.SIGINT, previous)
-    typer.echo(f"{len(result.intervals)} intervals, on time {100 * result.on_time_share:.1f} %; outputs in {out}:")
+    typer.echo(
+        f"{len(result.intervals)} intervals, on time {100 * result.on_time_share:.1f} %; outputs in {out}:"
+    )
     for name, path in result.paths.items():
         typer.echo(f"  {name}: {path}")
     if result.problems:
