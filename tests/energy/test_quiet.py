@@ -7,11 +7,7 @@ import sys
 
 
 def test_the_first_lp_of_a_process_prints_no_banner():
-    code = (
-        "from wattmesh.energy.lp import quiet_highs\n"
-        "h = quiet_highs()\n"
-        "print('solver made')\n"
-    )
+    code = "from wattmesh.energy.lp import quiet_highs\nh = quiet_highs()\nprint('solver made')\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "solver made\n"
