@@ -70,8 +70,9 @@ def test_simulate_records_every_trade_in_a_ledger_that_verifies(tmp_path):
     from wattmesh.ledger import prove, verify
 
     out = tmp_path / "out"
+    keys = tmp_path / "keys"
     args = ["simulate", "--out", str(out), "--start", "2016-06-10T10:00:00Z", "--end", "2016-06-10T14:00:00Z"]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--keys", str(keys)])
     assert result.exit_code == 0, result.output
     trades = pd.read_json(out / "trades.jsonl", lines=True)
     report = verify(out / "ledger.sqlite")
@@ -79,7 +80,8 @@ def test_simulate_records_every_trade_in_a_ledger_that_verifies(tmp_path):
     assert report.entries == len(trades)
     proof = prove(out / "ledger.sqlite", trades["transaction_id"].iloc[-1])
     assert proof["transaction_id"] == trades["transaction_id"].iloc[-1]
-    key_files = list((out / "keys").iterdir())
+    assert not (out / "keys").exists(), "private keys belong in the keystore, never in a shareable output"
+    key_files = list(keys.iterdir())
     assert key_files and all(oct(p.stat().st_mode & 0o777) == "0o600" for p in key_files if p.is_file())
 
 

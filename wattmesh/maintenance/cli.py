@@ -24,7 +24,11 @@ from wattmesh.maintenance.transformer import assess_transformer
 app = typer.Typer(
     help="Predictive maintenance: PV faults, battery health, transformer ageing.", no_args_is_help=True
 )
-console = Console()
+
+
+def _console() -> Console:
+    """A console sized to the terminal (COLUMNS) at the time of printing, not at import."""
+    return Console()
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -60,7 +64,7 @@ def run_scan(readings: Path, community: Path, out: Path, allow_gaps: bool = Fals
     try:
         config = tomllib.loads(community.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        console.print(f"[red]assets file {community}: {exc}; nothing computed[/red]")
+        _console().print(f"[red]assets file {community}: {exc}; nothing computed[/red]")
         return 2, results
     base = community.parent
     main = None
@@ -164,11 +168,11 @@ def run_scan(readings: Path, community: Path, out: Path, allow_gaps: bool = Fals
     _print_summary(results)
     out.mkdir(parents=True, exist_ok=True)
     write_report(results, problems + notes, out)
-    console.print(f"report: {out / 'maintenance.html'}, alarms: {out / 'alarms.csv'}")
+    _console().print(f"report: {out / 'maintenance.html'}, alarms: {out / 'alarms.csv'}")
     for p in notes:
-        console.print(f"[yellow]{p}[/yellow]", soft_wrap=True)
+        _console().print(f"[yellow]{p}[/yellow]", soft_wrap=True)
     for p in problems:
-        console.print(f"[red]{p}[/red]", soft_wrap=True)
+        _console().print(f"[red]{p}[/red]", soft_wrap=True)
     return (2 if problems else 0), results
 
 
@@ -236,7 +240,7 @@ def _print_summary(results: dict) -> None:
     for t in results["transformer"]:
         table.add_row(t.asset, "ageing budget used", f"{t.ageing_budget_used_pct:.1f} % of normal")
         table.add_row("", "peak hot spot", f"{t.peak_hot_spot_c:.1f} C")
-    console.print(table)
+    _console().print(table)
 
 
 @app.command("scan")
@@ -297,7 +301,7 @@ def ev_what_if(
         }
         result = compare_loadings(loadings, rating_kva, ambient_c)
     except (MaintenanceInputError, OSError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        _console().print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
     out = Table(title=f"EV what-if, {rating_kva:.0f} kVA transformer, ambient {ambient_c:.0f} C")
     for column in ("scenario", "peak load kVA", "peak hot spot C", "loss of life h", "ageing budget %"):
@@ -310,7 +314,7 @@ def ev_what_if(
             f"{row.loss_of_life_h:,.1f}",
             f"{row.ageing_budget_used_pct:.1f}",
         )
-    console.print(out)
+    _console().print(out)
 
 
 @app.command("example")
@@ -321,7 +325,7 @@ def example(
     from wattmesh.maintenance.example import write_example
 
     write_example(out)
-    console.print(
+    _console().print(
         f"wrote {out}/readings.csv, {out}/battery.csv, {out}/assets.toml; run: "
         f"wattmesh maintenance scan {out}/readings.csv --community {out}/assets.toml --allow-gaps"
     )

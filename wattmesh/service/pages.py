@@ -277,8 +277,10 @@ def consistency_path(ledger_path: Path, old_size: int, new_size: int) -> list[st
     try:
         ledger = LocalLedger.reader(ledger_path, conn)
         size = ledger.size
-        if not 0 <= old_size <= new_size <= size:
-            raise ValueError(f"old_size {old_size}, new_size {new_size}: expected 0 <= old <= new <= {size}")
+        if max(old_size, new_size) > size:
+            raise LookupError(f"new_size {max(old_size, new_size)}: the ledger holds {size} entries so far")
+        if not 0 <= old_size <= new_size:
+            raise ValueError(f"old_size {old_size}, new_size {new_size}: expected 0 <= old_size <= new_size")
         if old_size == 0 or old_size == new_size:
             return []
         return [h.hex() for h in ledger.consistency_path(old_size, new_size)]
@@ -356,7 +358,10 @@ async def operator_page(request: Request):
     return _render("operator.html", title=f"{exchange.coop.name}: operator", data=operator_data(exchange))
 
 
-@router.get("/ledger/consistency", responses={422: {"description": "sizes out of range"}})
+@router.get(
+    "/ledger/consistency",
+    responses={404: {"description": "no tree of that size yet"}, 400: {"description": "old_size > new_size"}},
+)
 async def ledger_consistency(
     request: Request,
     old_size: Annotated[int, Query(ge=0, le=2**40)],
@@ -367,8 +372,10 @@ async def ledger_consistency(
     exchange = request.app.state.exchange
     try:
         path = await asyncio.to_thread(consistency_path, exchange.coop.ledger_path, old_size, new_size)
+    except LookupError as err:
+        return JSONResponse({"detail": str(err)}, status_code=404)
     except ValueError as err:
-        return JSONResponse({"detail": str(err)}, status_code=422)
+        return JSONResponse({"detail": str(err)}, status_code=400)
     return {"old_size": old_size, "new_size": new_size, "path": path}
 
 

@@ -16,9 +16,10 @@ EXIT_BAD_INPUT = 2
 
 def _print_problems(console: Console, header: str, problems) -> int:
     """Print a header and one line per problem (field: message); return the bad-input exit code."""
-    console.print(f"[red]{escape(header)}[/red]")
+    console.print(f"[red]{escape(header)}[/red]", soft_wrap=True)  # soft: a path is never broken in two
     for problem in problems:
-        console.print(f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}", highlight=False)
+        line = f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}"
+        console.print(line, highlight=False, soft_wrap=True)
     return EXIT_BAD_INPUT
 
 
@@ -64,7 +65,7 @@ def run_simulate(
         with OutputFolder(out) as folder:
             return _run(scenario, folder, console, key_dir)
     except OutputError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        console.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
 
 
