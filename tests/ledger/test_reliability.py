@@ -435,3 +435,88 @@ def test_the_same_bytes_in_another_storage_class_are_reported_as_corrupt(ledger_
     assert [
         str(p) for p in report.problems if str(p).startswith(f"log {where}: 1 value(s) stored as another")
     ]
+
+
+# -- the ledger of a run that did not finish ------------------------------------------------------------------
+def run_ledger(path, keyring, make_trades, interval_end, intervals: int = 3, finish: bool = True) -> None:
+    with LocalLedger(path, keyring, run=True) as ledger:
+        for k in range(intervals):
+            ledger.append_interval(make_trades(k, 4), interval_end(k))
+        if finish:
+            assert ledger.finish_run()["tree_size"] == 4 * intervals
+
+
+def test_a_run_ledger_without_its_closing_mark_is_incomplete_and_what_is_there_verifies(
+    tmp_path, keyring, make_trades, interval_end
+):
+    path = tmp_path / "ledger.sqlite"
+    run_ledger(path, keyring, make_trades, interval_end, finish=False)
+    report = verify(path)
+    assert report.ok and report.incomplete and not report.complete
+    assert report.entries == 12 and report.latest_head.head_index == 2
+    result = cli("ledger", "verify", str(path))
+    assert result.exit_code == 4
+    assert result.output.startswith(f"INCOMPLETE: {path}: the run that wrote this ledger did not finish")
+    assert "12 entries, 3 tree heads" in result.output and "latest signed head 2: 12 entries" in result.output
+    with sqlite3.connect(path) as conn:  # what is there is still audited: a changed entry fails, exit 3
+        conn.execute("UPDATE entries SET record = CAST(replace(CAST(record AS TEXT), '0.', '9.') AS BLOB) "
+                     "WHERE seq = 4")  # fmt: skip
+    result = cli("ledger", "verify", str(path))
+    assert result.exit_code == 3 and result.output.startswith("FAILED: entry 4")
+
+
+def test_a_finished_run_ledger_verifies_and_refuses_more_entries(
+    tmp_path, keyring, make_trades, interval_end
+):
+    path = tmp_path / "ledger.sqlite"
+    run_ledger(path, keyring, make_trades, interval_end)
+    report = verify(path)
+    assert report.complete, report.summary()
+    result = cli("ledger", "verify", str(path))
+    assert result.exit_code == 0 and result.output.startswith("OK: 12 entries, 3 tree heads")
+    with (
+        LocalLedger(path, keyring) as ledger,
+        pytest.raises(LedgerError, match="run that wrote it has finished"),
+    ):
+        ledger.append_interval(make_trades(3, 4), interval_end(3))
+    with LocalLedger(path, keyring) as ledger, pytest.raises(LedgerError, match="was finished already"):
+        ledger.finish_run()
+    assert verify(path).complete
+
+
+def test_an_unfinished_mark_cannot_be_forged_nor_a_finished_run_truncated(
+    tmp_path, keyring, make_trades, interval_end
+):
+    path = tmp_path / "ledger.sqlite"
+    run_ledger(path, keyring, make_trades, interval_end, finish=False)
+    with sqlite3.connect(path) as conn:  # an insider marks the prefix complete without the operator's key
+        conn.execute("UPDATE meta SET value = 'complete' WHERE key = 'run'")
+    assert "signature over the meta rows does not verify" in verify(path).first_problem.reason
+    with sqlite3.connect(path) as conn:  # or deletes the run row so that the prefix passes as a live ledger
+        conn.execute("DELETE FROM meta WHERE key = 'run'")
+    assert cli("ledger", "verify", str(path)).exit_code == 3
+    finished = tmp_path / "finished.sqlite"
+    run_ledger(finished, keyring, make_trades, interval_end)
+    with sqlite3.connect(finished) as conn:  # the last interval cut off cleanly: entries, nodes and head
+        conn.execute("DELETE FROM entries WHERE seq >= 8")
+        conn.execute("DELETE FROM tree_heads WHERE head_index = 2")
+        conn.execute("DELETE FROM nodes WHERE level = 2 AND idx = 2 OR level = 1 AND idx >= 4")
+    report = verify(finished)
+    assert [str(p) for p in report.problems] == [
+        "log end: the run closed at tree head 2 (12 entries, root "
+        f"{json.loads(dict(sqlite3.connect(finished).execute('SELECT * FROM meta'))['run_end'])['root_hash'][:16]}"
+        "...) but the log ends at tree head 1 (8 entries, root "
+        f"{report.latest_head.root_hash.hex()[:16]}...): truncated, or changed after the run finished"
+    ]
+
+
+def test_ledgers_that_are_not_a_runs_keep_their_behaviour_and_report_their_latest_head(ledger_path, keyring):
+    report = verify(ledger_path)
+    assert report.complete and not report.incomplete
+    result = cli("ledger", "verify", str(ledger_path))
+    assert result.exit_code == 0
+    assert result.output.splitlines()[1].startswith("  latest signed head 2: 12 entries, interval ending ")
+    with LocalLedger(ledger_path, keyring) as ledger, pytest.raises(LedgerError, match="not a run's ledger"):
+        ledger.finish_run()
+    with pytest.raises(LedgerError, match="holds entries of another writer"):
+        LocalLedger(ledger_path, keyring, run=True)

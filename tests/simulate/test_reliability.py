@@ -231,3 +231,53 @@ def test_kill_9_at_random_moments_leaves_the_previous_or_a_new_complete_folder(q
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and manifest_problems(out) == []
     assert not list(tmp_path.glob(".out.partial-*")) and not list(tmp_path.glob(".out.old-*"))
+
+
+def _tree_heads(path: Path) -> int:
+    """Signed tree heads a running writer has committed to the ledger at ``path`` (0 if unreadable)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=0.1)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM tree_heads").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_while_the_ledger_is_written_leaves_a_ledger_that_verify_calls_incomplete(
+    quick, tmp_path, capsys
+):
+    from wattmesh.ledger.audit import verify
+
+    out = tmp_path / "out"
+    env = dict(os.environ, WATTMESH_KEYS=str(tmp_path / "keys"), OMP_NUM_THREADS="1")
+    process = subprocess.Popen(
+        [*WATTMESH, "simulate", str(quick), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ledger = None
+    deadline = time.monotonic() + 300
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            staged = list(tmp_path.glob(".out.partial-*/ledger.sqlite"))
+            if staged and _tree_heads(staged[0]) >= 2:  # the simulator is appending its intervals
+                process.send_signal(signal.SIGKILL)
+                ledger = staged[0]
+                break
+            time.sleep(0.005)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert ledger is not None, "the run ended before its ledger was caught being written"
+    assert not out.exists()  # the folder never appeared under its name
+    report = verify(ledger)
+    assert report.ok and report.incomplete and report.entries > 0
+    code, printed = run_cli("ledger", "verify", str(ledger), capsys=capsys)
+    assert code == 4, printed
+    assert printed.startswith(f"INCOMPLETE: {ledger}: the run that wrote this ledger did not finish")

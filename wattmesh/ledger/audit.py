@@ -4,11 +4,18 @@ The audit trusts nothing in the file except, optionally, a pinned operator key a
 head kept elsewhere (by a member, a regulator, or on chain). Without that outside anchor an operator who
 rewrites the whole file and re-signs it cannot be caught; with it, a consistency proof shows whether the
 current log still extends the old head.
+
+A ledger written by one finite run (the simulator) carries a signed closing mark when the run finished
+(``meta`` ``run = complete``, ``run_end``); without it the audit still checks what is there and reports
+the ledger INCOMPLETE (``AuditReport.incomplete``), so the prefix a killed run left never passes for a
+whole run. Ledgers that grow for ever (the live exchange's) carry no mark; the report gives their latest
+signed head.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from contextlib import closing
@@ -26,6 +33,7 @@ from wattmesh.ledger.local import (
     META_KEYS,
     OPERATOR_ID,
     PARTY_POLICIES,
+    RUN_STATES,
     TRADE_DOMAIN,
     CorruptLedgerError,
     TreeHead,
@@ -77,6 +85,11 @@ class AuditReport:
     notes : list of str
         What holds but a reader should know, e.g. entries that carry no party signature in a ledger
         written with party signatures off.
+    incomplete : bool
+        The ledger of a finite run (``meta`` ``run``) that has no closing mark: the run that wrote it did
+        not finish (killed, crashed), so it may hold only a prefix of the run's trades.
+    latest_head : TreeHead or None
+        The last tree head read (its signature is checked like every head's); None when there is none.
     """
 
     path: Path
@@ -88,10 +101,28 @@ class AuditReport:
     format: int | None = None
     corrupt: bool = False
     notes: list[str] = field(default_factory=list)
+    incomplete: bool = False
+    latest_head: TreeHead | None = None
 
     @property
     def ok(self) -> bool:
+        """Everything in the file verifies (an incomplete run's ledger too; see :attr:`complete`)."""
         return not self.problems
+
+    @property
+    def complete(self) -> bool:
+        """Everything verifies and, for a run's ledger, the run finished."""
+        return self.ok and not self.incomplete
+
+    def head_text(self) -> str:
+        """The latest signed head, e.g. ``latest signed head 95: 3,402 entries, interval ending ...``."""
+        head = self.latest_head
+        if head is None:
+            return "no signed tree head yet"
+        return (
+            f"latest signed head {head.head_index}: {head.tree_size:,} entries, interval ending "
+            f"{head.timestamp}, root {head.root_hash.hex()[:16]}..."
+        )
 
     @property
     def first_problem(self) -> Problem | None:
@@ -104,6 +135,13 @@ class AuditReport:
         return f"format {self.format} ({FORMAT_RECORDS[self.format]})"
 
     def summary(self) -> str:
+        if self.ok and self.incomplete:
+            return (
+                f"INCOMPLETE: {self.path}: the run that wrote this ledger did not finish (no signed closing "
+                f"mark): what is there verifies ({self.entries} entries, {self.tree_heads} tree heads, "
+                f"{self.signatures} signatures in {self.seconds:.2f} s), up to its {self.head_text()}; "
+                f"{self.format_text()}" + "".join(f"; {note}" for note in self.notes)
+            )
         if self.ok:
             return (
                 f"OK: {self.entries} entries, {self.tree_heads} tree heads, {self.signatures} signatures "
@@ -253,7 +291,7 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             )
         )
     member_keys = {m: public_key_from_bytes(k) for i, (m, k, _) in enumerate(key_rows) if i not in set(bad)}
-    policy = _check_meta(conn, report, version, operator_key)
+    policy, meta = _check_meta(conn, report, version, operator_key)
     required = policy == "required"
     unsigned = 0
 
@@ -381,8 +419,10 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
                     f"interval_root differs from the root of entries {head.first_seq}..{head.tree_size - 1}"
                 )
         previous_size, previous_time = head.tree_size, head.timestamp
+    report.latest_head = head
     if previous_size < n:
         add(Problem("log", "end", f"entries {previous_size}..{n - 1} are not covered by a signed tree head"))
+    _check_run(meta, report, n, add)
 
     _check_node_cache(conn, levels, add)
     _check_chain_txs(conn, report, version, operator_key)
@@ -431,8 +471,46 @@ def _check_storage_classes(conn, report: AuditReport, version: int) -> None:
                 )
 
 
-def _check_meta(conn, report: AuditReport, version: int, operator_key) -> str:
-    """Check the ``meta`` rows (known keys, the chain's all or none, format 2's signature); the policy."""
+def _check_run(meta: dict[str, str], report: AuditReport, n: int, add) -> None:
+    """A run ledger's state: ``open`` is incomplete; ``complete`` must end at its closing mark."""
+    state, end = meta.get("run"), meta.get("run_end")
+    if state is None:
+        if end is not None:
+            add(Problem("log", "meta", "run_end is set but run is not: not a mark a wattmesh ledger writes"))
+        return
+    if state not in RUN_STATES:
+        add(Problem("log", "meta", f"run {state!r} is not one of {', '.join(RUN_STATES)}"))
+        return
+    if state == "open":
+        if end is not None:
+            add(Problem("log", "meta", "run is 'open' but a closing mark run_end is set"))
+        report.incomplete = True
+        return
+    try:
+        mark = json.loads(end or "")
+        closed = (int(mark["head_index"]), int(mark["tree_size"]), str(mark["root_hash"]))
+    except (ValueError, TypeError, KeyError) as err:
+        add(Problem("log", "meta", f"run_end {end!r} is not a closing mark ({type(err).__name__}: {err})"))
+        return
+    head = report.latest_head
+    found = (-1, 0, merkle.root(b"").hex()) if head is None else (head.head_index, n, head.root_hash.hex())
+    if head is not None and head.tree_size != n:
+        return  # already reported: entries beyond the last head, or a head beyond the log
+    if found != closed:
+        add(
+            Problem(
+                "log",
+                "end",
+                f"the run closed at tree head {closed[0]} ({closed[1]} entries, root {closed[2][:16]}...) but "
+                f"the log ends at tree head {found[0]} ({found[1]} entries, root {found[2][:16]}...): "
+                "truncated, or changed after the run finished",
+            )
+        )
+
+
+def _check_meta(conn, report: AuditReport, version: int, operator_key) -> tuple[str, dict[str, str]]:
+    """Check the ``meta`` rows (known keys, the chain's all or none, format 2's signature); the party
+    signature policy and the rows."""
     add = report.problems.append
     meta = {_text(k): _text(v) for k, v in conn.execute("SELECT key, value FROM meta")}
     for key in meta:
@@ -445,7 +523,7 @@ def _check_meta(conn, report: AuditReport, version: int, operator_key) -> str:
     elif chain and not meta["chain_id"].isdigit():
         add(Problem("log", "meta", f"chain_id {meta['chain_id']!r} is not a number"))
     if version < 2:
-        return "optional"  # format 1 had no policy, and did not sign meta
+        return "optional", meta  # format 1 had no policy, and did not sign meta
     try:
         signature = bytes.fromhex(meta.get("meta_signature", ""))
     except ValueError:
@@ -461,8 +539,8 @@ def _check_meta(conn, report: AuditReport, version: int, operator_key) -> str:
     policy = meta.get("party_signatures")
     if policy not in PARTY_POLICIES:
         add(Problem("log", "meta", f"party_signatures {policy!r} is not one of {', '.join(PARTY_POLICIES)}"))
-        return "required"
-    return policy
+        return "required", meta
+    return policy, meta
 
 
 def _check_chain_txs(conn, report: AuditReport, version: int, operator_key) -> None:

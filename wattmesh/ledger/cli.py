@@ -2,8 +2,9 @@
 
 Every expected failure is one line on standard error and a documented exit code: 2 bad input (a missing
 file, a directory, bad JSON for ``--against``, a bad ``--operator-key``, an unknown transaction id, an
-unreachable chain), 3 a corrupt ledger or a failed audit or proof. Anything else is an internal error
-(exit 1, the traceback only with ``wattmesh --debug``).
+unreachable chain), 3 a corrupt ledger or a failed audit or proof, 4 (``verify`` only) the ledger of a
+run that did not finish: what is there verifies, but the run's signed closing mark is missing. Anything
+else is an internal error (exit 1, the traceback only with ``wattmesh --debug``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ app = typer.Typer(help="Audit, prove and export the signed trade ledger.", no_ar
 
 EXIT_BAD_INPUT = 2
 EXIT_CORRUPT = 3
+EXIT_INCOMPLETE = 4
 
 
 @contextmanager
@@ -125,8 +127,9 @@ def verify(
 ) -> None:
     """Full audit: SQLite's integrity check, every signature re-verified, every root rebuilt.
 
-    Prints OK (with the ledger's format), or the first problem and why. Exit 0 OK, 2 bad input, 3 corrupt
-    or failed.
+    Prints OK (with the ledger's format) and its latest signed head, INCOMPLETE for the ledger of a run
+    that did not finish (what is there verifies, the signed closing mark is missing), or the first
+    problem and why. Exit 0 OK, 2 bad input, 3 corrupt or failed, 4 incomplete.
     """
     from wattmesh.ledger.audit import verify as audit
 
@@ -135,6 +138,8 @@ def verify(
         pinned = _operator_key(operator_key)
         report = audit(ledger, trusted_head=trusted, operator_public=pinned)
     typer.echo(report.summary())
+    if report.ok and not report.incomplete:
+        typer.echo(f"  {report.head_text()}")
     for note in report.notes if not report.ok else ():  # an OK summary already holds them
         typer.echo(f"  note: {note}")
     for problem in report.problems[1:20]:
@@ -166,7 +171,7 @@ def verify(
         for problem in chain_problems[1:20]:
             typer.echo(f"  {problem}")
         problems += chain_problems
-    raise typer.Exit(EXIT_CORRUPT if problems else 0)
+    raise typer.Exit(EXIT_CORRUPT if problems else EXIT_INCOMPLETE if report.incomplete else 0)
 
 
 @app.command()

@@ -324,7 +324,7 @@ class EvmLedger:
         Default: the embedded eth-tester chain with a freshly deployed contract.
     workers : int, optional
         Threads for signing.
-    party_signatures : bool
+    party_signatures, run : bool
         See :class:`wattmesh.ledger.local.LocalLedger`.
     """
 
@@ -336,12 +336,13 @@ class EvmLedger:
         chain: ChainConfig | Chain | None = None,
         workers: int | None = None,
         party_signatures: bool = True,
+        run: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
         self.chain = chain if isinstance(chain, Chain) else Chain(chain)
-        self.local = LocalLedger(path, keyring, workers, party_signatures)
+        self.local = LocalLedger(path, keyring, workers, party_signatures, run)
         with self.local.conn:
             self.local.conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -395,6 +396,10 @@ class EvmLedger:
 
     def verify_chain(self) -> list[Problem]:
         return verify_chain(self.local.path, self.chain)
+
+    def finish_run(self) -> dict:
+        """The local log's closing mark (see :meth:`LocalLedger.finish_run`)."""
+        return self.local.finish_run()
 
     def close(self) -> None:
         self.local.close()

@@ -20,6 +20,13 @@ are verified, proved and exported; only format 2 is appended to.
 Tables: ``meta`` (format), ``keys`` (member id, public key, operator's signature over the registration),
 ``entries``, ``tree_heads`` and ``nodes`` (the cache of full aligned interior nodes; audited, never
 trusted by verifiers).
+
+Run ledgers: a ledger written by one finite run (the simulator, ``run=True``) records ``run = open`` in
+its signed ``meta`` when it is created and, when the run has appended its last interval
+(:meth:`LocalLedger.finish_run`), ``run = complete`` with ``run_end``, the closing mark: the index, size
+and root of the last signed tree head. ``verify`` reports a run ledger without the mark as INCOMPLETE
+(what is there still verifies) and one whose log no longer ends at the mark as FAILED. A ledger that
+grows for ever (the live exchange's) records no ``run``; its audit reports its latest signed head.
 """
 
 from __future__ import annotations
@@ -58,9 +65,12 @@ META_DOMAIN = b"wattmesh-meta-v1\n"
 CHAIN_TX_DOMAIN = b"wattmesh-chain-tx-v1\n"
 #: meta keys a ledger writes; format 2 signs them all (``meta_signature``)
 META_KEYS = ("format", "party_signatures", "meta_signature", "chain_mode", "chain_id", "chain_contract",
-             "chain_rpc")  # fmt: skip
+             "chain_rpc", "run", "run_end")  # fmt: skip
 CHAIN_META = ("chain_mode", "chain_id", "chain_contract", "chain_rpc")
 PARTY_POLICIES = ("required", "optional")
+#: meta ``run`` of a ledger written by one finite run (the simulator): ``open`` until the run writes its
+#: closing mark (``run_end``: the last tree head's index, size and root), then ``complete``
+RUN_STATES = ("open", "complete")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -330,6 +340,15 @@ class TreeHead:
         return key is not None and not failed_signatures([key], [self.signature], [self.message()])
 
 
+def run_end_mark(last: TreeHead | None) -> dict:
+    """The closing mark of a run ledger whose last signed tree head is ``last`` (None: no interval)."""
+    return {
+        "head_index": -1 if last is None else last.head_index,
+        "tree_size": 0 if last is None else last.tree_size,
+        "root_hash": (merkle.root(b"") if last is None else last.root_hash).hex(),
+    }
+
+
 @dataclass
 class PreparedBatch:
     """An interval's entries, signed and hashed, not yet written (so a chain backend can go first)."""
@@ -389,10 +408,19 @@ class LocalLedger:
     brings no signature of its own is refused; under ``optional`` it is stored with the operator's
     signature only and ``verify`` counts such entries in its summary. An existing ledger keeps its
     policy.
+
+    ``run=True`` makes a new ledger a run ledger (``meta`` ``run = open``): call :meth:`finish_run`
+    after the last interval, else ``verify`` reports it INCOMPLETE. A finished run ledger is not
+    appended to.
     """
 
     def __init__(
-        self, path: str | Path, keyring: Keyring, workers: int | None = None, party_signatures: bool = True
+        self,
+        path: str | Path,
+        keyring: Keyring,
+        workers: int | None = None,
+        party_signatures: bool = True,
+        run: bool = False,
     ) -> None:
         self.path = Path(path)
         self.keyring = keyring
@@ -409,8 +437,17 @@ class LocalLedger:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('party_signatures', ?)", (policy,))
             for member, public in keyring.member_public().items():
                 self._register(member, public)
+            if run and "run" not in self.meta():
+                if self.size or self.latest_head() is not None:
+                    raise LedgerError(
+                        f"ledger {self.path}: holds entries of another writer, not a run's; a run starts "
+                        "a new ledger file"
+                    )
+                self.conn.execute("INSERT INTO meta VALUES ('run', 'open')")
             self.sign_meta()
-        self.party_policy = self.meta()["party_signatures"]
+        meta = self.meta()
+        self.party_policy = meta["party_signatures"]
+        self.run_state = meta.get("run")
         self._member_keys = keyring.member_secrets if party_signatures else {}
 
     def meta(self) -> dict[str, str]:
@@ -433,6 +470,39 @@ class LocalLedger:
                 f"ledger {self.path}: its meta rows are not the ones the operator signed (run "
                 "`wattmesh ledger verify`); not appending to it"
             )
+
+    def finish_run(self) -> dict:
+        """Write the closing mark of a run ledger: ``run = complete`` and ``run_end`` (the last signed
+        tree head's index, size and root), signed with the rest of ``meta``; nothing is appended after.
+
+        Returns
+        -------
+        dict
+            The mark: ``head_index`` (-1 when no interval was appended), ``tree_size`` [entries] and
+            ``root_hash`` (hex).
+
+        Raises
+        ------
+        LedgerError
+            when the ledger is no open run ledger (opened without ``run=True``, or finished already).
+        """
+        if self.run_state != "open":
+            state = "is not a run's ledger" if self.run_state is None else "was finished already"
+            raise LedgerError(f"ledger {self.path}: {state}; only an open run ledger can be finished")
+        last = self.latest_head()
+        if last is not None and last.tree_size != self.size:
+            raise LedgerError(
+                f"ledger {self.path}: holds {self.size} entries but its last tree head covers {last.tree_size}"
+            )
+        mark = run_end_mark(last)
+        with self.conn:
+            self.conn.execute("UPDATE meta SET value = 'complete' WHERE key = 'run'")
+            self.conn.execute(
+                "INSERT INTO meta VALUES ('run_end', ?)", (json.dumps(mark, separators=(",", ":")),)
+            )
+            self.sign_meta()
+        self.run_state = "complete"
+        return mark
 
     def sign_meta(self) -> None:
         """Sign the ``meta`` table as it is now (call inside the transaction that changed it)."""
@@ -556,6 +626,11 @@ class LocalLedger:
             for a bad trade, a transaction id already in the log, a party signature that does not verify
             under the member's registered key, or an interval end not after the last tree head's.
         """
+        if self.run_state == "complete":
+            raise LedgerError(
+                f"ledger {self.path}: the run that wrote it has finished (its closing mark is signed); "
+                "not appending to it"
+            )
         try:
             end = iso_utc([interval_end])[0]
             start = "" if interval_start is None else iso_utc([interval_start])[0]

@@ -51,7 +51,8 @@ def record_trades(
     path = out / "ledger.sqlite"
     keyring = ensure_keys(key_dir, community.member_ids.tolist())
     path.unlink(missing_ok=True)
-    ledger = open_ledger(backend, path, keyring, mode=mode, party_signatures=party_signatures)
+    # a run ledger: `wattmesh ledger verify` calls it INCOMPLETE until the closing mark below is signed
+    ledger = open_ledger(backend, path, keyring, mode=mode, party_signatures=party_signatures, run=True)
     trades = result.full.trades
     step = community.index[1] - community.index[0]
     # The records' interval column is categorical over the run's interval starts: its codes are the rows.
@@ -65,6 +66,7 @@ def record_trades(
             head = heads[-1] if heads else head
             if progress is not None:
                 progress(stop, len(community.index))
+        ledger.finish_run()
         problems = tuple(str(p) for p in ledger.verify_chain()) if backend == "evm" else ()
     finally:
         ledger.close()
