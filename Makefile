@@ -34,7 +34,7 @@ $(ANVIL):
 test: $(STAMP) $(ANVIL)
 	$(BIN)/ruff check wattmesh tests benchmarks
 	$(BIN)/ruff format --check wattmesh tests benchmarks
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check wattmesh tests benchmarks
