@@ -2,7 +2,8 @@
 
 Exit codes, the same for every command: 0 done; 1 internal error (a bug: one line, the traceback only with
 ``--debug``); 2 bad input (a file, a field or an option; the message names it and its value); 3 corrupt data
-or a failed audit (e.g. a ledger that does not verify).
+or a failed audit (e.g. a ledger that does not verify); 4 incomplete (`ledger verify` of a run's ledger
+that has no signed closing mark: the run was interrupted, what is there verifies).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from wattmesh.service.live import live_command
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_CORRUPT = 3
+EXIT_INCOMPLETE = 4
 
 app = typer.Typer(
     help="wattmesh: peer-to-peer community energy, simulated or live. Exit codes: 0 done, 1 internal error "
-    "(add --debug for the traceback), 2 bad input, 3 corrupt data or failed audit.",
+    "(add --debug for the traceback), 2 bad input, 3 corrupt data or failed audit, 4 incomplete (a ledger "
+    "of an interrupted run).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -332,7 +332,7 @@ class TreeHead:
                 bytes.fromhex(data["interval_root"]),
                 bytes.fromhex(data["signature"]),
             )
-        except (KeyError, ValueError, TypeError) as err:
+        except (KeyError, ValueError, TypeError, OverflowError) as err:
             raise ValueError(f"tree head {data!r}: {err!r}; expected the fields of TreeHead.to_dict") from err
 
     def is_signed_by(self, operator_public: bytes) -> bool:

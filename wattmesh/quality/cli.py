@@ -57,7 +57,7 @@ def _load(path: Path, interval, tz, unit, kind):
                 raise ReadingsError(
                     f"--interval {interval!r} is not a duration (expected e.g. 15min)"
                 ) from None
-            if step.total_seconds() <= 0:
+            if not step.total_seconds() > 0:  # NaT (an empty --interval) gives NaN seconds
                 raise ReadingsError(f"--interval {interval!r} is not a positive duration")
         return read_meter_file(path, interval=interval, tz=tz, unit=unit, kind=kind)
     except ReadingsError as err:
