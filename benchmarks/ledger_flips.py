@@ -80,8 +80,7 @@ def write_run_ledger(path: Path, key_dir: Path) -> list[str]:
                 trades, START + pd.Timedelta(minutes=15 * (k + 1)), START + pd.Timedelta(minutes=15 * k)
             )
         ledger.finish_run()
-    with contextlib.closing(sqlite3.connect(path)) as conn:  # one file, no -wal beside it
-        conn.execute("PRAGMA journal_mode=DELETE")
+    assert not path.with_name(path.name + "-wal").exists()  # as the simulator leaves it: one file, WAL mode
     return ids
 
 
