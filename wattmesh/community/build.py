@@ -17,10 +17,13 @@ Rules (SimBench feeders):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
-from wattmesh.community.model import ASSETS, EV_SESSIONS, MEMBERS, Community
+from wattmesh.community.files import files_parts
+from wattmesh.community.model import ASSETS, EV_SESSIONS, MEMBERS, Community, CommunityParts
 from wattmesh.community.scenario import Scenario
 from wattmesh.community.simbench_source import FeederData, load_feeder
 from wattmesh.community.tariffs import tou_price_series
@@ -33,9 +36,27 @@ WIND_PROFILE = f"dwd_try2010_{TRY_REGION:02d}"
 
 
 def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Community:
-    """The community the scenario describes, over the scenario's time span."""
-    feeder = feeder if feeder is not None else load_feeder(scenario["feeder.code"])
+    """The community the scenario describes, over the scenario's time span.
+
+    The feeder source gives the members, their assets, loads and generation (:func:`simbench_parts`, or
+    :func:`wattmesh.community.files.files_parts` for ``feeder.source = "files"``); every source then gets the
+    same fleet, community battery, tariffs, span and market interval (:func:`community_of`).
+    """
     rng = np.random.default_rng(scenario["seed"])
+    if scenario["feeder.source"] == "files":
+        parts = files_parts(scenario)
+    else:
+        parts = simbench_parts(
+            scenario, feeder if feeder is not None else load_feeder(scenario["feeder.code"]), rng
+        )
+    parts = _add_fleet(scenario, parts, rng)
+    parts = _add_community_battery(scenario, parts)
+    return community_of(scenario, parts)
+
+
+def simbench_parts(scenario: Scenario, feeder: FeederData, rng: np.random.Generator) -> CommunityParts:
+    """Members, assets, EV sessions, load and generation of a SimBench feeder (the rules of this module's
+    docstring), over SimBench's whole year; household loads get the scenario's seeded variety."""
     elements = feeder.elements
     loads = elements[elements["element"] == "load"]
     is_member_load = loads["profile"].str.match(r"^(H0|G\d)")
@@ -110,52 +131,70 @@ def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Com
     sessions = _ev_sessions(
         feeder.load_kw[ev_loads["name"]], ev_loads, assets, full_index, scenario["ev.dwell_hours"]
     )
+    members["annual_load_kwh"] = base_kw.sum(axis=0) * 0.25
+    # One per-kW PV shape for the feeder: the rating-weighted mean of its generators' profiles.
+    pv_per_kw = feeder.sgen_kw[sgens["name"]].to_numpy().sum(axis=1) / max(sgens["rated_kw"].sum(), 1e-9)
+    return CommunityParts(
+        members=members,
+        assets=assets,
+        ev_sessions=sessions,
+        index=full_index,
+        load_kw=base_kw,
+        generation_kw=generation_kw,
+        pv_per_kw=pv_per_kw,
+        battery_bus=int(elements["trafo_bus"].iloc[0]),
+        meta={"feeder": feeder.code, "net_path": str(feeder.net_path)},
+    )
 
-    members, assets, generation_kw = _add_fleet(scenario, members, assets, generation_kw, feeder, rng)
 
-    if scenario["community_battery.capacity_kwh"] > 0:
-        trafo_bus = int(elements["trafo_bus"].iloc[0])
-        members = pd.concat(
-            [
-                members,
-                pd.DataFrame(
-                    {
-                        "member_id": [COMMUNITY_BATTERY_ID],
-                        "kind": ["community"],
-                        "bus": [trafo_bus],
-                        "load_profile": [""],
-                    }
-                ),
-            ],
-            ignore_index=True,
+def _add_community_battery(scenario: Scenario, parts: CommunityParts) -> CommunityParts:
+    """The scenario's community battery as a member of kind ``community`` at the transformer's LV bus."""
+    if scenario["community_battery.capacity_kwh"] <= 0:
+        return parts
+    member = pd.DataFrame(
+        {
+            "member_id": [COMMUNITY_BATTERY_ID],
+            "kind": ["community"],
+            "bus": [parts.battery_bus],
+            "load_profile": [""],
+            "annual_load_kwh": [0.0],
+        }
+    )
+    asset = pd.DataFrame(
+        {
+            "asset_id": [f"{COMMUNITY_BATTERY_ID}_storage"],
+            "member_id": [COMMUNITY_BATTERY_ID],
+            "kind": ["battery"],
+            "power_kw": [scenario["community_battery.power_kw"]],
+            "capacity_kwh": [scenario["community_battery.capacity_kwh"]],
+            "efficiency": [scenario["community_battery.efficiency"]],
+            "soc_initial": [0.5],
+            "profile": [""],
+        }
+    )
+    if (parts.members["member_id"] == COMMUNITY_BATTERY_ID).any():
+        raise ValueError(
+            f"community_battery: member_id {COMMUNITY_BATTERY_ID!r} is taken by a member of the feeder; rename "
+            "that member or give the battery as a member of kind community instead"
         )
-        assets = pd.concat(
-            [
-                assets,
-                pd.DataFrame(
-                    {
-                        "asset_id": [f"{COMMUNITY_BATTERY_ID}_storage"],
-                        "member_id": [COMMUNITY_BATTERY_ID],
-                        "kind": ["battery"],
-                        "power_kw": [scenario["community_battery.power_kw"]],
-                        "capacity_kwh": [scenario["community_battery.capacity_kwh"]],
-                        "efficiency": [scenario["community_battery.efficiency"]],
-                        "soc_initial": [0.5],
-                        "profile": [""],
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
-        base_kw = np.hstack([base_kw, np.zeros((n_intervals, 1))])
-        generation_kw = np.hstack([generation_kw, np.zeros((n_intervals, 1))])
+    zeros = np.zeros((len(parts.index), 1))
+    return replace(
+        parts,
+        members=pd.concat([parts.members, member], ignore_index=True),
+        assets=pd.concat([parts.assets, asset], ignore_index=True),
+        load_kw=np.hstack([parts.load_kw, zeros]),
+        generation_kw=np.hstack([parts.generation_kw, zeros]),
+    )
 
-    interval_h = 0.25
-    members["annual_load_kwh"] = base_kw.sum(axis=0) * interval_h
-    members = MEMBERS.conform(members)
-    assets = ASSETS.conform(assets)
-    sessions = EV_SESSIONS.conform(sessions)
 
+def community_of(scenario: Scenario, parts: CommunityParts) -> Community:
+    """The community of a source's parts with the scenario's tariffs and emissions, over the scenario's
+    span (default: the data's) at the scenario's market interval."""
+    members = MEMBERS.conform(parts.members)
+    assets = ASSETS.conform(parts.assets)
+    sessions = EV_SESSIONS.conform(parts.ev_sessions)
+    full_index = parts.index
+    n_intervals = len(full_index)
     start = scenario["time.start"] or full_index[0]
     end = scenario["time.end"] or full_index[-1] + (full_index[1] - full_index[0])
     tz = scenario["timezone"]
@@ -164,8 +203,8 @@ def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Com
         assets=assets,
         ev_sessions=sessions,
         index=full_index,
-        load_kw=base_kw,
-        generation_kw=generation_kw,
+        load_kw=parts.load_kw,
+        generation_kw=parts.generation_kw,
         retail_per_kwh=tou_price_series(
             full_index, scenario["tariff.retail_per_kwh"], scenario.retail_tou, tz
         ),
@@ -178,12 +217,7 @@ def build_community(scenario: Scenario, feeder: FeederData | None = None) -> Com
         else np.full(n_intervals, scenario["emissions.grid_kg_per_kwh"]),
         currency=scenario["currency"],
         name=scenario["name"],
-        meta={
-            "feeder": feeder.code,
-            "net_path": str(feeder.net_path),
-            "seed": scenario["seed"],
-            "timezone": tz,
-        },
+        meta={**parts.meta, "seed": scenario["seed"], "timezone": tz},
     ).slice(start, end)
     minutes = scenario["time.interval_minutes"]
     return community if minutes == 15 else resample(community, minutes)
@@ -252,24 +286,22 @@ def _ev_sessions(
     )
 
 
-def _add_fleet(scenario, members, assets, generation_kw, feeder, rng):
+def _add_fleet(scenario: Scenario, parts: CommunityParts, rng: np.random.Generator) -> CommunityParts:
     """Add the scenario's ``[[fleet]]`` PV, batteries and wind turbines to randomly drawn (seeded) households.
 
-    Fleet PV follows the feeder's PV shape per kW; a fleet's turbines all see the same hub-height wind
-    (:func:`wattmesh.community.wind.turbine_series_kw`), computed once per fleet.
+    Fleet PV follows the source's PV shape per kW (``parts.pv_per_kw``); a fleet's turbines all see the
+    same hub-height wind (:func:`wattmesh.community.wind.turbine_series_kw`), computed once per fleet.
     """
     if not scenario.fleet:
-        return members, assets, generation_kw
-    generation_kw = generation_kw.copy()
-    sgens = feeder.elements[feeder.elements["element"] == "sgen"]
-    # One per-kW PV shape for the feeder: the rating-weighted mean of its generators' profiles.
-    pv_per_kw = feeder.sgen_kw[sgens["name"]].to_numpy().sum(axis=1) / max(sgens["rated_kw"].sum(), 1e-9)
+        return parts
+    members, assets = parts.members, parts.assets
+    generation_kw = parts.generation_kw.copy()
     new_rows = []
     for i, fleet in enumerate(scenario.fleet):
         if fleet["kind"] == "wind":
-            unit_kw = turbine_series_kw(feeder.index, fleet["hub_height_m"], fleet["power_kw"])
+            unit_kw = turbine_series_kw(parts.index, fleet["hub_height_m"], fleet["power_kw"])
         elif fleet["kind"] == "pv":
-            unit_kw = pv_per_kw * fleet["power_kw"]
+            unit_kw = parts.pv_per_kw * fleet["power_kw"]
         has = set(assets.loc[assets["kind"] == fleet["kind"], "member_id"])
         has_pv = set(assets.loc[assets["kind"] == "pv", "member_id"])
         households = members[members["kind"] == "household"]["member_id"]
@@ -296,7 +328,8 @@ def _add_fleet(scenario, members, assets, generation_kw, feeder, rng):
             if fleet["kind"] in ("pv", "wind"):
                 column = members.index[members["member_id"] == member_id][0]
                 generation_kw[:, column] += unit_kw
-    return members, pd.concat([assets, pd.DataFrame(new_rows)], ignore_index=True), generation_kw
+    assets = pd.concat([assets, pd.DataFrame(new_rows)], ignore_index=True)
+    return replace(parts, assets=assets, generation_kw=generation_kw)
 
 
 def resample(community: Community, minutes: int) -> Community:

@@ -199,3 +199,29 @@ class Community:
             name=self.name,
             meta=dict(self.meta),
         )
+
+
+@dataclass
+class CommunityParts:
+    """What a feeder source (SimBench, a co-op's files) gives :func:`wattmesh.community.build.build_community`
+    before the parts every source shares (fleet, community battery, tariffs, span) are added.
+
+    Attributes
+    ----------
+    members, assets, ev_sessions : tables (``MEMBERS`` with ``annual_load_kwh``, ``ASSETS``, ``EV_SESSIONS``)
+    index : interval starts of the source's whole data, tz-aware UTC, 15 minutes
+    load_kw, generation_kw : (T, M) inflexible load and PV/wind output [kW]
+    pv_per_kw : (T,) output of 1 kW of PV on the source's sun, for fleet PV [kW/kWp]
+    battery_bus : bus of the community battery (the transformer's LV bus)
+    meta : what the community's ``meta`` records about its source (``feeder``, ``net_path``, ...)
+    """
+
+    members: pd.DataFrame
+    assets: pd.DataFrame
+    ev_sessions: pd.DataFrame
+    index: pd.DatetimeIndex
+    load_kw: np.ndarray
+    generation_kw: np.ndarray
+    pv_per_kw: np.ndarray
+    battery_bus: int
+    meta: dict = field(default_factory=dict)

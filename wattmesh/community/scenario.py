@@ -115,6 +115,15 @@ FIELDS: tuple[Field, ...] = (
         maximum=180.0,
     ),
     Field(
+        "feeder.weather",
+        "str",
+        "-",
+        "feeder.source = files: weather of modelled PV and wind: the DWD test reference year (Potsdam) or a "
+        "clear sky (an upper bound, for sites outside Germany)",
+        "dwd_try",
+        choices=("dwd_try", "clear_sky"),
+    ),
+    Field(
         "members.shift_minutes_max",
         "float",
         "min",
@@ -614,20 +623,24 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
                 "feeder.code", code, f"{code!r} is not a SimBench LV feeder code (e.g. 1-LV-rural3--2-sw)"
             )
         )
-    data = simbench_index() if values.get("feeder.source") != "files" else values.pop("_files_index")
+    files_index = values.pop("_files_index", None)
+    # Files that could not be read are reported on their own; the checks against the data's span need them.
+    has_span = values.get("feeder.source") != "files" or files_index is not None
+    data = simbench_index() if files_index is None else files_index
+    data_name = "SimBench 2016" if files_index is None else "the readings file's"
     data_start, data_end = data[0], data[-1] + (data[1] - data[0])
     start, end = values.get("time.start"), values.get("time.end")
     for name, stamp in (("time.start", start), ("time.end", end)):
-        if stamp is not None and not (data_start <= stamp <= data_end):
+        if has_span and stamp is not None and not (data_start <= stamp <= data_end):
             problems.append(
                 Problem(
                     name,
                     str(stamp),
-                    f"{stamp} is outside the data's span {data_start} to {data_end} (SimBench 2016)",
+                    f"{stamp} is outside the data's span {data_start} to {data_end} ({data_name})",
                 )
             )
     outage = values.get("outage.start")
-    if outage is not None and not (data_start <= outage < data_end):
+    if has_span and outage is not None and not (data_start <= outage < data_end):
         problems.append(Problem("outage.start", str(outage), f"{outage} is outside the data's span"))
     step = pd.Timedelta(minutes=values.get("time.interval_minutes") or 15)
     if start is not None and end is not None and end <= start:
@@ -642,7 +655,7 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
             )
         )
     for name, stamp in (("time.start", start), ("time.end", end)):
-        if stamp is not None and (stamp - data_start) % step != pd.Timedelta(0):
+        if has_span and stamp is not None and (stamp - data_start) % step != pd.Timedelta(0):
             problems.append(
                 Problem(
                     name, str(stamp), f"{stamp} is not on a {step.seconds // 60}-minute interval boundary"
@@ -706,7 +719,7 @@ def _feeder_files_problems(values: dict, source: str) -> list[Problem]:
         if values.get("feeder.code") is None:
             return [Problem("feeder.code", None, "is missing (required with feeder.source = simbench)")]
         return []
-    from wattmesh.community.files import FilesError, read_member_file, readings_index
+    from wattmesh.community.files import FilesError, read_coop_files
 
     folder = Path(source).parent if Path(source).is_file() else Path.cwd()
     problems = []
@@ -723,16 +736,19 @@ def _feeder_files_problems(values: dict, source: str) -> list[Problem]:
     if problems:
         return problems
     try:
-        read_member_file(values["feeder.members_file"])
-        index = readings_index(values["feeder.readings_file"], values.get("timezone") or "UTC")
+        files = read_coop_files(
+            values["feeder.members_file"],
+            values["feeder.readings_file"],
+            values["feeder.network_file"],
+            values.get("timezone") or "UTC",
+        )
     except FilesError as exc:
-        field = (
-            "feeder.members_file"
-            if str(exc).startswith(values["feeder.members_file"])
-            else "feeder.readings_file"
+        field = next(
+            (n for n in ("feeder.members_file", "feeder.readings_file") if str(exc).startswith(values[n])),
+            "feeder.network_file",
         )
         return [Problem(field, str(exc).split(": ")[0], str(exc))]
-    values["_files_index"] = index
+    values["_files_index"] = files.load_kwh.index
     return []
 
 

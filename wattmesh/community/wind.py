@@ -21,11 +21,11 @@ References
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from wattmesh.community.weather import TRY_REGION, read_dwd_try, try_on_index
 
 #: Bergey Excel 10 power curve [1]_: hub-height wind speed bins [m/s] and electrical output [kW].
 EXCEL10_WIND_SPEED_M_S = (
@@ -40,8 +40,6 @@ EXCEL10_RATED_KW = 10.0
 
 #: The DWD test reference year's wind is measured 10 m above ground.
 TRY_MEASURED_HEIGHT_M = 10.0
-#: DWD climate region of the wind data: 4 (Potsdam), inland northern Germany, like SimBench's rural feeders.
-TRY_REGION = 4
 #: Power-law exponent of the wind profile, open terrain onshore [2]_.
 HELLMAN_EXPONENT = 1 / 7
 
@@ -51,22 +49,10 @@ def load_dwd_try_wind(region: int = TRY_REGION) -> pd.DataFrame:
 
     The TRY 2010 "mean year" files hold one year of observed hours (1988-2007 segments) of a German
     climate region (4 = Potsdam). Hour ``HH`` (1-24, CET) is the hour ending then; the index is the hour
-    start in UTC, with the year set to 2010 (the files name none).
+    start in UTC, with the year set to 2010 (the files name none). Read by
+    :func:`wattmesh.community.weather.read_dwd_try`.
     """
-    import demandlib
-
-    path = Path(demandlib.__file__).parent / "vdi" / "resources_weather" / f"TRY2010_{region:02d}_Jahr.dat"
-    if not path.is_file():
-        raise FileNotFoundError(f"DWD test reference year not found: no {path}")
-    with path.open(encoding="latin-1") as lines:
-        header = next(n for n, line in enumerate(lines) if line.startswith("***")) - 1
-    raw = pd.read_csv(path, sep=r"\s+", skiprows=header, comment="*", encoding="latin-1")
-    start = pd.Timestamp("2010-01-01 00:00", tz="Etc/GMT-1")
-    index = pd.date_range(start, periods=len(raw), freq="h").tz_convert("UTC")
-    index.name = "time"
-    return pd.DataFrame(
-        {"wind_speed_m_s": raw["WG"].to_numpy(float), "temperature_c": raw["t"].to_numpy(float)}, index=index
-    )
+    return read_dwd_try(region)[["wind_speed_m_s", "temperature_c"]].copy()
 
 
 def wind_speed_on_index(index: pd.DatetimeIndex, region: int = TRY_REGION) -> np.ndarray:
@@ -75,14 +61,7 @@ def wind_speed_on_index(index: pd.DatetimeIndex, region: int = TRY_REGION) -> np
     Each interval takes the reference-year hour with the same UTC month, day and hour (the year has no
     29 February: that day takes the 28th's hours); the hour's value holds for each interval in it.
     """
-    wind = load_dwd_try_wind(region)["wind_speed_m_s"]
-    by_hour = pd.Series(
-        wind.to_numpy(), index=pd.MultiIndex.from_arrays([wind.index.month, wind.index.day, wind.index.hour])
-    )
-    utc = pd.DatetimeIndex(index).tz_convert("UTC")
-    day = np.where((utc.month == 2) & (utc.day == 29), 28, utc.day)
-    keys = pd.MultiIndex.from_arrays([utc.month, day, utc.hour])
-    return by_hour.reindex(keys).to_numpy(dtype=float)
+    return try_on_index(index, "wind_speed_m_s", region)
 
 
 def turbine_power_kw(

@@ -31,6 +31,21 @@ def _step(bar: Progress, label: str, work, *args, **kwargs):
     return value
 
 
+def _print_readings_repairs(console: Console, scenario, meta: dict) -> None:
+    """Say how many meter readings of a co-op's files the quality checks flagged and how they were repaired."""
+    if scenario["feeder.source"] != "files":
+        return
+    flagged, repaired = meta.get("readings_flagged", 0), meta.get("readings_repaired", {})
+    if flagged:
+        methods = ", ".join(f"{method}: {count}" for method, count in repaired.items()) or "none changed"
+        console.print(
+            f"{escape(scenario['feeder.readings_file'])}: {flagged} reading(s) flagged by the quality checks, "
+            f"repaired ({methods}); see `wattmesh meter check` for each one",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def run_validate(path: Path, console: Console) -> int:
     """Print every problem of a scenario file; 0 when it is valid, 2 otherwise."""
     try:
@@ -90,6 +105,7 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
     )
     with Progress(*columns, console=console, transient=False) as bar:
         community = _step(bar, "loading the community", build_community, scenario)
+        _print_readings_repairs(console, scenario, community.meta)
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)
@@ -124,7 +140,10 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         if outage is not None and not (community.index[0] <= outage <= community.index[-1]):
             console.print(f"outage.start {outage} is outside the simulated span: no outage study")
             outage = None
-        if scenario["grid.power_flow"]:
+        power_flow = scenario["grid.power_flow"] and community.meta.get("net_path") is not None
+        if scenario["grid.power_flow"] and not power_flow:
+            console.print("feeder.network_file is empty: no power flow, no grid or outage study")
+        if power_flow:
             grid = _step(
                 bar,
                 "power flow, outage",
