@@ -603,17 +603,19 @@ backend = "local"
 """
 
 
-def template_readings(start: str = "2016-06-01T00:00:00Z", days: int = 2) -> str:
-    """Example readings for the template's members (replace them with your meters'): a smooth daily load
-    shape [kWh per 15 min], one meter per household, in the long layout of :mod:`wattmesh.quality`."""
+def template_readings(start: str = "2016-06-01T00:00:00Z", days: int = 7) -> str:
+    """Example readings for the template's members (replace them with your meters'): a daily load shape
+    with seeded noise [kWh per 15 min], one meter per household, in the long layout of :mod:`wattmesh.quality`."""
     index = pd.date_range(start, periods=days * 96, freq="15min")
     hour = index.hour + index.minute / 60
     shape = 0.05 + 0.04 * np.exp(-((hour - 7.5) ** 2) / 2) + 0.08 * np.exp(-((hour - 19) ** 2) / 4)
+    # Seeded noise: real meters never repeat one value for hours (the quality checks flag that as stuck).
+    rng = np.random.default_rng(0)
     lines = ["timestamp,meter_id,kind,value"]
     for member, scale in (("home_01", 1.0), ("home_02", 1.3)):
+        values = shape * scale * rng.lognormal(0.0, 0.2, len(index))
         lines += [
-            f"{t:%Y-%m-%dT%H:%M:%SZ},{member},consumption,{v:.4f}"
-            for t, v in zip(index, shape * scale, strict=True)
+            f"{t:%Y-%m-%dT%H:%M:%SZ},{member},consumption,{v:.4f}" for t, v in zip(index, values, strict=True)
         ]
     return "\n".join(lines) + "\n"
 

@@ -77,10 +77,33 @@ def community_init(
     clock: str = typer.Option(
         "wall", help="wall (real time) or manual (the operator moves the market clock)."
     ),
+    template: str = typer.Option(
+        "exchange",
+        "--template",
+        help="exchange: the live exchange's folder; files: templates of a co-op's own community to "
+        "simulate (members.csv, readings.csv, scenario.toml; docs/own-community.md).",
+    ),
 ) -> None:
-    """Write a co-op folder: exchange.toml, members.csv and a key pair per member and for the operator."""
+    """Write a co-op folder: exchange.toml, members.csv and a key pair per member and for the operator
+    (``--template files``: the own-community templates to fill in and simulate)."""
     from wattmesh.service.coop import coop_from_scenario
 
+    if template == "files":
+        from wattmesh.community.files import FilesError, write_templates
+
+        try:
+            paths = write_templates(folder)
+        except (FilesError, OSError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        names = ", ".join(p.name for p in paths)
+        typer.echo(
+            f"{folder}: wrote {names}; fill them in, then `wattmesh simulate {folder / 'scenario.toml'}`"
+        )
+        return
+    if template != "exchange":
+        typer.echo(f"error: --template {template!r} is not one of exchange, files", err=True)
+        raise typer.Exit(2)
     try:
         coop = coop_from_scenario(folder, from_scenario, clock=clock)
     except ValueError as err:
