@@ -194,10 +194,27 @@ def test_a_commit_swaps_a_complete_folder_for_a_complete_folder(tmp_path):
     assert manifest_problems(out) == [f"{out}: a.txt differs from the manifest (changed or truncated)"]
 
 
+#: issue 15's ways to a run without a single local trade (each crashed the run once)
+NO_TRADES = {
+    "utility_only": [('mechanism = "pay_as_clear"', 'mechanism = "utility_only"')],
+    "feed-in above retail": [("feed_in_per_kwh = 0.08", "feed_in_per_kwh = 0.45")],
+    "local fee 0.90": [("local_fee_per_kwh = 0.02", "local_fee_per_kwh = 0.90")],
+    "evening, no community battery": [
+        ('start = "2016-06-10T00:00:00Z"', 'start = "2016-06-10T19:00:00Z"'),
+        ('end = "2016-06-11T00:00:00Z"', 'end = "2016-06-10T23:00:00Z"'),
+        ("capacity_kwh = 200.0", "capacity_kwh = 0.0"),
+        ("power_kw = 100.0", "power_kw = 0.0"),
+    ],
+}
+
+
 @pytest.mark.slow
-def test_a_run_without_local_trades_writes_a_complete_folder(tmp_path, capsys):
-    path = tmp_path / "utility.toml"
-    path.write_text(scenario_text(*QUICK, ('mechanism = "pay_as_clear"', 'mechanism = "utility_only"')))
+@pytest.mark.parametrize("recipe", list(NO_TRADES))
+def test_a_run_without_local_trades_writes_a_complete_folder(recipe, tmp_path, capsys):
+    from wattmesh.ledger.audit import verify
+
+    path = tmp_path / "no_trades.toml"
+    path.write_text(scenario_text(*QUICK, *NO_TRADES[recipe]))
     out = tmp_path / "out"
     code, printed = run_cli(
         "simulate", str(path), "--out", str(out), "--keys", str(tmp_path / "keys"), capsys=capsys
@@ -206,7 +223,21 @@ def test_a_run_without_local_trades_writes_a_complete_folder(tmp_path, capsys):
     assert manifest_problems(out) == []
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["rows"]["trades"] == 0 and manifest["ledger"]["entries"] == 0
+    report = verify(out / "ledger.sqlite")
+    intervals = 16 if recipe.startswith("evening") else 96
+    assert report.complete and report.entries == 0 and report.tree_heads == intervals, report.summary()
     assert not (out / "keys").exists() and any((tmp_path / "keys").iterdir())
+
+
+def test_the_price_learner_learns_nothing_from_a_day_without_local_prices():
+    """A day without a single local trade: every price NaN (the tournament crashed on it, int / int)."""
+    from wattmesh.agents.strategies import PriceHistoryLearner
+
+    learner = PriceHistoryLearner(slots_per_day=4)
+    learner.observe(np.arange(4), np.full(4, np.nan))
+    assert np.isnan(learner.estimate).all()
+    learner.observe(np.array([0, 0, 1]), np.array([0.10, 0.20, np.nan]))
+    np.testing.assert_allclose(learner.estimate[:2], [0.15, np.nan])
 
 
 @pytest.mark.slow

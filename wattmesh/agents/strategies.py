@@ -298,7 +298,7 @@ class PriceHistoryLearner:
         sums = np.bincount(slot[known], price_per_kwh[known], minlength=self.slots_per_day)
         counts = np.bincount(slot[known], minlength=self.slots_per_day)
         seen = counts > 0
-        mean = np.divide(sums, counts, out=np.zeros_like(sums), where=seen)
+        mean = np.divide(sums, counts, out=np.zeros(sums.shape), where=seen)  # bincount of nothing is int
         fresh = seen & ~np.isfinite(self.estimate)
         self.estimate[fresh] = mean[fresh]
         update = seen & ~fresh
