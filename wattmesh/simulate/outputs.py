@@ -32,6 +32,8 @@ def interval_table(result: SimulationResult) -> pd.DataFrame:
     community = result.community
     dt = community.interval_h
     cur = money_suffix(community.currency)
+    # The full case's EVs follow the plan when there is one (the other cases charge on arrival).
+    ev_kw = result.ev_kw if result.home_plan is None else result.home_plan.ev_kw
     return pd.DataFrame(
         {
             "consumption_kwh": full["consumption_kwh"],
@@ -46,7 +48,7 @@ def interval_table(result: SimulationResult) -> pd.DataFrame:
             "community_battery_discharge_kwh": full["community_discharge_kwh"],
             "home_battery_soc_kwh": full["home_soc_kwh"],
             "community_battery_soc_kwh": full["community_soc_kwh"],
-            "ev_charging_kwh": result.ev_kw.sum(axis=1) * dt,
+            "ev_charging_kwh": ev_kw.sum(axis=1) * dt,
             f"local_price_{cur}_per_kwh": result.full.local_price_per_kwh,
             f"retail_{cur}_per_kwh": community.retail_per_kwh,
             f"feed_in_{cur}_per_kwh": community.feed_in_per_kwh,
