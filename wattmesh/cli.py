@@ -118,7 +118,28 @@ def simulate(
     """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv."""
     from wattmesh.simulate.cli import run_simulate
 
+    _refuse_a_keystore_on_a_file(keys)
     raise typer.Exit(run_simulate(scenario, out, start, end, console, ledger, keys))
+
+
+def _refuse_a_keystore_on_a_file(keys: Path | None) -> None:
+    """Exit 2 at once, before any work, when the keystore (``--keys`` or ``$WATTMESH_KEYS``) lies in or at
+    a regular file, which would fail only when the ledger is written, after the whole simulation."""
+    import os
+
+    name, folder = (
+        ("--keys", keys) if keys is not None else ("WATTMESH_KEYS", os.environ.get("WATTMESH_KEYS"))
+    )
+    if not folder:
+        return
+    path = Path(folder).absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == path else f"lies in {existing}, a file"
+        typer.echo(
+            f"{name} {folder} {where}; expected a keystore folder (or a path that does not exist)", err=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @scenario_app.command("validate")

@@ -171,6 +171,22 @@ def test_out_pointing_at_a_file_fails_before_anything_runs(quick, tmp_path, caps
     assert time.perf_counter() - started < 10  # before building the community
 
 
+@pytest.mark.parametrize("keys", ["a-file", "a-file/sub"])
+def test_keys_pointing_at_a_file_fail_before_anything_runs(quick, tmp_path, capsys, keys, monkeypatch):
+    (tmp_path / "a-file").write_text("keep me")
+    started = time.perf_counter()
+    out = tmp_path / "out"
+    code, printed = run_cli(
+        "simulate", str(quick), "--out", str(out), "--keys", str(tmp_path / keys), capsys=capsys
+    )
+    assert code == 2 and f"--keys {tmp_path / keys}" in printed and "expected a keystore folder" in printed
+    monkeypatch.setenv("WATTMESH_KEYS", str(tmp_path / keys))
+    code, printed = run_cli("simulate", str(quick), "--out", str(out), capsys=capsys)
+    assert code == 2 and f"WATTMESH_KEYS {tmp_path / keys}" in printed
+    assert time.perf_counter() - started < 10 and not out.exists()  # it failed after the simulation before
+    assert (tmp_path / "a-file").read_text() == "keep me"
+
+
 def test_a_second_writer_is_refused_at_once(tmp_path):
     with OutputFolder(tmp_path / "out"), pytest.raises(OutputError, match="being written by another"):
         OutputFolder(tmp_path / "out").__enter__()
