@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -302,6 +303,12 @@ def test_export_creates_no_out_file_when_it_fails(tmp_path, ledger_path):
     assert sorted(p.name for p in tmp_path.iterdir() if "trades" in p.name) == []
     result = cli("ledger", "export", str(ledger_path), "--out", str(tmp_path / "missing" / "t.jsonl"))
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_export_into_a_folder_that_cannot_be_written_is_bad_input(ledger_path):
+    result = cli("ledger", "export", str(ledger_path), "--out", "/proc/trades.jsonl")
+    assert result.exit_code == 2 and result.output.startswith("--out /proc/trades.jsonl: cannot be written")
 
 
 def test_head_of_a_ledger_without_tree_heads_and_with_a_forged_one(tmp_path, keyring, ledger_path):

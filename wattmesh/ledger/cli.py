@@ -9,6 +9,7 @@ else is an internal error (exit 1, the traceback only with ``wattmesh --debug``)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -267,8 +268,11 @@ def export(
                 for line in records(ledger, seed_only):
                     handle.write(line + "\n")
             os.replace(partial, out)
+        except OSError as err:  # a read-only folder, a full disk
+            raise LedgerInputError(f"--out {out}: cannot be written ({err.strerror or err})") from None
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
 
 
 @app.command()
