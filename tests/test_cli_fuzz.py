@@ -38,6 +38,8 @@ START = pd.Timestamp("2025-07-15T09:00:00Z")
 #: exit codes the command line documents (wattmesh.cli): 0 done, 2 bad input, 3 corrupt or failed audit,
 #: 4 incomplete; 1 only from `meter check` finding faults (its documented meaning there)
 DOCUMENTED = {0, 2, 3, 4}
+#: a file no one can create, root included (Linux's /proc)
+UNWRITABLE = "/proc/wattmesh-fuzz.out"
 
 
 def _trades(k: int, n: int) -> pd.DataFrame:
@@ -221,7 +223,9 @@ def _argv(draw, files: Files) -> list:
         if opt(st.booleans()):
             argv += [
                 "--out",
-                opt(st.sampled_from(["@out.jsonl", "a-folder", "@no-folder/out.jsonl", "a-file"])),
+                opt(
+                    st.sampled_from(["@out.jsonl", "a-folder", "@no-folder/out.jsonl", "a-file", UNWRITABLE])
+                ),
             ]
         return argv + (["--seed-only"] if opt(st.booleans()) else [])
     if command == "head":
@@ -236,12 +240,18 @@ def _argv(draw, files: Files) -> list:
     if command in ("meter check", "meter repair"):
         argv = [*command.split(), opt(st.sampled_from(READINGS))]
         if command == "meter repair":
-            argv += ["--out", opt(st.sampled_from(["@repaired.parquet", "a-folder", "@no-folder/r.parquet"]))]
+            argv += [
+                "--out",
+                opt(st.sampled_from(["@repaired.parquet", "a-folder", "@no-folder/r.parquet", UNWRITABLE])),
+            ]
         for option in ("--interval", "--tz", "--unit", "--kind", "--skip"):
             if opt(st.booleans()):
                 argv += [option, opt(words)]
         if opt(st.booleans()):
-            argv += ["--report", opt(st.sampled_from(["@report.html", "a-folder", "@no-folder/r.html"]))]
+            argv += [
+                "--report",
+                opt(st.sampled_from(["@report.html", "a-folder", "@no-folder/r.html", UNWRITABLE])),
+            ]
         return argv
     if command == "simulate":
         scenario = opt(st.sampled_from([*BAD_SCENARIOS, None, "@default.toml"]))
@@ -359,6 +369,12 @@ def test_what_the_fuzz_found_is_one_line_of_bad_input(tmp_path_factory):
     # an empty --interval is NaT, whose NaN seconds passed the "positive duration" check
     found = call(["meter", "check", str(path["na.csv"]), "--interval", ""])
     assert found.code == 2 and "--interval '' is not a positive duration" in found.output
+    if Path("/proc/self").is_dir():  # outputs in a folder where no file can be made (an OSError)
+        for argv in (["meter", "repair", str(path["readings.csv"]), "--out", UNWRITABLE],
+                     ["meter", "check", str(path["readings.csv"]), "--report", UNWRITABLE],
+                     ["ledger", "export", str(path["ledger.sqlite"]), "--out", UNWRITABLE]):  # fmt: skip
+            found = call(argv)
+            assert found.code == 2 and f"{UNWRITABLE}: cannot be written" in found.output, found
 
 
 @settings(

@@ -77,16 +77,26 @@ def _check(data, tz, skip=None):
         _fail(str(err).splitlines()[0])
 
 
+def _write(path: Path, write) -> None:
+    """``write_atomic(path, write)``, a folder that cannot be written being bad input (one line, exit 2)."""
+    from wattmesh.quality.report import write_atomic
+
+    try:
+        write_atomic(path, write)
+    except OSError as err:
+        _fail(f"{path}: cannot be written ({err.strerror or err})")
+
+
 def _write_report(report_path: Path, data, flags, report, repaired=None) -> None:
-    from wattmesh.quality.report import events_csv, report_html, write_atomic
+    from wattmesh.quality.report import events_csv, report_html
 
     page = report_html(
         data.values, flags, report, title=f"Meter data quality: {data.source}", repaired=repaired
     )
-    write_atomic(report_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    _write(report_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     csv_path = report_path.with_suffix(".csv")
     text = events_csv(report)
-    write_atomic(csv_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    _write(csv_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _print_summary(report, source: str) -> None:
@@ -165,7 +175,6 @@ def repair(
 ) -> None:
     """Repair meter readings: every estimated value flagged with how it was estimated, raw values kept."""
     from wattmesh.quality.repair import repair_readings
-    from wattmesh.quality.report import write_atomic
 
     _check_output_parent(out)
     if report is not None:
@@ -178,7 +187,7 @@ def repair(
     flags, result = _check(data, tz, skip)
     repaired = repair_readings(data, flags, max_interpolate=str(limit))
     table = repaired.long()
-    write_atomic(out, lambda tmp: table.to_parquet(tmp, compression="zstd", index=False))
+    _write(out, lambda tmp: table.to_parquet(tmp, compression="zstd", index=False))
     if report is not None:
         _write_report(report, data, flags, result, repaired.values)
     _print_summary(result, str(readings))
