@@ -20,6 +20,9 @@ _INSERT = text(
 )
 _RAISE_SEQ = text("UPDATE signers SET last_seq = :seq WHERE signer = :signer AND last_seq < :seq")
 _ADD_SIGNER = text("INSERT INTO signers (signer, last_seq) VALUES (:signer, 0)")
+_COLUMNS = ("id", "kind", "signer", "seq", "body_hash", "payload", "response", "recorded_at")
+_INSERT_DRIVER = f"INSERT INTO journal ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_RAISE_SEQ_DRIVER = "UPDATE signers SET last_seq = ? WHERE signer = ? AND last_seq < ?"
 _LOOKUP = text("SELECT body_hash, response FROM journal WHERE signer = :signer AND seq = :seq")
 
 
@@ -28,6 +31,11 @@ def engine_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """``sql`` with ``?`` placeholders in the driver's own style (sqlite3: ``?``, psycopg: ``%s``)."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def schema_statements() -> list[str]:
@@ -87,24 +95,24 @@ class Journal:
 
     @staticmethod
     def insert_many(conn: Connection, rows: list[dict]) -> None:
-        conn.execute(_INSERT, rows)
+        """Insert journal rows with one driver-level executemany (the writer's hot path: no SQL compiling)."""
+        params = [tuple(row[c] for c in _COLUMNS) for row in rows]
+        conn.exec_driver_sql(_driver_sql(conn, _INSERT_DRIVER), params)
 
     @staticmethod
     def raise_seqs(conn: Connection, pairs: list[tuple[str, int]]) -> None:
         """Raise each signer's last sequence number, in order; RuntimeError (the transaction rolls back) if
         one of them is not above the stored one."""
-        params = [{"signer": signer, "seq": seq} for signer, seq in pairs]
+        sql = _driver_sql(conn, _RAISE_SEQ_DRIVER)
+        params = [(seq, signer, seq) for signer, seq in pairs]
         if conn.dialect.supports_sane_multi_rowcount:
-            moved = conn.execute(_RAISE_SEQ, params).rowcount
-            if moved == len(params):
-                return
+            moved = conn.exec_driver_sql(sql, params).rowcount
         else:
-            moved = sum(conn.execute(_RAISE_SEQ, p).rowcount for p in params)
-            if moved == len(params):
-                return
-        raise RuntimeError(
-            f"{len(params) - moved} sequence number(s) did not rise: the journal has another writer"
-        )
+            moved = sum(conn.exec_driver_sql(sql, p).rowcount for p in params)
+        if moved != len(params):
+            raise RuntimeError(
+                f"{len(params) - moved} sequence number(s) did not rise: the journal has another writer"
+            )
 
     @staticmethod
     def raise_seq(conn: Connection, signer: str, seq: int) -> bool:
