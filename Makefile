@@ -7,7 +7,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: demo test lint format bench clean lock
+.PHONY: demo test lint format bench clean lock screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate_scale.py
+
+# docs/report.png from a real run of the default scenario (three June days) in Debian's Chromium.
+screenshot: $(STAMP)
+	$(BIN)/python benchmarks/report_screenshot.py
 
 clean:
 	rm -rf out .pytest_cache

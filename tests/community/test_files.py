@@ -204,3 +204,10 @@ def test_init_writes_templates_whose_scenario_validates_and_simulates(tmp_path):
     assert set(members["member_id"]) == {"home_01", "home_02", "coop_battery"}
     again = runner.invoke(app, ["community", "init", str(folder), "--template", "files"])
     assert again.exit_code == 2 and "exists already" in again.output
+
+
+def test_docs_carry_the_members_file_declaration():
+    from wattmesh.community.files import MEMBER_FILE
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "own-community.md").read_text()
+    assert MEMBER_FILE.markdown() in docs, "docs/own-community.md: paste MEMBER_FILE.markdown() again"
