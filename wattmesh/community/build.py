@@ -13,6 +13,10 @@ Rules (SimBench feeders):
   transformer's LV bus;
 - the scenario's ``[[fleet]]`` entries add PV, batteries or small wind turbines to drawn (seeded)
   households that have none of that kind yet; their PV and wind output joins the members' generation.
+
+A co-op's own files (``feeder.source = "files"``) give the members, assets, loads and generation instead
+(:mod:`wattmesh.community.files`); the fleet, the community battery, the tariffs and the span are then
+added by the same code as for SimBench.
 """
 
 from __future__ import annotations
