@@ -85,7 +85,7 @@ def community_init(
     ),
 ) -> None:
     """Write a co-op folder: exchange.toml, members.csv and a key pair per member and for the operator
-    (``--template files``: the own-community templates to fill in and simulate)."""
+    (--template files: the own-community templates to fill in and simulate)."""
     from wattmesh.service.coop import coop_from_scenario
 
     if template == "files":
