@@ -211,3 +211,19 @@ def test_docs_carry_the_members_file_declaration():
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "own-community.md").read_text()
     assert MEMBER_FILE.markdown() in docs, "docs/own-community.md: paste MEMBER_FILE.markdown() again"
+
+
+def test_clear_sky_pv_is_the_clear_sky_irradiance_on_a_flat_module_and_bounds_the_reference_year():
+    import pvlib
+
+    from wattmesh.community.weather import pv_output_kw
+
+    index = pd.date_range("2016-06-01", periods=7 * 96, freq="15min", tz="UTC")
+    mid = index + pd.Timedelta("7.5min")
+    ghi = pvlib.location.Location(52.5, 13.4).get_clearsky(mid)["ghi"].to_numpy()
+    flat = pv_output_kw(index, [1.0], [0.0], [180.0], 52.5, 13.4, "clear_sky", performance_ratio=1.0)[:, 0]
+    assert np.allclose(flat, ghi / 1000.0, atol=1e-6)
+    # A south-facing 5 kWp system: the clear sky is an upper bound on the week's cloudy reference year.
+    clear = pv_output_kw(index, [5.0], [30.0], [180.0], 52.5, 13.4, "clear_sky").sum() * 0.25
+    cloudy = pv_output_kw(index, [5.0], [30.0], [180.0], 52.5, 13.4, "dwd_try").sum() * 0.25
+    assert 0.3 * clear < cloudy < clear
