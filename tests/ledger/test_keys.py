@@ -49,3 +49,25 @@ def test_libsodium_signatures_equal_and_verify_like_openssl_ones(tmp_path):
     assert failed_signatures([public] * 200, tampered, messages, workers=2) == [17]
     assert failed_signatures([keyring.operator_public], [ours[0]], [messages[0]]) == [0]
     assert failed_signatures([None], [ours[0]], [messages[0]]) == [0]
+
+
+def test_keys_a_person_holds_can_be_encrypted_with_a_passphrase(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    from wattmesh.ledger.keys import KeyFileError, load_private_key
+
+    first = ensure_keys(tmp_path / "keys", ["alpha"], passphrase=b"correct horse")
+    pem = (tmp_path / "keys" / "alpha.key").read_bytes()
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    with pytest.raises(TypeError):  # OpenSSL itself refuses to read it without the passphrase
+        serialization.load_pem_private_key(pem, password=None)
+    again = ensure_keys(tmp_path / "keys", ["alpha"], passphrase=b"correct horse")
+    assert again.member_public() == first.member_public() and again.operator_public == first.operator_public
+    with pytest.raises(KeyFileError, match="operator.key: is encrypted; give its passphrase"):
+        ensure_keys(tmp_path / "keys", ["alpha"])
+    with pytest.raises(KeyFileError, match="alpha.key: the passphrase does not decrypt it"):
+        load_private_key(tmp_path / "keys" / "alpha.key", b"wrong")
+    plain = ensure_keys(tmp_path / "plain", ["alpha"])  # without a passphrase: unencrypted, as before
+    assert (tmp_path / "plain" / "alpha.key").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert load_private_key(tmp_path / "plain" / "alpha.key", b"ignored") is not None
+    assert plain.operator_public != first.operator_public

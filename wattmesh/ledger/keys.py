@@ -2,7 +2,9 @@
 
 Each private key is a PKCS#8 PEM file readable by its owner only (mode 0600), next to its raw public key
 in hex (also 0600). Member ids are free text, so file names are the id when it is a plain name and
-``x-<hex of the id>`` otherwise.
+``x-<hex of the id>`` otherwise. Where a person holds a key (a member's own key, a co-op's operator key),
+``ensure_keys(..., passphrase=...)`` writes it encrypted with the passphrase (PKCS#8 with the best
+encryption the cryptography library offers) and :func:`load_private_key` reads it back.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class Keyring:
         return {member: public_bytes(key.public_key()) for member, key in self.member_keys.items()}
 
 
-def ensure_keys(key_dir: str | Path, member_ids: Iterable[str]) -> Keyring:
+def ensure_keys(key_dir: str | Path, member_ids: Iterable[str], passphrase: bytes | None = None) -> Keyring:
     """Load the operator's and the members' keys from ``key_dir``, creating missing ones (files 0600).
 
     Parameters
@@ -96,6 +98,9 @@ def ensure_keys(key_dir: str | Path, member_ids: Iterable[str]) -> Keyring:
         Key directory; created with mode 0700 when missing.
     member_ids : iterable of str
         Members who need a key. ``"operator"`` is reserved for the market operator.
+    passphrase : bytes, optional
+        Encrypt new key files with it, and decrypt encrypted ones (see :func:`load_private_key`).
+        Without it keys are written unencrypted, protected by their file mode only.
 
     Returns
     -------
@@ -107,32 +112,64 @@ def ensure_keys(key_dir: str | Path, member_ids: Iterable[str]) -> Keyring:
         if a member id is empty or is the reserved operator id.
     PermissionError
         if an existing key file can be read by others than its owner.
+    KeyFileError
+        if a key file is encrypted and no passphrase, or another one, is given, or is no Ed25519 key.
     """
     key_dir = Path(key_dir)
     key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    operator_key = _load_or_create(key_dir, OPERATOR_ID)
+    operator_key = _load_or_create(key_dir, OPERATOR_ID, passphrase)
     members: dict[str, Ed25519PrivateKey] = {}
     for member in member_ids:
         if not isinstance(member, str) or not member:
             raise ValueError(f"member id {member!r}: expected a non-empty string")
         if member == OPERATOR_ID:
             raise ValueError(f"member id {member!r} is reserved for the market operator")
-        members[member] = _load_or_create(key_dir, _file_stem(member))
+        members[member] = _load_or_create(key_dir, _file_stem(member), passphrase)
     return Keyring(key_dir, operator_key, members)
 
 
-def _load_or_create(key_dir: Path, stem: str) -> Ed25519PrivateKey:
+class KeyFileError(ValueError):
+    """A private key file that cannot be used: encrypted without (or with another) passphrase, or no
+    Ed25519 key; the message names the file."""
+
+
+def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    """The Ed25519 private key in a PKCS#8 PEM file, decrypted with ``passphrase`` when it is encrypted.
+
+    Raises
+    ------
+    PermissionError
+        if others than its owner can read the file.
+    KeyFileError
+        if the file is encrypted and ``passphrase`` is None or wrong, or holds no Ed25519 private key.
+    """
+    path = Path(path)
+    _check_mode(path)
+    data = path.read_bytes()
+    encrypted = data.lstrip().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    if encrypted and passphrase is None:
+        raise KeyFileError(f"key file {path}: is encrypted; give its passphrase")
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError) as err:
+        why = "the passphrase does not decrypt it" if encrypted else f"not a PEM private key ({err})"
+        raise KeyFileError(f"key file {path}: {why}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"key file {path}: holds a {type(key).__name__}, expected an Ed25519 key")
+    return key
+
+
+def _load_or_create(key_dir: Path, stem: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     path = key_dir / f"{stem}.key"
     if path.exists():
-        _check_mode(path)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"key file {path}: holds a {type(key).__name__}, expected an Ed25519 key")
-        return key
+        return load_private_key(path, passphrase)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    encryption = (
+        serialization.NoEncryption()
+        if passphrase is None
+        else serialization.BestAvailableEncryption(passphrase)
     )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     _write_private(path, pem)
     public_path = key_dir / f"{stem}.pub"
     if not public_path.exists():
