@@ -69,6 +69,9 @@ class Meter:
     battery_kwh, battery_kw, battery_efficiency, soc_initial_kwh : the home battery: capacity [kWh],
         power [kW], round-trip efficiency [-], state of charge before the first interval [kWh]
     site : a :class:`wattmesh.forecast.features.Site` for the PV forecaster's clear sky (None: no PV model)
+    feeder_load_kwh, feeder_generation_kwh : (T,) a community battery's signal: the consumption and
+        generation on the feeder that it balances (the homes' after their own batteries) [kWh]; None for
+        a home
     """
 
     index: pd.DatetimeIndex
@@ -79,6 +82,13 @@ class Meter:
     battery_efficiency: float = 0.9
     soc_initial_kwh: float = 0.0
     site: object = None
+    feeder_load_kwh: np.ndarray | None = None
+    feeder_generation_kwh: np.ndarray | None = None
+
+    @property
+    def balances_feeder(self) -> bool:
+        """A community battery, which trades to balance the feeder rather than a home of its own."""
+        return self.feeder_load_kwh is not None
 
     @property
     def interval_h(self) -> float:
@@ -118,7 +128,8 @@ def meter_from_csv(path: str | Path, **battery) -> Meter:
 
 def meters_from_community(community, ev_on_arrival: bool = True) -> dict[str, Meter]:
     """One simulated meter per member of a built community (:func:`wattmesh.community.build.build_community`):
-    its load (EVs charging on arrival), generation and battery."""
+    its load (EVs charging on arrival), generation and battery; a community battery's meter also carries
+    the feeder it balances (the other members' positions after their batteries' self-consumption rule)."""
     from wattmesh.energy.members import community_site
     from wattmesh.energy.rules import ev_charge_on_arrival_kw
 
@@ -134,19 +145,24 @@ def meters_from_community(community, ev_on_arrival: bool = True) -> dict[str, Me
     except Exception:  # noqa: BLE001 (a community without a location: no PV forecaster, the baseline)
         site = None
     generation_kw = np.asarray(community.generation_kw, float)
-    return {
-        str(m): Meter(
-            community.index,
-            load_kw[:, k] * dt,
-            generation_kw[:, k] * dt,
-            float(storage["capacity_kwh"][k]),
-            float(storage["power_kw"][k]),
-            float(storage["efficiency"][k]),
-            float(storage["soc_initial_kwh"][k]),
-            site,
-        )
-        for k, m in enumerate(community.member_ids)
-    }
+    is_shared = (community.members["kind"] == "community").to_numpy()
+    net_kwh = (generation_kw - load_kw) * dt
+    charge, discharge, _ = dispatch_rule_batteries(
+        net_kwh, storage["soc_initial_kwh"], storage, is_shared, dt
+    )
+    # the feeder a community battery balances: the homes' positions after their own batteries
+    feeder_kwh = (net_kwh - charge + discharge)[:, ~is_shared].sum(axis=1)
+    meters = {}
+    for k, m in enumerate(community.member_ids):
+        feeder = {}
+        if is_shared[k]:
+            feeder = {"feeder_load_kwh": np.maximum(-feeder_kwh, 0.0),
+                      "feeder_generation_kwh": np.maximum(feeder_kwh, 0.0)}  # fmt: skip
+        meters[str(m)] = Meter(community.index, load_kw[:, k] * dt, generation_kw[:, k] * dt,
+                               float(storage["capacity_kwh"][k]), float(storage["power_kw"][k]),
+                               float(storage["efficiency"][k]), float(storage["soc_initial_kwh"][k]), site,
+                               **feeder)  # fmt: skip
+    return meters
 
 
 def write_meter_csv(meter: Meter, path: str | Path) -> Path:
@@ -177,8 +193,31 @@ def naive_forecast_kwh(
     return out
 
 
+@dataclass(frozen=True)
+class HomeOrder:
+    """What the agent decided for one interval: its orders and the plan behind them.
+
+    Attributes
+    ----------
+    orders : :data:`wattmesh.market.orders.ORDERS` rows (none when the planned position is zero)
+    position_kwh : the planned exchange of the interval, > 0 export, < 0 import [kWh]; at delivery the
+        battery tracks it (:func:`battery_step`)
+    charge_kwh, discharge_kwh : the planned battery flows of the interval (meter side) [kWh]
+    plan_charge_kwh, plan_discharge_kwh, plan_soc_kwh : (H,) the whole plan [kWh]
+    """
+
+    orders: pd.DataFrame
+    position_kwh: float
+    charge_kwh: float
+    discharge_kwh: float
+    plan_charge_kwh: np.ndarray
+    plan_discharge_kwh: np.ndarray
+    plan_soc_kwh: np.ndarray
+
+
 def plan_home_order(
-    net_forecast_kwh: np.ndarray,
+    load_kwh: np.ndarray,
+    generation_kwh: np.ndarray,
     soc_kwh: float,
     battery: dict[str, float],
     retail_per_kwh: np.ndarray,
@@ -190,14 +229,24 @@ def plan_home_order(
     fee_per_kwh: float = 0.0,
     strategy: str = "truthful",
     rng: np.random.Generator | None = None,
-) -> pd.DataFrame:
-    """The home's order for interval ``row`` of its plan: battery plan -> marginal values -> order rows.
+    balances_feeder: bool = False,
+) -> HomeOrder:
+    """The home's order for interval ``row`` of its plan: energy plan -> marginal values -> order rows.
+
+    The battery is planned over the whole horizon by the project's energy planner
+    (:func:`wattmesh.energy.planner.plan_homes`: least bill at the utility's prices, battery wear, state
+    of charge carried from now; HiGHS, ~15 ms for one home over a day, where the batched dynamic
+    programme takes ~100 ms for a single home), the limit prices are the marginal values of energy read off that plan
+    (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`) and the orders follow from the planned
+    position (:func:`wattmesh.agents.positions.orders_from_positions`) at the strategy's prices.
 
     Parameters
     ----------
-    net_forecast_kwh : (H,) forecast generation minus consumption from the first undelivered interval [kWh]
+    load_kwh, generation_kwh : (H,) forecast consumption and generation from the first undelivered
+        interval [kWh]; for a community battery (``balances_feeder``) the feeder's forecast consumption
+        and generation that it balances
     soc_kwh : the battery's state of charge before the plan's first interval [kWh]
-    battery : capacity_kwh, power_kw, efficiency of the home battery (capacity 0: none)
+    battery : capacity_kwh, power_kw, efficiency (round trip) of the battery (capacity 0: none)
     retail_per_kwh, feed_in_per_kwh : (H,) the utility's prices [currency/kWh]
     interval_h : interval length [h]
     index : (H,) the plan's interval starts
@@ -206,40 +255,78 @@ def plan_home_order(
     fee_per_kwh : the local market fee [currency/kWh]
     strategy : "truthful" (the limits) or "zic" (uniform within the limits and the utility's prices)
     rng : the zic strategy's random draws
+    balances_feeder : a community battery: it trades its battery's flows only (buys what it plans to
+        charge, sells what it plans to discharge) at its marginal value of stored energy
 
     Returns
     -------
-    DataFrame
-        :data:`wattmesh.market.orders.ORDERS` rows (none when the planned position is zero).
+    HomeOrder
     """
+    from wattmesh.energy.planner import plan_homes
+
     if strategy not in AGENT_STRATEGIES:
         raise ValueError(f"strategy {strategy!r} is not one of {', '.join(AGENT_STRATEGIES)}")
-    storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
-    net = np.asarray(net_forecast_kwh, float)[:, None]
-    charge, discharge, soc = dispatch_rule_batteries(net, np.array([soc_kwh], float), storage,
-                                                     np.array([False]), interval_h)  # fmt: skip
-    position = net - charge + discharge
+    load = np.clip(np.asarray(load_kwh, float), 0.0, None)[:, None]
+    generation = np.clip(np.asarray(generation_kwh, float), 0.0, None)[:, None]
+    if load.shape != generation.shape or not 0 <= row < len(load):
+        raise ValueError(f"plan of {member_id}: load {load.shape[0]} and generation {generation.shape[0]} "
+                         f"intervals, row {row}; expected equal lengths and a row inside")  # fmt: skip
     retail = np.asarray(retail_per_kwh, float)
     feed_in = np.asarray(feed_in_per_kwh, float)
+    storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
+    net = generation - load
+    if storage["capacity_kwh"][0] > 0 and storage["power_kw"][0] > 0:
+        batteries = pd.DataFrame({**storage, "soc_kwh": [min(max(soc_kwh, 0.0), storage["capacity_kwh"][0])]})
+        plan = plan_homes(load / interval_h, generation / interval_h, retail, np.minimum(feed_in, retail),
+                          batteries, interval_h, member_ids=[member_id], warn=False, method="lp")  # fmt: skip
+        charge, discharge, soc = plan.charge_kw * interval_h, plan.discharge_kw * interval_h, plan.soc_kwh
+    else:
+        charge = discharge = np.zeros_like(net)
+        soc = np.zeros_like(net)
+    position = net - charge + discharge
     bid_limit, ask_limit = marginal_value_per_kwh(retail, feed_in, position, charge, discharge, soc, storage,
                                                   interval_h)  # fmt: skip
+    if balances_feeder:
+        # the community battery's own meter sees its flows only; a kWh stored is worth its marginal value
+        traded = discharge - charge
+        bid_limit = np.minimum(ask_limit, retail[:, None])
+        ask_limit = np.maximum(ask_limit, feed_in[:, None])
+    else:
+        traded = position
     positions = Positions(index=pd.DatetimeIndex(index), member_ids=np.array([member_id]),
-                          deficit_kwh=np.maximum(-position, 0.0), surplus_kwh=np.maximum(position, 0.0),
+                          deficit_kwh=np.maximum(-traded, 0.0), surplus_kwh=np.maximum(traded, 0.0),
                           bid_limit=bid_limit, ask_limit=ask_limit, retail_per_kwh=retail,
                           feed_in_per_kwh=feed_in, fee_per_kwh=fee_per_kwh)  # fmt: skip
     bid, ask = bid_limit[row], ask_limit[row]
     if strategy == "zic":
         bid, ask = zic_prices(bid, ask, feed_in[row : row + 1], retail[row : row + 1],
                               rng or np.random.default_rng(0))  # fmt: skip
-    return orders_from_positions(positions, row, bid, ask, min_energy_kwh=1e-3)
+    orders = orders_from_positions(positions, row, bid, ask, min_energy_kwh=1e-3)
+    return HomeOrder(orders, float(traded[row, 0]), float(charge[row, 0]), float(discharge[row, 0]),
+                     charge[:, 0], discharge[:, 0], soc[:, 0])  # fmt: skip
 
 
-def battery_step(net_kwh: float, soc_kwh: float, battery: dict[str, float], interval_h: float):
-    """What the battery really does in one delivered interval (self-consumption rule on the real net):
-    (charge_kwh, discharge_kwh, soc_after_kwh)."""
+def battery_step(
+    net_kwh: float, soc_kwh: float, battery: dict[str, float], interval_h: float, target_kwh: float = 0.0
+):
+    """What the battery really does in one delivered interval: it makes up the difference between what the
+    home really used and made and the position it traded, as far as its power and charge allow.
+
+    Parameters
+    ----------
+    net_kwh : the interval's real generation minus consumption [kWh]
+    soc_kwh : the state of charge at the start of the interval [kWh]
+    battery : capacity_kwh, power_kw, efficiency (round trip)
+    interval_h : interval length [h]
+    target_kwh : the traded (planned) position, > 0 export [kWh]; 0 is the self-consumption rule
+
+    Returns
+    -------
+    (charge_kwh, discharge_kwh, soc_after_kwh)
+    """
     storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
-    charge, discharge, soc = dispatch_rule_batteries(np.array([[net_kwh]]), np.array([soc_kwh], float), storage,
-                                                     np.array([False]), interval_h)  # fmt: skip
+    charge, discharge, soc = dispatch_rule_batteries(np.array([[net_kwh - target_kwh]]), np.array([soc_kwh], float),
+                                                     storage, np.array([False]), interval_h)  # fmt: skip
     return float(charge[0, 0]), float(discharge[0, 0]), float(soc[0, 0])
 
 
@@ -274,6 +361,7 @@ class AgentState:
     trades : transaction id -> the trade record the exchange announced at clearing
     last_head : the latest signed tree head seen, consistent with all before it
     operator_key : the operator's public key (hex), pinned from the first proof
+    positions : delivery start -> the planned position the battery tracks at delivery [kWh, > 0 export]
     """
 
     seq: int
@@ -285,6 +373,7 @@ class AgentState:
     trades: dict = field(default_factory=dict)
     last_head: dict | None = None
     operator_key: str | None = None
+    positions: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -406,7 +495,8 @@ class HomeAgent:
 
     def _log_request(self, pending: dict, response: httpx.Response) -> None:
         line = {"seq": pending["seq"], "path": pending["path"], "status": response.status_code,
-                "what": pending["what"], "detail": None if response.status_code == 200 else response.text[:300]}  # fmt: skip
+                "what": pending["what"], "body": pending["body"],
+                "detail": None if response.status_code == 200 else response.text[:300]}  # fmt: skip
         with open(self.state_dir / "requests.jsonl", "a") as handle:
             handle.write(json.dumps(line) + "\n")
         if response.status_code != 200:
@@ -475,28 +565,37 @@ class HomeAgent:
             self._wake.set()
 
     # -- forecasting -----------------------------------------------------------------------------------
-    def net_forecast_kwh(self, first_row: int, rows: np.ndarray) -> np.ndarray:
-        """Forecast generation minus consumption of ``rows``, knowing the meter up to ``first_row`` [kWh]."""
+    def forecast_kwh(self, first_row: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forecast consumption and generation of ``rows``, knowing the meter up to ``first_row`` [kWh].
+
+        LightGBM day-ahead forecasts (:func:`_gbm_forecasts`, retrained once a day on the meter's
+        measurements) where the configuration asks for them and the history allows; the same interval a
+        day earlier (:func:`naive_forecast_kwh`) where a model has no forecast. A community battery
+        forecasts the feeder it balances, with the naive forecast.
+        """
         meter = self.meter
+        if meter.balances_feeder:
+            return (
+                naive_forecast_kwh(meter.feeder_load_kwh, first_row, rows, self.period_rows),
+                naive_forecast_kwh(meter.feeder_generation_kwh, first_row, rows, self.period_rows),
+            )
+        naive_load = naive_forecast_kwh(meter.load_kwh, first_row, rows, self.period_rows)
+        naive_gen = naive_forecast_kwh(meter.generation_kwh, first_row, rows, self.period_rows)
         day = meter.index[first_row].floor("1D")
         use_gbm = self.forecaster == "lightgbm" or (
             self.forecaster == "auto" and day - meter.index[0] >= self.min_history
         )
-        if use_gbm:
-            if self._forecast_day != day:
-                self._forecasts = self._gbm_forecasts(day)
-                self._forecast_day = day
-            index = meter.index[np.clip(rows, 0, len(meter.index) - 1)]
-            load = self._forecasts["load"].reindex(index).to_numpy()
-            gen = self._forecasts["generation"].reindex(index).to_numpy()
-            naive_load = naive_forecast_kwh(meter.load_kwh, first_row, rows, self.period_rows)
-            naive_gen = naive_forecast_kwh(meter.generation_kwh, first_row, rows, self.period_rows)
-            load = np.where(np.isfinite(load), load, naive_load)
-            gen = np.where(np.isfinite(gen), gen, naive_gen)
-            return np.clip(gen, 0, None) - np.clip(load, 0, None)
-        return naive_forecast_kwh(
-            meter.generation_kwh, first_row, rows, self.period_rows
-        ) - naive_forecast_kwh(meter.load_kwh, first_row, rows, self.period_rows)
+        if not use_gbm:
+            return naive_load, naive_gen
+        if self._forecast_day != day:
+            self._forecasts = self._gbm_forecasts(day)
+            self._forecast_day = day
+        index = meter.index[np.clip(rows, 0, len(meter.index) - 1)]
+        load = self._forecasts["load"].reindex(index).to_numpy()
+        gen = self._forecasts["generation"].reindex(index).to_numpy()
+        load = np.where(np.isfinite(load), load, naive_load)
+        gen = np.where(np.isfinite(gen), gen, naive_gen)
+        return np.clip(load, 0, None), np.clip(gen, 0, None)
 
     def _gbm_forecasts(self, day: pd.Timestamp) -> dict[str, pd.Series]:
         """Day-ahead LightGBM forecasts of this day and the next, from the measurements before ``day``."""
@@ -541,7 +640,7 @@ class HomeAgent:
     def turn(self) -> None:
         """Do what is due: resend a request in flight, readings of delivered intervals, the next order,
         proofs of cleared intervals, the tree head's consistency."""
-        started = time.process_time()
+        started = time.thread_time()
         if self.state.pending is not None:
             self._send_pending()
         next_interval = self.market.get("next_interval")
@@ -556,7 +655,7 @@ class HomeAgent:
         self._order(pd.Timestamp(next_interval))
         self._check_tree_head()
         self._check_trades(pd.Timestamp(next_interval))
-        self.cpu_s += time.process_time() - started
+        self.cpu_s += time.thread_time() - started
 
     def _order(self, interval: pd.Timestamp) -> None:
         key = iso(interval)
@@ -570,16 +669,18 @@ class HomeAgent:
         first = meter.row(pd.Timestamp(self.state.next_reading))
         rows = np.arange(first, min(first + max(self.horizon, row_target - first + 1), len(meter.index)))
         index = meter.index[rows]
-        net = self.net_forecast_kwh(first, rows)
+        load, generation = self.forecast_kwh(first, rows)
         retail, feed_in = self._prices(index)
-        orders = plan_home_order(net, float(self.state.soc_kwh), self.battery, retail, feed_in, meter.interval_h,
-                                 index, self.member_id, row_target - first, self.fee_per_kwh, self.strategy,
-                                 self.rng)  # fmt: skip
-        if orders.empty:
+        decision = plan_home_order(load, generation, float(self.state.soc_kwh), self.battery, retail, feed_in,
+                                   meter.interval_h, index, self.member_id, row_target - first,
+                                   self.fee_per_kwh, self.strategy, self.rng, meter.balances_feeder)  # fmt: skip
+        self.state.positions[key] = decision.position_kwh
+        self.state.positions = dict(list(self.state.positions.items())[-500:])
+        if decision.orders.empty:
             self.state.ordered.append(key)
             self.state.save(self.state_path)
             return
-        order = orders.iloc[0]
+        order = decision.orders.iloc[0]
         body = {"order_id": str(order["order_id"]), "side": str(order["side"]), "delivery_start": key,
                 "energy_wh": max(1, int(round(order["energy_kwh"] * 1000))),
                 "price_per_kwh_e5": int(round(order["price_per_kwh"] * 1e5))}  # fmt: skip
@@ -593,7 +694,10 @@ class HomeAgent:
         while interval + self.step <= market_time and interval <= meter.index[-1]:
             k = meter.row(interval)
             net = float(meter.generation_kwh[k] - meter.load_kwh[k])
-            charge, discharge, soc = battery_step(net, soc, self.battery, meter.interval_h)
+            target = self._traded_kwh(interval)
+            if target is None:
+                return  # the interval's clearing is not out yet
+            charge, discharge, soc = battery_step(net, soc, self.battery, meter.interval_h, target)
             readings.append(
                 {"interval": iso(interval), "energy_wh": int(round((net - charge + discharge) * 1000))}
             )
@@ -601,6 +705,23 @@ class HomeAgent:
         if readings:
             what = {"kind": "readings", "next_reading": iso(interval), "soc_kwh": soc, "count": len(readings)}
             self._request("POST", "/readings", {"readings": readings}, what)
+
+    def _traded_kwh(self, interval: pd.Timestamp) -> float | None:
+        """The position the battery tracks in a delivered interval [kWh, > 0 export]: a home's planned
+        position (0 without a plan: the self-consumption rule); a community battery's filled trades
+        (None until the clearing is known)."""
+        key = iso(interval)
+        if not self.meter.balances_feeder:
+            return float(self.state.positions.get(key, 0.0))
+        if key not in self.state.ordered or self.state.positions.get(key, 0.0) == 0.0:
+            return 0.0
+        response = self.http.get(f"/intervals/{key}")
+        if response.status_code != 200:
+            return None
+        trades = response.json()["trades"]
+        return sum(t["energy_amount_kwh"] for t in trades if t["seller"] == self.member_id) - sum(
+            t["energy_amount_kwh"] for t in trades if t["buyer"] == self.member_id
+        )
 
     def _check_trades(self, next_interval: pd.Timestamp) -> None:
         """Each of its trades in a cleared interval: the proof verifies and holds the announced trade."""
@@ -757,3 +878,9 @@ def agent_command(
         stop.set()
     if agent.alarms:
         raise typer.Exit(3)
+
+
+if (
+    __name__ == "__main__"
+):  # `python -m wattmesh.service.agent ...`: the command without the whole CLI's imports
+    typer.run(agent_command)

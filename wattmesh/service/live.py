@@ -77,7 +77,11 @@ def stop_server(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
 
 
 class ClockDriver(threading.Thread):
-    """Moves the exchange's manual market clock: ``start + (real time elapsed) * speed``, until ``end``.
+    """Moves the exchange's manual market clock ``speed`` times faster than real time, until ``end``.
+
+    Each move advances the market clock by the real time since the last move times ``speed``, but by at
+    most ``2 * tick_s * speed``: when the exchange stalls (a slow clearing), the market clock waits for it
+    instead of jumping over the next gate, as a wall clock at real speed would not.
 
     Parameters
     ----------
@@ -85,21 +89,46 @@ class ClockDriver(threading.Thread):
     start, end : market times [UTC]
     speed : market seconds per real second
     tick_s : real seconds between clock moves
+    gates : (gate time, delivery start) pairs; with ``is_ready`` the clock stops short of each gate until
+        ``is_ready(delivery start)`` holds or ``ready_timeout_s`` passed (lock step, for tests)
+    is_ready : see ``gates``
+    ready_timeout_s : the longest wait at a gate [s, real time]
     """
 
-    def __init__(self, client, start: pd.Timestamp, end: pd.Timestamp, speed: float, tick_s: float = 0.25):
+    def __init__(self, client, start: pd.Timestamp, end: pd.Timestamp, speed: float, tick_s: float = 0.05,
+                 gates=(), is_ready=None, ready_timeout_s: float = 10.0):  # fmt: skip
         super().__init__(daemon=True, name="market-clock")
         self.client, self.start_at, self.end_at = client, pd.Timestamp(start), pd.Timestamp(end)
         self.speed, self.tick_s = float(speed), float(tick_s)
+        self.gates = sorted((pd.Timestamp(g), pd.Timestamp(i)) for g, i in gates)
+        self.is_ready, self.ready_timeout_s = is_ready, float(ready_timeout_s)
         self.stop_event = threading.Event()
         self.market_time = self.start_at
+        #: delivery starts whose gate the clock passed before every agent was ready (lock step only)
+        self.forced: list[pd.Timestamp] = []
+
+    def _next_time(self, step_s: float) -> pd.Timestamp:
+        target = min(self.market_time + pd.Timedelta(seconds=step_s), self.end_at)
+        if self.is_ready is None:
+            return target
+        for gate, interval in self.gates:
+            if self.market_time < gate <= target:
+                waited = time.monotonic()
+                while not self.is_ready(interval) and not self.stop_event.is_set():
+                    if time.monotonic() - waited > self.ready_timeout_s:
+                        self.forced.append(interval)
+                        break
+                    self.stop_event.wait(0.01)
+                break
+        return target
 
     def run(self) -> None:
-        began = time.monotonic()
+        last = time.monotonic()
         while not self.stop_event.is_set():
-            elapsed = (time.monotonic() - began) * self.speed
-            target = min(self.start_at + pd.Timedelta(seconds=elapsed), self.end_at)
-            target = target.floor("1s")
+            now = time.monotonic()
+            step_s = min(now - last, 2 * self.tick_s) * self.speed
+            last = now
+            target = self._next_time(step_s)
             if target > self.market_time:
                 try:
                     response = self.client.set_clock(iso(target))
@@ -188,6 +217,7 @@ def run_live(
     on_ready=None,
     stop: threading.Event | None = None,
     keep_serving: bool = False,
+    lockstep: bool = False,
 ) -> LiveResult:
     """Run the exchange and the agents for a day (or ``intervals`` intervals) and write the outputs.
 
@@ -199,14 +229,17 @@ def run_live(
         midnight UTC (two weeks of history for the forecasters)
     intervals : trade only this many intervals from the day's start
     speed : market seconds per real second
-    members : this many members only, half of them with generation where the scenario has enough (tests,
-        benchmarks)
+    members : this many members only: the community battery (where the scenario has one) and the homes,
+        half of them with generation where the scenario has enough (tests, benchmarks)
     strategy, forecaster : the agents' (see :class:`~wattmesh.service.agent.HomeAgent`)
     port : the exchange's port on 127.0.0.1 (default a free one)
     gate_closure_s : gate closure before delivery [s, market time]
     on_ready : called with (url, coop) once the exchange answers (``wattmesh live`` prints the links)
     stop : set it to end the run early (Ctrl-C); the outputs then cover the intervals settled
     keep_serving : leave the exchange running (the caller stops ``result.server``)
+    lockstep : the clock stops short of each gate until every agent has decided for its interval (at
+        most 10 s): a run as fast as the agents go, whatever the machine's load (tests); without it the
+        clock runs free and a late agent misses the gate (``wattmesh live``, the benchmark)
     """
     from wattmesh.community.build import build_community
     from wattmesh.community.scenario import load_scenario
@@ -265,10 +298,22 @@ def run_live(
             threads.append(thread)
         time.sleep(1.0)  # the agents subscribe and place their first orders before the clock moves
         first_gate = index[0] - pd.Timedelta(seconds=gate_closure_s) - pd.Timedelta(seconds=1)
-        clock = ClockDriver(operator, first_gate, end + step, speed)
+        gate = pd.Timedelta(seconds=gate_closure_s)
+
+        def is_ready(interval: pd.Timestamp) -> bool:
+            key = iso(interval)
+            return all(
+                key in a.state.ordered or not t.is_alive()
+                for a, t in zip(agents.values(), threads, strict=True)
+            )
+
+        clock = ClockDriver(operator, first_gate, end + step, speed, gates=[(t - gate, t) for t in index],
+                            is_ready=is_ready if lockstep else None)  # fmt: skip
         clock.start()
         while any(t.is_alive() for t in threads) and not stop.is_set():
-            time.sleep(0.2)
+            if not clock.is_alive() and clock.market_time < clock.end_at:
+                raise RuntimeError(f"the market clock stopped at {clock.market_time}; see the log")
+            time.sleep(0.1)
         clock.stop_event.set()
         agent_stop.set()
         clock.join(5)
@@ -296,16 +341,18 @@ def _run_agent(agent: HomeAgent, stop: threading.Event, end: pd.Timestamp) -> No
 def _prepare_forecasts(agents: dict[str, HomeAgent], day_start: pd.Timestamp) -> None:
     for agent in agents.values():
         first = agent.meter.row(day_start)
-        agent.net_forecast_kwh(first, np.arange(first, first + 1))
+        agent.forecast_kwh(first, np.arange(first, first + 1))
 
 
 def _first_members(community, n: int):
     from dataclasses import replace
 
     makes = np.asarray(community.generation_kw).sum(axis=0) > 0
-    producers, others = np.flatnonzero(makes), np.flatnonzero(~makes)
-    half = min(len(producers), (n + 1) // 2)
-    keep = np.sort(np.concatenate([producers[:half], others[: n - half]]))
+    shared = np.flatnonzero((community.members["kind"] == "community").to_numpy())[: max(0, n - 2)]
+    producers = np.setdiff1d(np.flatnonzero(makes), shared)
+    others = np.setdiff1d(np.flatnonzero(~makes), shared)
+    half = min(len(producers), (n - len(shared) + 1) // 2)
+    keep = np.sort(np.concatenate([shared, producers[:half], others[: n - len(shared) - half]]))
     ids = community.member_ids[keep]
     return replace(
         community,
