@@ -34,8 +34,10 @@ def readings_by_hand() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("own") / "out"
-    result = runner.invoke(app, ["simulate", str(EXAMPLE / "scenario.toml"), "--out", str(out)])
+    folder = tmp_path_factory.mktemp("own")
+    out = folder / "out"
+    args = ["simulate", str(EXAMPLE / "scenario.toml"), "--out", str(out), "--keys", str(folder / "keys")]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -198,7 +200,8 @@ def test_init_writes_templates_whose_scenario_validates_and_simulates(tmp_path):
     assert header == "timestamp,meter_id,kind,value"
     assert runner.invoke(app, ["scenario", "validate", str(folder / "scenario.toml")]).exit_code == 0
     out = tmp_path / "out"
-    result = runner.invoke(app, ["simulate", str(folder / "scenario.toml"), "--out", str(out)])
+    args = ["simulate", str(folder / "scenario.toml"), "--out", str(out), "--keys", str(tmp_path / "keys")]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     members = pd.read_csv(out / "members.csv")
     assert set(members["member_id"]) == {"home_01", "home_02", "coop_battery"}

@@ -40,10 +40,11 @@ def opened_report(tmp_path_factory):
     tournament, ledger), loaded in Chromium at 1,280 x 900 px: (page facts, console errors, requests)."""
     from playwright.sync_api import sync_playwright
 
-    out = tmp_path_factory.mktemp("report") / "out"
-    result = CliRunner().invoke(
-        app, ["simulate", str(EXAMPLE), "--out", str(out), "--start", START, "--end", END]
-    )
+    folder = tmp_path_factory.mktemp("report")
+    out = folder / "out"
+    keys = str(folder / "keys")
+    args = ["simulate", str(EXAMPLE), "--out", str(out), "--start", START, "--end", END, "--keys", keys]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = out / "report.html"
     errors, requests = [], []
