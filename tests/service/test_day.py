@@ -5,6 +5,9 @@ and bills: per member and interval the same energy and money as `wattmesh.exchan
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,3 +83,9 @@ def test_a_day_through_the_api_equals_the_simulators_exchange_step(tmp_path):
     np.testing.assert_allclose(bills.loc[members, "bill"].to_numpy(), statements.bill.sum(axis=0), atol=1e-3)
     np.testing.assert_allclose(bills.loc[members, "import_kwh"].to_numpy(), statements.import_kwh.sum(axis=0),
                                atol=1e-3)  # fmt: skip
+    # `wattmesh ledger verify`, as a member runs it, on the exchange's ledger of the cleared day, unchanged
+    done = subprocess.run([str(Path(sys.executable).with_name("wattmesh")), "ledger", "verify", str(coop.ledger_path)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    trades = sum(len(c["trades"]) for c in state.clearings.values())
+    assert done.stdout.startswith(f"OK: {trades} entries, {T} tree heads, "), done.stdout

@@ -52,6 +52,12 @@ class Coop:
     max_reading_wh : a reading above this in magnitude is held as implausible [Wh per interval]
     ledger_backend : "local" or "evm" (anchors each interval's tree head on chain)
     host, port : where `wattmesh serve` listens
+    ledger_mode : the EVM backend's "anchor" (each interval's root) or "settle" (every trade too)
+    chain_rpc_url : the EVM node's JSON-RPC URL; empty: the embedded eth-tester chain (gone with the process)
+    chain_id : the chain id the node must report; 0: any
+    chain_contract : the deployed contract; empty: the one the ledger file records, else a new deployment
+    chain_key_env : the environment variable holding the operator's chain key (hex)
+    chain_poa : inject the proof-of-authority middleware (Energy Web and similar chains)
     """
 
     folder: Path
@@ -76,6 +82,12 @@ class Coop:
     ledger_backend: str
     host: str
     port: int
+    ledger_mode: str = "anchor"
+    chain_rpc_url: str = ""
+    chain_id: int = 0
+    chain_contract: str = ""
+    chain_key_env: str = "WATTMESH_CHAIN_KEY"
+    chain_poa: bool = False
 
     @property
     def step(self) -> pd.Timedelta:
@@ -141,6 +153,12 @@ def load_coop(folder: str | Path) -> Coop:
     interval_minutes = get(market, "interval_minutes", int, 15, "market.")
     if interval_minutes <= 0 or 1440 % interval_minutes:
         raise ValueError(f"{path}: market.interval_minutes {interval_minutes} does not divide a day")
+    backend = get(ledger, "backend", str, "local", "ledger.")
+    if backend not in ("local", "evm"):
+        raise ValueError(f"{path}: ledger.backend {backend!r} is not one of local, evm")
+    mode = get(ledger, "mode", str, "anchor", "ledger.")
+    if mode not in ("anchor", "settle"):
+        raise ValueError(f"{path}: ledger.mode {mode!r} is not one of anchor, settle")
     return Coop(
         folder=folder,
         name=get(raw, "name", str, folder.name),
@@ -161,9 +179,15 @@ def load_coop(folder: str | Path) -> Coop:
         retail_tou=tuple(tariff.get("retail_tou", ())),
         feed_in_tou=tuple(tariff.get("feed_in_tou", ())),
         max_reading_wh=get(market, "max_reading_wh", int, 250_000, "market."),
-        ledger_backend=get(ledger, "backend", str, "local", "ledger."),
+        ledger_backend=backend,
         host=get(server, "host", str, "127.0.0.1", "server."),
         port=get(server, "port", int, 8000, "server."),
+        ledger_mode=mode,
+        chain_rpc_url=get(ledger, "rpc_url", str, "", "ledger."),
+        chain_id=get(ledger, "chain_id", int, 0, "ledger."),
+        chain_contract=get(ledger, "contract", str, "", "ledger."),
+        chain_key_env=get(ledger, "key_env", str, "WATTMESH_CHAIN_KEY", "ledger."),
+        chain_poa=get(ledger, "poa", bool, False, "ledger."),
     )
 
 

@@ -697,16 +697,42 @@ class Exchange:
         custodial = [m for m in self.state.members if (key_dir / f"{m}.key").exists()]
         keyring = ensure_keys(key_dir, custodial)
         self._operator_public = keyring.operator_public
-        self.ledger = open_ledger(self.coop.ledger_backend, self.coop.ledger_path, keyring)
+        self.ledger = open_ledger(self.coop.ledger_backend, self.coop.ledger_path, keyring,
+                                  mode=self.coop.ledger_mode, chain=self._chain_config())  # fmt: skip
+        # the signed Merkle log: the ledger itself, or the local log under an EVM ledger
+        self._log = getattr(self.ledger, "local", self.ledger)
         for member_id, member in self.state.members.items():
             if member_id not in custodial:
                 self._register_in_ledger(member_id, bytes.fromhex(member.public_key))
-        self.heads = [head.to_dict() for head in self.ledger.heads()]
+        self.heads = [head.to_dict() for head in self._log.heads()]
         self._record_in_ledger()
+
+    def _chain_config(self):
+        """The EVM backend's chain (None for the local ledger). A restart keeps anchoring into the contract
+        the ledger file records, unless exchange.toml names one; the embedded chain starts afresh."""
+        coop = self.coop
+        if coop.ledger_backend != "evm":
+            return None
+        from wattmesh.ledger.evm import EMBEDDED, ChainConfig
+
+        rpc_url = coop.chain_rpc_url or EMBEDDED
+        contract = coop.chain_contract or None
+        if contract is None and rpc_url != EMBEDDED and coop.ledger_path.exists():
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{coop.ledger_path}?mode=ro", uri=True)
+            try:
+                meta = dict(conn.execute("SELECT key, value FROM meta WHERE key LIKE 'chain_%'").fetchall())
+            finally:
+                conn.close()
+            if meta.get("chain_rpc") == rpc_url:
+                contract = meta.get("chain_contract")
+        return ChainConfig(rpc_url, contract, coop.chain_id or None, private_key_env=coop.chain_key_env,
+                           poa=coop.chain_poa)  # fmt: skip
 
     def _register_in_ledger(self, member_id: str, public_key: bytes) -> None:
         try:
-            self.ledger.register_member(member_id, public_key)
+            self._log.register_member(member_id, public_key)
         except ValueError as err:  # a rotated key: the ledger keeps the member's first key
             logger.info("ledger keeps the first key of %s: %s", member_id, err)
 
@@ -720,7 +746,10 @@ class Exchange:
                 heads = record(
                     self.ledger, trades, pd.DatetimeIndex([pd.Timestamp(interval)]), self.coop.step
                 )
-            except ValueError as err:
+            except (
+                ValueError,
+                RuntimeError,
+            ) as err:  # LedgerError, or the chain's ChainError (retried later)
                 self.ledger_problem = f"interval {interval}: {err}"
                 logger.error("ledger refused interval %s: %s", interval, err)
                 return
