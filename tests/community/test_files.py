@@ -147,7 +147,8 @@ def test_a_member_without_its_meter_is_refused(copy_of_example):
 def test_a_bus_outside_the_network_is_refused(copy_of_example):
     edit(copy_of_example / "members.csv", "home_07,household,5", "home_07,household,17")
     (line,) = refusal(copy_of_example)
-    assert "members.csv" in line and "'home_07'" in line and "17 is not a bus of network.json" in line
+    assert "members.csv: line 10, column bus" in line and "'home_07'" in line
+    assert "17 is not a bus of network.json" in line
 
 
 def test_without_a_network_the_simulation_runs_without_the_power_flow(copy_of_example):

@@ -167,6 +167,7 @@ def read_member_file(path: str | Path) -> pd.DataFrame:
                 f"{path}: line {lines[i]}: member {row['member_id']!r}: battery_kwh {row['battery_kwh']:g} and "
                 f"battery_kw {row['battery_kw']:g}: expected both above 0 (a battery) or both 0 (none)"
             )
+    table.attrs["lines"] = lines  # each row's line in the file, for later errors
     return table
 
 
@@ -356,10 +357,10 @@ def read_coop_files(
     buses, battery_bus = None, 0
     if network_file:
         buses, battery_bus = network_buses(network_file)
-        for row in table.to_dict("records"):
+        for line, row in zip(table.attrs["lines"], table.to_dict("records"), strict=True):
             if row["bus"] not in buses:
                 raise FilesError(
-                    f"{members_path}: member {row['member_id']!r}, column bus: {row['bus']} is not a bus of "
+                    f"{members_path}: line {line}, column bus: member {row['member_id']!r}: {row['bus']} is not a bus of "
                     f"{Path(network_file).name} (its buses: {_span(buses)})"
                 )
     return CoopFiles(table, load, gen, repaired, report, buses, battery_bus)
