@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 
 from wattmesh.service.auth import secret_from_key_file
 from wattmesh.service.coop import load_coop, write_coop
 
 START = "2026-06-01T10:00:00Z"
+WATTMESH = str(Path(sys.executable).with_name("wattmesh"))  # the command a user runs
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -36,3 +43,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def serve(folder: Path, port: int) -> subprocess.Popen:
+    """`wattmesh serve` on 127.0.0.1:port, once /health answers (the caller stops it by its PID)."""
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([WATTMESH, "serve", str(folder), "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"wattmesh serve exited with code {process.returncode}")
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    raise TimeoutError("wattmesh serve did not answer /health within 120 s")

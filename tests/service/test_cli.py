@@ -10,11 +10,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -25,34 +21,14 @@ from wattmesh.service.client import ExchangeClient
 from wattmesh.service.engine import Exchange, rebuild_state
 from wattmesh.service.journal import Journal
 
-from .helpers import free_port, make_coop, secret_of
+from .helpers import WATTMESH, free_port, make_coop, secret_of, serve
 
-WATTMESH = str(Path(sys.executable).with_name("wattmesh"))  # the command a user runs
 DELIVERY = "2026-06-01T10:00:00Z"
 
 
 def wattmesh(*args) -> subprocess.CompletedProcess:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     return subprocess.run([WATTMESH, *map(str, args)], capture_output=True, text=True, timeout=180, env=env)
-
-
-def serve(folder: Path, port: int) -> subprocess.Popen:
-    """`wattmesh serve` on 127.0.0.1:port, once /health answers (stopped by the caller, by its PID)."""
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([WATTMESH, "serve", str(folder), "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"wattmesh serve exited with code {process.returncode}")
-        time.sleep(0.1)
-    os.kill(process.pid, signal.SIGKILL)
-    raise TimeoutError("wattmesh serve did not answer /health within 120 s")
 
 
 @pytest.mark.slow
