@@ -32,19 +32,21 @@ def readings_by_hand() -> pd.DataFrame:
     return wide
 
 
-@pytest.fixture(scope="module")
-def example_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("own")
-    out = folder / "out"
-    args = ["simulate", str(EXAMPLE / "scenario.toml"), "--out", str(out), "--keys", str(folder / "keys")]
+@pytest.mark.slow
+def test_example_simulates_through_the_cli_and_its_outputs_match_the_csv_files(tmp_path):
+    """One run (the checks share it: under xdist a module fixture would run once per worker)."""
+    out = tmp_path / "out"
+    args = ["simulate", str(EXAMPLE / "scenario.toml"), "--out", str(out), "--keys", str(tmp_path / "keys")]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    return out, result.output
+    check_every_member_is_in_members_csv_with_its_kind_and_assets(out)
+    check_metered_energy_equals_the_csv_sums(out)
+    # The two flaws of readings.csv are reported ...
+    assert "2 reading(s) flagged by the quality checks" in result.output
+    check_power_flow_on_the_network(out)
 
 
-@pytest.mark.slow
-def test_every_member_of_the_csv_is_in_members_csv_with_its_kind_and_assets(example_run):
-    out, _ = example_run
+def check_every_member_is_in_members_csv_with_its_kind_and_assets(out: Path) -> None:
     given = pd.read_csv(EXAMPLE / "members.csv", comment="#").fillna(0).set_index("member_id")
     written = pd.read_csv(out / "members.csv").set_index("member_id")
     assert set(given.index) <= set(written.index)
@@ -53,9 +55,7 @@ def test_every_member_of_the_csv_is_in_members_csv_with_its_kind_and_assets(exam
         assert np.allclose(written.loc[given.index, column], given[column]), column
 
 
-@pytest.mark.slow
-def test_metered_energy_in_the_outputs_equals_the_csv_sums(example_run):
-    out, _ = example_run
+def check_metered_energy_equals_the_csv_sums(out: Path) -> None:
     wide = readings_by_hand()
     homes = [m for m in wide.columns if ":" not in m]
     intervals = pd.read_parquet(out / "intervals.parquet")
@@ -71,20 +71,19 @@ def test_metered_energy_in_the_outputs_equals_the_csv_sums(example_run):
         assert members.loc[member, "generation_kwh"] == pytest.approx(
             wide[f"{member}:generation"].sum(), abs=2e-3
         )
-    # The flaws are not in the outputs: the spike's 100x value would add about 99 times its true value.
+    # ... and repaired: the spike's 100x value would add about 99 times its true value.
     assert members.loc["home_07", "consumption_kwh"] < wide["home_07"].sum() + 1e-2
 
 
-@pytest.mark.slow
-def test_the_example_reports_its_two_repaired_readings_and_runs_the_power_flow(example_run):
-    out, output = example_run
-    assert "2 reading(s) flagged by the quality checks" in output
+def check_power_flow_on_the_network(out: Path) -> None:
+    """The network file's 250 kVA transformer: where real power dominates (above 10 kW), its loading is
+    the power through it over its rating, within 3 % (reactive power and losses)."""
     intervals = pd.read_parquet(out / "intervals.parquet")
-    # The network's 250 kVA transformer carries the transformer flow the outputs name.
-    loading = intervals["transformer_loading_percent"].to_numpy()
-    flow_kw = np.abs(intervals["transformer_kw"].to_numpy())
-    assert np.all(loading >= 0) and loading.max() > 0
-    assert np.corrcoef(loading, flow_kw)[0, 1] > 0.9
+    flow_kw = intervals["transformer_kw"].abs()
+    busy = flow_kw > 10
+    assert busy.sum() > 20
+    expected_percent = flow_kw[busy] / 250.0 * 100.0
+    assert np.allclose(intervals["transformer_loading_percent"][busy], expected_percent, rtol=0.03)
 
 
 @pytest.fixture()

@@ -22,6 +22,7 @@ START, END = "2016-06-02T00:00:00Z", "2016-06-04T00:00:00Z"
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.is_file(), reason="Debian's chromium is not installed (.ci/run installs it)"
     ),
@@ -34,13 +35,12 @@ def artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def opened_report(tmp_path_factory):
+def open_report(folder: Path):
     """The report of a two-day run of the own-community example (every section: planner, grid, outage,
-    tournament, ledger), loaded in Chromium at 1,280 x 900 px: (page facts, console errors, requests)."""
+    tournament, ledger), loaded in Chromium at 1,280 x 900 px: (page facts, console errors, requests,
+    screenshot)."""
     from playwright.sync_api import sync_playwright
 
-    folder = tmp_path_factory.mktemp("report")
     out = folder / "out"
     keys = str(folder / "keys")
     args = ["simulate", str(EXAMPLE), "--out", str(out), "--start", START, "--end", END, "--keys", keys]
@@ -78,20 +78,13 @@ def opened_report(tmp_path_factory):
     return facts, errors, requests, shot
 
 
-def test_report_has_no_console_errors_and_loads_nothing_from_the_network(opened_report):
-    facts, errors, requests, _ = opened_report
+def test_report_in_chromium_has_no_errors_no_sideways_scroll_and_titles_that_name_its_span(tmp_path):
+    """One run and one page load for every check (a module fixture would run once per xdist worker)."""
+    facts, errors, requests, shot = open_report(tmp_path)
     assert facts["plots"] >= 5
-    assert errors == []
+    assert errors == [], "console errors"
     assert all(url.startswith(("file://", "data:", "about:")) for url in requests), requests
-
-
-def test_report_does_not_scroll_sideways_at_1280_px(opened_report):
-    facts, *_ = opened_report
-    assert facts["scrollWidth"] <= 1280
-
-
-def test_two_day_report_titles_name_its_two_days(opened_report):
-    facts, *_ = opened_report
+    assert facts["scrollWidth"] <= 1280, "the page scrolls sideways at 1,280 px"
     # The span in the report's words, from the run's own arguments: the days of [START, END).
     first = pd.Timestamp(START)
     last = pd.Timestamp(END) - pd.Timedelta("15min")
@@ -100,9 +93,5 @@ def test_two_day_report_titles_name_its_two_days(opened_report):
     titles = facts["titles"]
     assert sum(span in title for title in titles) >= 3, titles
     assert not any("week" in title.lower() for title in titles), titles
-
-
-def test_screenshot_is_kept(opened_report):
-    *_, shot = opened_report
     assert shot.stat().st_size > 10_000
     assert (artifacts() / "report_1280.png").is_file()
