@@ -6,9 +6,10 @@ strategy tournament and a home agent all read it the same way through :func:`pla
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class DispatchPlan:
     soc_kwh : state of charge at the end of each interval [kWh]
     ev_kw : EV charging of every member [kW] (replaces charge-on-arrival where a plan is followed)
     label : how it was planned, for the report
+    forecasts_kw : the planner's day-ahead (load, PV) forecasts [kW] of the planned homes (interval
+        starts x member ids), where it made them (similar-days or LightGBM forecasts), else None; what
+        a later run over part of the span (the report's planner vs bound) reuses instead of refitting
     """
 
     planned: np.ndarray
@@ -30,6 +34,7 @@ class DispatchPlan:
     soc_kwh: np.ndarray
     ev_kw: np.ndarray
     label: str
+    forecasts_kw: tuple[pd.DataFrame, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
 
 
 def plan_rows(plan: DispatchPlan | None, rows: slice, interval_h: float):

@@ -124,10 +124,12 @@ def plan_scenario_dispatch(
     scenario,
     options: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    plan_progress: Callable[[int, int], None] | None = None,
 ) -> DispatchPlan:
     """:func:`plan_dispatch` as the scenario's ``[energy]`` section asks: its forecasts, its re-planning
     period, its demand-response events (``energy.events``, resolved by ``load_scenario``) and
-    :func:`forecast_options` (pass ``options`` when the caller has built them already)."""
+    :func:`forecast_options` (pass ``options`` when the caller has built them already); ``progress`` and
+    ``plan_progress`` as for :func:`plan_dispatch`."""
     from wattmesh.energy.events import read_events
 
     if options is None:
@@ -135,7 +137,13 @@ def plan_scenario_dispatch(
     replan_every = max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"])
     events = read_events(scenario["energy.events"]) if scenario["energy.events"] else None
     return plan_dispatch(
-        community, scenario["energy.forecast"], replan_every, events=events, progress=progress, **options
+        community,
+        scenario["energy.forecast"],
+        replan_every,
+        events=events,
+        progress=progress,
+        plan_progress=plan_progress,
+        **options,
     )
 
 
@@ -222,24 +230,31 @@ def _forecasters(
     train_days: int,
     progress: Callable[[int, int], None] | None = None,
     pool: np.ndarray | None = None,
+    made: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ):
-    """The planner's (load, PV) forecasters for the members ``homes`` over the intervals ``rows``.
+    """The planner's (load, PV) forecasters for the members ``homes`` over the intervals ``rows``, and the
+    day-ahead forecast frames [kW] behind them (None for persistence and perfect forecasts).
 
     LightGBM's global model learns from the members ``pool`` (default ``homes``), a superset of them.
+    ``made``: day-ahead (load, PV) frames made before for a superset of the homes and intervals (by
+    :func:`plan_dispatch` over the whole span, with the same options), taken instead of new fits.
     """
     from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence
 
     if kind == "persistence":
-        return persistence, persistence
+        return persistence, persistence, None
     ids = community.members["member_id"][homes]
     index = community.index[rows]
     if kind == "perfect":
         load = pd.DataFrame(community.load_kw[rows][:, homes], index=index, columns=ids)
         pv = pd.DataFrame(community.generation_kw[rows][:, homes], index=index, columns=ids)
-        return perfect_forecast(load), perfect_forecast(pv)
+        return perfect_forecast(load), perfect_forecast(pv), None
     pool = homes if pool is None else pool
-    load, pv = day_ahead_forecasts(community, pool, index, kind, past, retrain_days, train_days, progress)
-    return from_frame(load[ids]), from_frame(pv[ids])
+    if made is not None:
+        load, pv = (frame.reindex(index) for frame in made)
+    else:
+        load, pv = day_ahead_forecasts(community, pool, index, kind, past, retrain_days, train_days, progress)
+    return from_frame(load[ids]), from_frame(pv[ids]), (load, pv)
 
 
 def _planned_homes(community: Community) -> np.ndarray:
@@ -260,6 +275,7 @@ def plan_dispatch(
     retrain_days: int = 7,
     train_days: int = 120,
     progress: Callable[[int, int], None] | None = None,
+    plan_progress: Callable[[int, int], None] | None = None,
 ) -> DispatchPlan:
     """Run the MPC planner for every home with a battery or an EV over the community's span.
 
@@ -278,6 +294,7 @@ def plan_dispatch(
         which the day-ahead forecasts learn from
     retrain_days, train_days : LightGBM retraining schedule and window (``forecast="gbm"``) [days]
     progress : ``progress(done, total)`` after each LightGBM fit
+    plan_progress : ``plan_progress(done, total)`` as the MPC re-plans (see ``run_mpc``)
     """
     from wattmesh.energy.battery import member_batteries
     from wattmesh.energy.mpc import run_mpc
@@ -292,7 +309,7 @@ def plan_dispatch(
     pv = pd.DataFrame(community.generation_kw[:, planned], index=community.index, columns=ids)
     sessions = community.ev_sessions[community.ev_sessions["member_id"].isin(ids)].reset_index(drop=True)
     every_row = np.ones(len(community.index), dtype=bool)
-    load_forecaster, pv_forecaster = _forecasters(
+    load_forecaster, pv_forecaster, frames = _forecasters(
         forecast, community, planned, every_row, past, retrain_days, train_days, progress
     )
     import_cap_kw = community_cap_kw = None
@@ -312,6 +329,7 @@ def plan_dispatch(
         peak_price_per_kw=peak_price_per_kw,
         import_cap_kw=import_cap_kw,
         community_import_cap_kw=community_cap_kw,
+        progress=plan_progress,
     )
     if import_cap_kw is not None:
         for message in _exceeded_events(events, community.index, list(ids), expected, dispatch):
@@ -331,6 +349,7 @@ def plan_dispatch(
         ev_kw=widen(dispatch.ev_kw),
         label=f"MPC planner ({FORECAST_NAMES[forecast]} forecasts, re-planned every {replan_every} intervals"
         + (f", {len(events)} demand-response event(s))" if import_cap_kw is not None else ")"),
+        forecasts_kw=frames,
     )
 
 
@@ -402,6 +421,9 @@ def compare_home_strategies(
     past: Community | None = None,
     retrain_days: int = 7,
     train_days: int = 120,
+    progress: Callable[[int, int], None] | None = None,
+    replan_every: int = 1,
+    plan: DispatchPlan | None = None,
 ) -> pd.DataFrame:
     """No battery, the self-consumption rule, the MPC planner and the perfect-foresight bound, side by side.
 
@@ -409,7 +431,11 @@ def compare_home_strategies(
     is one LP over the whole window). Columns: bill, mean daily peak, objective, objective / bound and
     the share of the bound's savings (see :func:`wattmesh.energy.compare.compare_strategies`). The
     day-ahead forecasts are those of the whole span (``past``, ``retrain_days`` and ``train_days`` as
-    for :func:`plan_dispatch`); LightGBM's are fitted on every home the simulation plans.
+    for :func:`plan_dispatch`); LightGBM's are fitted on every home the simulation plans. ``progress``:
+    ``progress(done, total)`` as the MPC re-plans, every ``replan_every`` intervals (the simulation's
+    period, so that the row is the planner the simulation ran). ``plan``: the simulation's plan
+    (:func:`plan_dispatch` with the same forecast options), whose day-ahead forecasts are taken instead
+    of fitting LightGBM again: the same forecasts, since the retraining times count from the span's start.
     """
     from wattmesh.energy.battery import member_batteries
     from wattmesh.energy.compare import compare_strategies
@@ -424,8 +450,9 @@ def compare_home_strategies(
     pv = pd.DataFrame(community.generation_kw[rows][:, homes], index=community.index[rows], columns=ids)
     # LightGBM's global model learns from every home the simulation plans, as in plan_dispatch.
     planned = _planned_homes(community)
-    load_forecaster, pv_forecaster = _forecasters(
-        forecast, community, homes, rows, past, retrain_days, train_days, pool=planned
+    made = None if plan is None else plan.forecasts_kw
+    load_forecaster, pv_forecaster, _ = _forecasters(
+        forecast, community, homes, rows, past, retrain_days, train_days, pool=planned, made=made
     )
     table, _ = compare_strategies(
         load,
@@ -434,6 +461,8 @@ def compare_home_strategies(
         community.feed_in_per_kwh[rows],
         member_batteries(assets, ids),
         forecasters={f"{forecast.replace('_', '-')} forecasts": (load_forecaster, pv_forecaster)},
+        progress=progress,
+        replan_every=replan_every,
     )
     table.attrs["start"] = f"{start:%Y-%m-%d %H:%M}"
     table.attrs["end"] = f"{end:%Y-%m-%d %H:%M} UTC"

@@ -7,6 +7,9 @@ whole span (the bound).
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +19,7 @@ from wattmesh.energy.battery import apply_battery_kw, validate_batteries
 from wattmesh.energy.common import per_home
 from wattmesh.energy.ev_sessions import ev_slots
 from wattmesh.energy.forecasts import Forecaster
+from wattmesh.energy.lp import WarmStart, parallel_solves
 from wattmesh.energy.planner import plan_homes
 from wattmesh.energy.rules import battery_step, ev_charge_on_arrival_kw
 
@@ -191,6 +195,9 @@ def run_mpc(
     import_cap_kw: np.ndarray | None = None,
     community_import_cap_kw: np.ndarray | None = None,
     follow: str = "hybrid",
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    warm_start: bool = False,
     **plan_options,
 ) -> Dispatch:
     """Run the planner as MPC over the span of ``load_kw``: plan the next horizon, apply, move on.
@@ -214,60 +221,230 @@ def run_mpc(
         at or below the plan's peak over its horizon; ``"grid"``: the battery holds each home's grid
         exchange at the planned value as far as its limits allow, so it absorbs the forecast error of the
         step; ``"battery"``: the battery runs at its planned power and the grid takes the error.
+    progress : ``progress(done, total)`` as the plans are made, counted in (re-planning steps x groups
+        of homes)
+    workers : processes that share the work (default: ``MPC_WORKERS``, at most the processors this
+        process may use); the result does not depend on it
+    warm_start : plan the homes in groups that each keep their LPs' optimal bases from one re-planning
+        to the next (:class:`wattmesh.energy.lp.WarmStart`; several times faster). The optimum of every
+        LP is the same, but where it is not unique the plan reached may differ from a cold start's;
+        without it (the default) every LP is solved as from scratch, the independent blocks of homes of
+        each re-planning side by side on the workers
     plan_options : passed to ``plan_homes`` (peak_price_per_kw, wear_per_kwh, ...)
 
     Notes
     -----
-    EVs charge at their planned power. Peak windows are the horizon.
+    EVs charge at their planned power. Peak windows are the horizon. With ``warm_start``, unless a
+    community term couples them, the homes are independent and planned in ``MPC_GROUPS`` fixed groups
+    (heavy homes, those with EV sessions or a peak price, spread evenly), each its own MPC with its own
+    warm-started LPs, one group per worker process; the groups are the same whatever the number of
+    workers, so the result is too.
     """
     if follow not in ("grid", "battery", "hybrid"):
         raise ValueError(f"follow {follow!r} is not one of grid, battery, hybrid")
     index = load_kw.index
-    members = list(load_kw.columns)
     n_t, n_m = load_kw.shape
-    interval_h = (index[1] - index[0]).total_seconds() / 3600
     bat = validate_batteries(batteries)
-    capacity = bat["capacity_kwh"].to_numpy()
-    power = bat["power_kw"].to_numpy()
-    efficiency = bat["efficiency"].to_numpy()
-    soc_min = capacity * bat["soc_min_fraction"].to_numpy()
-    soc = bat["soc_kwh"].to_numpy().copy()
-    buy = per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh")
-    sell = per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh")
-    load = load_kw.to_numpy()
-    pv = pv_kw.to_numpy()
-    charge = np.zeros((n_t, n_m))
-    discharge = np.zeros((n_t, n_m))
-    socs = np.zeros((n_t, n_m))
-    ev_kw = np.zeros((n_t, n_m))
     sessions = None
     if ev_sessions is not None and len(ev_sessions):
         sessions = ev_sessions.reset_index(drop=True).copy()
         sessions["arrival"] = pd.to_datetime(sessions["arrival"], utc=True)
         sessions["departure"] = pd.to_datetime(sessions["departure"], utc=True)
-        remaining = sessions["energy_kwh"].to_numpy(dtype=float).copy()
-    messages: list[str] = []
-    step = pd.Timedelta(hours=interval_h)
+    # The forecasts depend on the measurements only, never on the plans: made once, for every home.
+    forecasts = []
     for t0 in range(0, n_t, replan_every):
+        target = index[t0 : t0 + min(horizon_intervals, n_t - t0)]
+        forecasts.append(
+            (
+                load_forecaster(load_kw.iloc[:t0], target).to_numpy(dtype=float),
+                pv_forecaster(pv_kw.iloc[:t0], target).to_numpy(dtype=float),
+            )
+        )
+    job = _MpcJob(
+        load_kw=load_kw.to_numpy(dtype=float),
+        pv_kw=pv_kw.to_numpy(dtype=float),
+        buy=per_home(buy_price_per_kwh, n_t, n_m, "buy_price_per_kwh"),
+        sell=per_home(sell_price_per_kwh, n_t, n_m, "sell_price_per_kwh"),
+        batteries=bat,
+        forecasts=forecasts,
+        sessions=sessions,
+        index=index,
+        members=list(load_kw.columns),
+        import_cap_kw=None if import_cap_kw is None else np.asarray(import_cap_kw, dtype=float),
+        community_import_cap_kw=community_import_cap_kw,
+        follow=follow,
+        horizon_intervals=horizon_intervals,
+        replan_every=replan_every,
+        plan_options=plan_options,
+    )
+    coupled = plan_options.get("community_peak_price_per_kw", 0.0) > 0 or (
+        community_import_cap_kw is not None and bool(np.isfinite(community_import_cap_kw).any())
+    )
+    peak = np.broadcast_to(np.asarray(plan_options.get("peak_price_per_kw", 0.0), dtype=float), (n_m,))
+    heavy = peak > 0
+    if sessions is not None:
+        heavy = heavy | pd.Index(job.members).isin(sessions["member_id"])
+    workers = min(MPC_WORKERS if workers is None else workers, _processors())
+    if warm_start and not coupled:
+        groups = home_groups(heavy, MPC_GROUPS)
+        parts = _map_groups(job, groups, workers, progress)
+    else:
+        groups = [np.arange(n_m)]
+        with parallel_solves(workers):
+            parts = _map_groups(job, groups, 1, progress, warm_start)
+    charge, discharge, socs, ev_kw = (np.zeros((n_t, n_m)) for _ in range(4))
+    for columns, part in zip(groups, parts, strict=True):
+        charge[:, columns], discharge[:, columns], socs[:, columns], ev_kw[:, columns] = part[:4]
+    # the messages in time order, the groups' in group order within a re-planning step
+    messages = [text for _, text in sorted((m for part in parts for m in part[4]), key=lambda m: m[0])]
+    load, pv = job.load_kw, job.pv_kw
+    interval_h = job.interval_h
+    imp, exp = _exchange(load - pv + ev_kw + charge - discharge)
+    delivered = _delivered(sessions, index, job.members, ev_kw, interval_h)
+    return Dispatch(charge, discharge, socs, imp, exp, ev_kw, delivered, messages)
+
+
+#: Groups of independent homes that ``run_mpc`` plans separately (the work of two processors).
+MPC_GROUPS = 2
+#: Worker processes of ``run_mpc`` by default (at most the processors this process may use).
+MPC_WORKERS = 2
+
+
+def home_groups(heavy: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """(M,) homes split into at most ``n_groups`` groups of about equal work: the ``heavy`` ones (those that
+    need the LP) dealt out in turn, then the others; each group's columns in increasing order."""
+    order = np.concatenate([np.flatnonzero(heavy), np.flatnonzero(~heavy)])
+    groups = [np.sort(order[g::n_groups]) for g in range(n_groups)]
+    return [g for g in groups if len(g)]
+
+
+@dataclass
+class _MpcJob:
+    """Everything a group's MPC needs, as arrays over all the homes (a worker takes its columns)."""
+
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    buy: np.ndarray
+    sell: np.ndarray
+    batteries: pd.DataFrame
+    forecasts: list[tuple[np.ndarray, np.ndarray]]
+    sessions: pd.DataFrame | None
+    index: pd.DatetimeIndex
+    members: list
+    import_cap_kw: np.ndarray | None
+    community_import_cap_kw: np.ndarray | None
+    follow: str
+    horizon_intervals: int
+    replan_every: int
+    plan_options: dict
+
+    @property
+    def interval_h(self) -> float:
+        return (self.index[1] - self.index[0]).total_seconds() / 3600
+
+
+_JOB: _MpcJob | None = None
+_GROUPS: list[np.ndarray] = []
+_DONE = None
+
+
+def _worker_group(g: int):
+    """A worker's group ``g`` of the job its parent set before forking."""
+
+    def tick() -> None:
+        with _DONE.get_lock():
+            _DONE.value += 1
+
+    return _mpc_group(_JOB, _GROUPS[g], tick, warm=True)
+
+
+def _map_groups(job: _MpcJob, groups: list[np.ndarray], workers: int, progress, warm: bool = True) -> list:
+    """Each group's MPC, in worker processes (forked: they share the job) where there are two or more
+    groups and workers; in this process otherwise."""
+    global _JOB, _GROUPS, _DONE
+    total = len(job.forecasts) * len(groups)
+    workers = min(workers, len(groups))
+    fork = "fork" in mp.get_all_start_methods()
+    if workers < 2 or not fork:
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], total)
+
+        return [_mpc_group(job, columns, tick, warm) for columns in groups]
+    ctx = mp.get_context("fork")
+    _JOB, _GROUPS, _DONE = job, groups, ctx.Value("i", 0)
+    try:
+        with ctx.Pool(workers) as pool:
+            pending = pool.map_async(_worker_group, range(len(groups)))
+            while not pending.ready():
+                pending.wait(0.2)
+                if progress is not None:
+                    progress(_DONE.value, total)
+            parts = pending.get()
+    finally:
+        _JOB, _GROUPS, _DONE = None, [], None
+    if progress is not None:
+        progress(total, total)
+    return parts
+
+
+def _processors() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _mpc_group(job: _MpcJob, columns: np.ndarray, tick: Callable[[], None], warm: bool):
+    """The MPC of the homes ``columns``: (charge, discharge, soc, ev) (T, G) [kW, kWh] and the messages as
+    (step, text); with ``warm``, its LPs warm-started."""
+    index = job.index
+    members = [job.members[c] for c in columns]
+    n_t, n_m = len(index), len(columns)
+    interval_h = job.interval_h
+    replan_every, horizon_intervals, follow = job.replan_every, job.horizon_intervals, job.follow
+    bat = job.batteries.iloc[columns]
+    capacity = bat["capacity_kwh"].to_numpy()
+    power = bat["power_kw"].to_numpy()
+    efficiency = bat["efficiency"].to_numpy()
+    soc_min = capacity * bat["soc_min_fraction"].to_numpy()
+    soc = bat["soc_kwh"].to_numpy().copy()
+    buy, sell = job.buy[:, columns], job.sell[:, columns]
+    load, pv = job.load_kw[:, columns], job.pv_kw[:, columns]
+    charge = np.zeros((n_t, n_m))
+    discharge = np.zeros((n_t, n_m))
+    socs = np.zeros((n_t, n_m))
+    ev_kw = np.zeros((n_t, n_m))
+    sessions = None
+    if job.sessions is not None:
+        sessions = job.sessions[job.sessions["member_id"].isin(members)].reset_index(drop=True)
+        if not len(sessions):
+            sessions = None
+        else:
+            remaining = sessions["energy_kwh"].to_numpy(dtype=float).copy()
+            arrival = pd.DatetimeIndex(sessions["arrival"])
+            departure = pd.DatetimeIndex(sessions["departure"])
+            asset_ids = sessions["asset_id"].astype(str).to_numpy()
+    warm = WarmStart() if warm else None
+    messages: list[tuple[int, str]] = []
+    step = pd.Timedelta(hours=interval_h)
+    for n, t0 in enumerate(range(0, n_t, replan_every)):
         horizon = min(horizon_intervals, n_t - t0)
         target = index[t0 : t0 + horizon]
-        history_load = load_kw.iloc[:t0]
-        load_hat = load_forecaster(history_load, target).to_numpy()
-        pv_hat = pv_forecaster(pv_kw.iloc[:t0], target).to_numpy()
+        load_hat, pv_hat = (f[:, columns] for f in job.forecasts[n])
         batteries_now = bat.assign(soc_kwh=soc)
         ev = None
         if sessions is not None:
             now = index[t0]
-            known = (
-                (sessions["arrival"] <= now + step * 0.999)
-                & (sessions["departure"] > now)
-                & (remaining > 1e-9)
-            )
-            current = sessions[known].assign(energy_kwh=remaining[known.to_numpy()])
+            known = np.asarray((arrival <= now + step * 0.999) & (departure > now)) & (remaining > 1e-9)
+            current = sessions[known].assign(energy_kwh=remaining[known])
             ev = ev_slots(current, target, members)
-        cap = None if import_cap_kw is None else import_cap_kw[t0 : t0 + horizon]
+        cap = None if job.import_cap_kw is None else job.import_cap_kw[t0 : t0 + horizon, columns]
         community_cap = (
-            None if community_import_cap_kw is None else community_import_cap_kw[t0 : t0 + horizon]
+            None if job.community_import_cap_kw is None else job.community_import_cap_kw[t0 : t0 + horizon]
         )
         plan = plan_homes(
             load_hat,
@@ -281,9 +458,10 @@ def run_mpc(
             community_import_cap_kw=community_cap,
             member_ids=members,
             warn=False,
-            **plan_options,
+            warm=warm,
+            **job.plan_options,
         )
-        messages.extend(f"{index[t0].isoformat()}: {w}" for w in plan.warnings)
+        messages.extend((t0, f"{index[t0].isoformat()}: {w}") for w in plan.warnings)
         for k in range(min(replan_every, horizon)):
             t = t0 + k
             battery_kw = plan.charge_kw[k] - plan.discharge_kw[k]
@@ -316,10 +494,9 @@ def run_mpc(
             ev_kw[t] = plan.ev_kw[k]
             if sessions is not None and len(ev.member):
                 slot_kw = plan.ev_slot_kw[k]
-                for s_idx in np.flatnonzero(known.to_numpy()):
-                    slot = np.flatnonzero(ev.names == str(sessions.at[s_idx, "asset_id"]))
-                    if len(slot) and sessions.at[s_idx, "arrival"] <= index[t] + step * 0.999:
+                for s_idx in np.flatnonzero(known):
+                    slot = np.flatnonzero(ev.names == asset_ids[s_idx])
+                    if len(slot) and arrival[s_idx] <= index[t] + step * 0.999:
                         remaining[s_idx] = max(remaining[s_idx] - slot_kw[slot[0]] * interval_h, 0.0)
-    imp, exp = _exchange(load - pv + ev_kw + charge - discharge)
-    delivered = _delivered(sessions, index, members, ev_kw, interval_h)
-    return Dispatch(charge, discharge, socs, imp, exp, ev_kw, delivered, messages)
+        tick()
+    return charge, discharge, socs, ev_kw, messages

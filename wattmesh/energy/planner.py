@@ -30,7 +30,7 @@ from wattmesh.energy.constraints import (
 )
 from wattmesh.energy.ev_sessions import EvSlots, ev_slots, ev_subset
 from wattmesh.energy.fast import plan_batteries_fast
-from wattmesh.energy.lp import HomeLp, home_lp, solve_home_lp
+from wattmesh.energy.lp import HomeLp, WarmStart, home_lp, solve_home_lp, solve_home_lps
 
 __all__ = ["EvSlots", "HomePlan", "PlanWarning", "ev_slots", "plan_homes"]
 
@@ -97,6 +97,8 @@ def plan_homes(
     warn: bool = True,
     homes_per_lp: int | None = None,
     method: str = "auto",
+    warm: WarmStart | None = None,
+    _deferred: bool = False,
 ) -> HomePlan:
     """Schedule every home's battery and EVs over the horizon with one LP (HiGHS).
 
@@ -124,7 +126,13 @@ def plan_homes(
     warn : also issue every relaxation as a ``PlanWarning``
     method : ``"lp"`` (HiGHS), ``"fast"`` (the exact dynamic programme of ``wattmesh.energy.fast``: same
         optimum, ~1 ms per home; only without EVs, peak prices or community terms, and with
-        0 <= sell <= buy) or ``"auto"`` (fast where it applies, else the LP)
+        0 <= sell <= buy), ``"auto"`` (fast where it applies to every home, else the LP) or ``"mixed"``
+        (when nothing couples the homes, those without EVs and peak price by the fast method and the
+        others by the LP; else as ``"auto"``). The optimum is the same; where it is not unique (no peak
+        price: when to store is often a tie), the methods may reach different optimal dispatches
+    warm : HiGHS solvers kept from the last call (:class:`wattmesh.energy.lp.WarmStart`): an LP whose
+        matrix is that of the last one of its block of homes starts from its optimal basis (a model-predictive
+        controller re-plans the same homes every interval); the same optimum
     homes_per_lp : homes per LP when nothing couples them (HiGHS's time grows faster than the LP's size,
         so independent homes go in blocks of this many; the optimum is the same); None: about 800
         intervals' worth of homes (8 homes at 96 intervals, 33 at 24), which measured fastest
@@ -177,8 +185,8 @@ def plan_homes(
     fast_applies = (
         not coupled and n_k == 0 and not (peak_price > 0).any() and bool(((sell >= 0) & (sell <= buy)).all())
     )
-    if method not in ("auto", "lp", "fast"):
-        raise ValueError(f"method {method!r} is not one of auto, lp, fast")
+    if method not in ("auto", "lp", "fast", "mixed"):
+        raise ValueError(f"method {method!r} is not one of auto, lp, fast, mixed")
     if method == "fast" and not fast_applies:
         raise ValueError(
             "method 'fast' needs no EVs, no peak price, no community terms and 0 <= sell <= buy; use 'lp'"
@@ -187,6 +195,34 @@ def plan_homes(
         return _plan_fast(
             load_kw, pv_kw, buy, sell, bat, interval_h, cap, names, warn, wear_per_kwh, terminal
         )
+    options = dict(
+        peak_window_intervals=peak_window_intervals,
+        wear_per_kwh=wear_per_kwh,
+        member_ids=names,
+        homes_per_lp=homes_per_lp,
+    )
+    if method == "mixed" and not coupled:
+        # Homes are independent: those the exact fast method covers need no LP.
+        is_fast = (
+            ~np.isin(np.arange(n_m), ev.member) & ~(peak_price > 0) & ((sell >= 0) & (sell <= buy)).all(0)
+        )
+        if is_fast.any():
+            return _plan_split(
+                load_kw,
+                pv_kw,
+                buy,
+                sell,
+                bat,
+                interval_h,
+                ev,
+                peak_price,
+                terminal,
+                cap,
+                is_fast,
+                options,
+                warn,
+                warm,
+            )
     if not coupled and n_m > homes_per_lp:
         return _plan_blocks(
             load_kw,
@@ -204,6 +240,7 @@ def plan_homes(
             member_ids=names,
             warn=warn,
             homes_per_lp=homes_per_lp,
+            warm=warm,
         )
     lp = home_lp(
         n_t,
@@ -222,8 +259,14 @@ def plan_homes(
     add_peak_import(lp, peak_price, window)
     capped_cells = add_import_caps(lp, cap)
     add_community(lp, community_peak_price_per_kw, ccap, window)
-    x, objective = solve_home_lp(lp)
-    plan = _read_plan(lp, x, objective, ev, capped_cells, buy, sell, names)
+
+    def finish(x: np.ndarray, objective: float) -> HomePlan:
+        return _read_plan(lp, x, objective, ev, capped_cells, buy, sell, names)
+
+    if _deferred:  # the caller solves this block's LP with others' (see _plan_blocks)
+        return lp, finish
+    x, objective = solve_home_lp(lp, warm, key=("homes", n_m))
+    plan = finish(x, objective)
     if warn:
         for message in plan.warnings:
             warnings.warn(message, PlanWarning, stacklevel=2)
@@ -247,14 +290,15 @@ def _plan_blocks(
     member_ids: list[str],
     warn: bool,
     homes_per_lp: int,
+    warm: WarmStart | None = None,
 ) -> HomePlan:
     """``plan_homes`` for homes that nothing couples, one LP per block of ``homes_per_lp`` homes (the same
     optimum as one LP over all of them, faster); prices are the effective (T, M) ones."""
     n_m = load_kw.shape[1]
-    parts = []
+    prepared = []
     for lo in range(0, n_m, homes_per_lp):
         hi = min(lo + homes_per_lp, n_m)
-        parts.append(
+        prepared.append(
             plan_homes(
                 load_kw[:, lo:hi],
                 pv_kw[:, lo:hi],
@@ -272,9 +316,94 @@ def _plan_blocks(
                 warn=False,
                 homes_per_lp=homes_per_lp,
                 method="lp",
+                _deferred=True,
             )
         )
+    # Every block's LP first, then all solves at once (on worker processes where ``parallel_solves``
+    # provides them), each block under its own key for the warm start.
+    keys = [("block", lo) for lo in range(0, n_m, homes_per_lp)]
+    solved = solve_home_lps([lp for lp, _ in prepared], warm, keys)
+    parts = [finish(x, objective) for (_, finish), (x, objective) in zip(prepared, solved, strict=True)]
     return _joined(parts, ev, warn)
+
+
+def _evs_of(ev: EvSlots, columns: np.ndarray) -> EvSlots:
+    """The EVs of the homes ``columns`` (increasing), renumbered to their places in it."""
+    place = np.full(max(int(ev.member.max(initial=-1)), int(columns.max(initial=-1))) + 1, -1)
+    place[columns] = np.arange(len(columns))
+    keep = place[ev.member] >= 0
+    none = np.zeros(0, dtype=np.int64)
+    return EvSlots(
+        member=place[ev.member[keep]],
+        names=ev.names[keep],
+        max_kw=ev.max_kw[:, keep],
+        arrival_need_kwh=ev.arrival_need_kwh[:, keep],
+        may_remain_kwh=ev.may_remain_kwh[:, keep],
+        session_ids=np.array([], dtype=object),
+        session_slot=none,
+        session_first=none,
+        session_stop=none,
+        relaxed_kwh=np.zeros(0),
+    )
+
+
+def _plan_split(
+    load_kw, pv_kw, buy, sell, bat, interval_h, ev, peak_price, terminal, cap, is_fast, options, warn, warm
+) -> HomePlan:
+    """``plan_homes`` for independent homes: those of ``is_fast`` (M,) by the exact fast method, the others
+    (with EVs or a peak price) by the LP; one plan in the homes' order."""
+    n_t, n_m = load_kw.shape
+    names = options["member_ids"]
+    parts = []
+    for columns, method in ((np.flatnonzero(~is_fast), "lp"), (np.flatnonzero(is_fast), "fast")):
+        if not len(columns):
+            continue
+        plan = plan_homes(
+            load_kw[:, columns],
+            pv_kw[:, columns],
+            buy[:, columns],
+            sell[:, columns],
+            bat.iloc[columns],
+            interval_h,
+            ev=_evs_of(ev, columns) if method == "lp" else None,
+            peak_price_per_kw=peak_price[columns],
+            terminal_value_per_kwh=terminal[columns],
+            import_cap_kw=None if cap is None else cap[:, columns],
+            warn=False,
+            method=method,
+            warm=warm if method == "lp" else None,
+            **dict(options, member_ids=[names[c] for c in columns]),
+        )
+        parts.append((columns, plan))
+
+    def placed(name: str) -> np.ndarray:
+        out = np.zeros((n_t, n_m))
+        for columns, plan in parts:
+            out[:, columns] = getattr(plan, name)
+        return out
+
+    cost = np.zeros(n_m)
+    for columns, plan in parts:
+        cost[columns] = plan.cost
+    messages = list(ev.messages) + [w for _, plan in parts for w in plan.warnings]
+    if warn:
+        for message in messages:
+            warnings.warn(message, PlanWarning, stacklevel=3)
+    lp_parts = [plan for _, plan in parts if plan.ev_slot_kw.shape[1]]
+    return HomePlan(
+        charge_kw=placed("charge_kw"),
+        discharge_kw=placed("discharge_kw"),
+        soc_kwh=placed("soc_kwh"),
+        import_kw=placed("import_kw"),
+        export_kw=placed("export_kw"),
+        ev_kw=placed("ev_kw"),
+        ev_slot_kw=lp_parts[0].ev_slot_kw if lp_parts else np.zeros((n_t, len(ev.member))),
+        relaxed_cap_kw=placed("relaxed_cap_kw"),
+        community_import_kw=None,
+        cost=cost,
+        objective=float(sum(plan.objective for _, plan in parts)),
+        warnings=messages,
+    )
 
 
 def _checked_profiles(

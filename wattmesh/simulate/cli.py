@@ -6,8 +6,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from wattmesh.community.scenario import ScenarioError, load_scenario
 
@@ -21,6 +22,16 @@ def _print_problems(console: Console, header: str, problems) -> int:
         line = f"  [bold]{escape(problem.field)}[/bold]: {escape(problem.message)}"
         console.print(line, highlight=False, soft_wrap=True)
     return EXIT_BAD_INPUT
+
+
+class _CountColumn(ProgressColumn):
+    """'done/total unit' for a task that names its unit (e.g. '312/1,440 plans'), else nothing."""
+
+    def render(self, task) -> Text:
+        unit = task.fields.get("unit")
+        if not unit or task.total is None:
+            return Text("")
+        return Text(f"{int(task.completed):,}/{int(task.total):,} {unit}", style="progress.download")
 
 
 def _step(bar: Progress, label: str, work, *args, **kwargs):
@@ -102,6 +113,7 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TimeElapsedColumn(),
+        _CountColumn(),
     )
     with Progress(*columns, console=console, transient=False) as bar:
         community = _step(bar, "loading the community", build_community, scenario)
@@ -115,17 +127,19 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         if scenario["energy.dispatch"] == "planner":
             # The homes' measured past: their forecasts learn from the weeks before the start.
             forecast_options = forecast_options_of(scenario)
-            fits = bar.add_task("forecasters (LightGBM)", total=None, visible=False)
-            plan = _step(
-                bar,
-                "planning batteries, EVs",
-                plan_scenario_dispatch,
+            fits = bar.add_task("forecasters (LightGBM)", total=None, visible=False, unit="fits")
+            planning = bar.add_task("planning batteries, EVs", total=None, unit="plans")
+            plan = plan_scenario_dispatch(
                 community,
                 scenario,
                 forecast_options,
                 lambda done, total: bar.update(fits, completed=done, total=total, visible=True),
+                lambda done, total: bar.update(planning, completed=done, total=total),
             )
-        tasks = {"simulation": bar.add_task("simulating 3 cases", total=len(community.index))}
+            bar.update(planning, total=1, completed=1, unit=None)
+        tasks = {
+            "simulation": bar.add_task("simulating 3 cases", total=len(community.index), unit="intervals")
+        }
         result = simulate(
             community,
             price_rule=scenario["market.price_rule"],
@@ -172,7 +186,7 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         ledger = None
         backend = scenario["ledger.backend"]
         if backend != "none":
-            task = bar.add_task(f"ledger ({backend})", total=len(community.index))
+            task = bar.add_task(f"ledger ({backend})", total=len(community.index), unit="intervals")
             ledger = record_trades(
                 result,
                 staging,
@@ -185,18 +199,21 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         strategies = None
         per_day = int(round(24 / community.interval_h))
         if plan is not None and len(community.index) >= per_day:
-            # Three days of the typical week: the bound is one LP over them, and the MPC runs once more.
+            # Three days of the typical week: the bound is one LP over them, and the MPC runs once more on
+            # them (re-planned as in the simulation, with its forecasts).
             days = typical_week(interval_table(result)).index[: per_day * 3]
-            strategies = _step(
-                bar,
-                "planner vs bound",
-                compare_home_strategies,
+            versus = bar.add_task("planner vs bound", total=None, unit="plans")
+            strategies = compare_home_strategies(
                 community,
                 days[0],
                 days[-1],
                 scenario["energy.forecast"],
+                progress=lambda done, total: bar.update(versus, completed=done, total=total),
+                replan_every=max(1, scenario["energy.replan_minutes"] // scenario["time.interval_minutes"]),
+                plan=plan,
                 **forecast_options,
             )
+            bar.update(versus, total=1, completed=1, unit=None)
         fairness = (scenario["fairness.battery_share"], scenario["fairness.solidarity_percent"])
         paths = _step(
             bar, "writing report", write_outputs, result, staging, grid, strategies, tournament, fairness
