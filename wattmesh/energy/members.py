@@ -51,6 +51,10 @@ GBM_OPTIONS = {
 }
 
 
+#: Processes that fit the LightGBM forecasters side by side (the forecasts do not depend on it).
+FIT_WORKERS = 2
+
+
 def community_site(community: Community) -> Site:
     """The community's location: the mean of its feeder's LV bus coordinates (SimBench), else ``GERMANY``.
 
@@ -214,6 +218,7 @@ def day_ahead_forecasts(
             retrain_every=pd.Timedelta(days=retrain_days),
             train_window=pd.Timedelta(days=train_days),
             progress=tick,
+            workers=FIT_WORKERS,
         )
         frame = load_forecast if kind == "load" else pv_forecast
         frame[gbm.columns] = gbm.where(gbm.notna(), frame[gbm.columns])

@@ -9,6 +9,7 @@ leaves every forecast issued before ``T`` unchanged, bit for bit (one thread, se
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Callable
 
 import numpy as np
@@ -47,6 +48,7 @@ def issued_forecasts(
     train_window: str | pd.Timedelta = "56D",
     min_history: str | pd.Timedelta = "7D",
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Point forecasts of ``targets``, each issued ``horizon`` ahead by a model retrained on a schedule.
 
@@ -70,6 +72,9 @@ def issued_forecasts(
     retrain_every, train_window, min_history : durations (pandas strings such as ``"7D"``)
     progress : callable, optional
         ``progress(done, total)`` after each fit.
+    workers : int
+        Processes that fit the models side by side (forked, one model each at a time; each fit is the
+        one this process would make, so the forecasts are the same whatever the number).
 
     Returns
     -------
@@ -98,15 +103,59 @@ def issued_forecasts(
         )
     origin = issue[0] if origin is None else pd.Timestamp(origin).tz_convert("UTC")
     times = retrain_times(origin, issue[0], issue[-1], measured.index[0], retrain_every, min_history)
-    for k, fitted_at in enumerate(times):
-        in_block = (issue >= fitted_at) & (issue < fitted_at + retrain_every)
+    blocks = [(issue >= fitted_at) & (issue < fitted_at + retrain_every) for fitted_at in times]
+
+    def block_forecast(k: int) -> np.ndarray:
+        fitted_at, in_block = times[k], blocks[k]
         model = make_forecaster()
         model.fit(measured[(measured.index >= fitted_at - train_window) & (measured.index < fitted_at)])
         # The history handed over ends at the issue time of the block's last target.
         last_issue = issue[in_block][-1]
         first_read = issue[in_block][0] - model.history_needed
         known = measured[(measured.index >= first_read) & (measured.index <= last_issue)]
-        out.loc[in_block] = model.predict(known, targets[in_block]).point.to_numpy()
-        if progress is not None:
-            progress(k + 1, len(times))
+        return model.predict(known, targets[in_block]).point.to_numpy()
+
+    for in_block, values in zip(
+        blocks, _fork_map(block_forecast, len(times), workers, progress), strict=True
+    ):
+        out.loc[in_block] = values
     return out
+
+
+_WORK: Callable | None = None
+_DONE = None
+
+
+def _forked(k: int):
+    value = _WORK(k)
+    with _DONE.get_lock():
+        _DONE.value += 1
+    return value
+
+
+def _fork_map(work: Callable[[int], object], n: int, workers: int, progress) -> list:
+    """``[work(k) for k in range(n)]``, on ``workers`` forked processes when there are two or more (they
+    inherit ``work`` and its data), reporting ``progress(done, n)``."""
+    global _WORK, _DONE
+    if min(workers, n) < 2 or "fork" not in mp.get_all_start_methods():
+        values = []
+        for k in range(n):
+            values.append(work(k))
+            if progress is not None:
+                progress(k + 1, n)
+        return values
+    ctx = mp.get_context("fork")
+    _WORK, _DONE = work, ctx.Value("i", 0)
+    try:
+        with ctx.Pool(min(workers, n)) as pool:
+            pending = pool.map_async(_forked, range(n), chunksize=1)
+            while not pending.ready():
+                pending.wait(0.2)
+                if progress is not None:
+                    progress(_DONE.value, n)
+            values = pending.get()
+    finally:
+        _WORK, _DONE = None, None
+    if progress is not None:
+        progress(n, n)
+    return values
