@@ -79,9 +79,10 @@ def stop_server(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
 class ClockDriver(threading.Thread):
     """Moves the exchange's manual market clock ``speed`` times faster than real time, until ``end``.
 
-    Each move advances the market clock by the real time since the last move times ``speed``, but by at
-    most ``2 * tick_s * speed``: when the exchange stalls (a slow clearing), the market clock waits for it
-    instead of jumping over the next gate, as a wall clock at real speed would not.
+    Each move advances the market clock by the real time since the last move times ``speed``, counting at
+    most ``max_stall_s`` of real time: when the exchange stalls (a slow clearing, a busy machine), the market
+    clock waits for it instead of jumping over the next gate, as a wall clock at real speed would not (a
+    1 s stall at 60x is a minute of market time, at real speed one second).
 
     Parameters
     ----------
@@ -93,13 +94,14 @@ class ClockDriver(threading.Thread):
         ``is_ready(delivery start)`` holds or ``ready_timeout_s`` passed (lock step, for tests)
     is_ready : see ``gates``
     ready_timeout_s : the longest wait at a gate [s, real time]
+    max_stall_s : the most real time one move makes up for [s]
     """
 
     def __init__(self, client, start: pd.Timestamp, end: pd.Timestamp, speed: float, tick_s: float = 0.05,
-                 gates=(), is_ready=None, ready_timeout_s: float = 10.0):  # fmt: skip
+                 gates=(), is_ready=None, ready_timeout_s: float = 10.0, max_stall_s: float = 1.0):  # fmt: skip
         super().__init__(daemon=True, name="market-clock")
         self.client, self.start_at, self.end_at = client, pd.Timestamp(start), pd.Timestamp(end)
-        self.speed, self.tick_s = float(speed), float(tick_s)
+        self.speed, self.tick_s, self.max_stall_s = float(speed), float(tick_s), float(max_stall_s)
         self.gates = sorted((pd.Timestamp(g), pd.Timestamp(i)) for g, i in gates)
         self.is_ready, self.ready_timeout_s = is_ready, float(ready_timeout_s)
         self.stop_event = threading.Event()
@@ -119,14 +121,15 @@ class ClockDriver(threading.Thread):
                         self.forced.append(interval)
                         break
                     self.stop_event.wait(0.01)
-                break
+                # one gate per move: the agents order for the next interval once this one has cleared
+                return min(target, gate + pd.Timedelta(seconds=1))
         return target
 
     def run(self) -> None:
         last = time.monotonic()
         while not self.stop_event.is_set():
             now = time.monotonic()
-            step_s = min(now - last, 2 * self.tick_s) * self.speed
+            step_s = min(now - last, self.max_stall_s) * self.speed
             last = now
             target = self._next_time(step_s)
             if target > self.market_time:
