@@ -19,7 +19,7 @@ INTERVALS = 8
 DAY = "2016-06-15T10:00"  # a sunny morning, one tariff window (retail 0.32, feed-in 0.08 all along)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def live_day(tmp_path_factory):
     out = tmp_path_factory.mktemp("live") / "out"
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -32,7 +32,7 @@ def live_day(tmp_path_factory):
     return out, load_coop(out / "coop"), pd.read_csv(out / "orders.csv"), pd.DataFrame(trades)
 
 
-def test_live_trades_equal_the_simulators_clearing_of_the_same_orders(live_day):
+def check_live_trades_equal_the_simulators_clearing_of_the_same_orders(live_day):
     out, coop, orders, trades = live_day
     assert len(trades) > 0, "a sunny morning without a single local trade"
     members = sorted(set(orders["member_id"]) | set(trades["seller"]) | set(trades["buyer"]))
@@ -68,7 +68,7 @@ def test_live_trades_equal_the_simulators_clearing_of_the_same_orders(live_day):
     )
 
 
-def test_every_members_bill_balances(live_day):
+def check_every_members_bill_balances(live_day):
     out, coop, orders, trades = live_day
     table = pd.read_csv(out / "members.csv").set_index("member_id")
     retail, feed_in = coop.tariffs(pd.Timestamp(DAY, tz="UTC"))
@@ -89,3 +89,9 @@ def test_every_members_bill_balances(live_day):
         utility = row["import_kwh"] * retail - row["export_kwh"] * feed_in
         assert row["bill"] == pytest.approx(local + utility, abs=1e-6), member
     assert table["bought_kwh"].sum() == pytest.approx(table["sold_kwh"].sum(), abs=1e-6)
+
+
+def test_wattmesh_live_for_a_short_day(live_day):
+    """One `wattmesh live` run checked as a whole (a module fixture would run again on every xdist worker)."""
+    check_live_trades_equal_the_simulators_clearing_of_the_same_orders(live_day)
+    check_every_members_bill_balances(live_day)

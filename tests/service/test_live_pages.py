@@ -42,7 +42,7 @@ class Watched:
         page.on("response", lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def day(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
@@ -96,7 +96,7 @@ def day(tmp_path_factory):
                 stop_server(box["result"].server)
 
 
-def test_a_day_of_ten_agents_every_order_in_before_its_gate(day):
+def check_a_day_of_ten_agents_every_order_in_before_its_gate(day):
     result = day["result"]
     out = result.paths["trades"].parent
     assert len(result.agent_cpu_s) == 10
@@ -124,7 +124,7 @@ def test_a_day_of_ten_agents_every_order_in_before_its_gate(day):
     assert any("community" in (t["seller"] + t["buyer"]) for t in trades)
 
 
-def test_market_page_shows_prices_that_update_as_intervals_clear(day):
+def check_market_page_shows_prices_that_update_as_intervals_clear(day):
     states = [s for s in day["seen"] if s[0] > 0]
     assert len({s[1] for s in states}) >= 3, day["seen"][-10:]
     prices = pd.read_csv(day["result"].paths["intervals"]).set_index("time")["local_price_per_kwh"]
@@ -140,7 +140,7 @@ def test_market_page_shows_prices_that_update_as_intervals_clear(day):
     assert any(v != "–" for v in shown.values())
 
 
-def test_member_page_shows_its_trades_and_a_proof_that_verifies(day):
+def check_member_page_shows_its_trades_and_a_proof_that_verifies(day):
     result, coop = day["result"], day["coop"]
     trades = [json.loads(x) for x in result.paths["trades"].read_text().splitlines()]
     member = pd.Series([t["buyer"] for t in trades]).value_counts().index[0]
@@ -165,7 +165,7 @@ def test_member_page_shows_its_trades_and_a_proof_that_verifies(day):
     context.close()
 
 
-def test_member_page_refuses_another_members_session(day):
+def check_member_page_refuses_another_members_session(day):
     result, coop = day["result"], day["coop"]
     member, other = list(result.agent_cpu_s)[:2]
     context = day["browser"].new_context()  # not watched: a refused page logs its 401 on the console
@@ -176,7 +176,7 @@ def test_member_page_refuses_another_members_session(day):
     context.close()
 
 
-def test_operator_page_refuses_without_the_operators_key(day):
+def check_operator_page_refuses_without_the_operators_key(day):
     coop = day["coop"]
     context = day["browser"].new_context()  # not watched: a refused page logs its 401 on the console
     page = context.new_page()
@@ -196,7 +196,7 @@ def test_operator_page_refuses_without_the_operators_key(day):
     context.close()
 
 
-def test_pages_make_no_external_requests_and_no_console_errors(day):
+def check_pages_make_no_external_requests_and_no_console_errors(day):
     watched = day["watched"]
     assert watched.requests, "the browser made no requests"
     outside = [u for u in watched.requests if not u.startswith(day["url"] + "/")]
@@ -204,3 +204,13 @@ def test_pages_make_no_external_requests_and_no_console_errors(day):
     assert watched.errors == []
     for name in ("market.png", "member.png", "operator.png"):
         assert (day["folder"] / name).stat().st_size > 10_000, name
+
+
+def test_a_live_day_of_ten_agents_in_the_browser(day):
+    """One live run checked as a whole (a module fixture would run again on every xdist worker)."""
+    check_a_day_of_ten_agents_every_order_in_before_its_gate(day)
+    check_market_page_shows_prices_that_update_as_intervals_clear(day)
+    check_member_page_shows_its_trades_and_a_proof_that_verifies(day)
+    check_member_page_refuses_another_members_session(day)
+    check_operator_page_refuses_without_the_operators_key(day)
+    check_pages_make_no_external_requests_and_no_console_errors(day)
