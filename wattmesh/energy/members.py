@@ -53,6 +53,11 @@ GBM_OPTIONS = {
 
 #: Processes that fit the LightGBM forecasters side by side (the forecasts do not depend on it).
 FIT_WORKERS = 2
+#: Whether the simulation's planner warm-starts its LPs and plans the homes without EVs by the fast
+#: method (``run_mpc(warm_start=True)``, ``plan_homes(method="mixed")``): the same optimum of every plan,
+#: several times faster, but where the optimum is not unique (no peak price) another optimal dispatch,
+#: which moves peak KPIs by several percent; off, the plans are those of cold LPs, bit for bit.
+PLAN_WARM_START = False
 
 
 def community_site(community: Community) -> Site:
@@ -335,6 +340,8 @@ def plan_dispatch(
         import_cap_kw=import_cap_kw,
         community_import_cap_kw=community_cap_kw,
         progress=plan_progress,
+        warm_start=PLAN_WARM_START,
+        method="mixed" if PLAN_WARM_START else "auto",
     )
     if import_cap_kw is not None:
         for message in _exceeded_events(events, community.index, list(ids), expected, dispatch):
