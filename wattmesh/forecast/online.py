@@ -146,16 +146,23 @@ def _fork_map(work: Callable[[int], object], n: int, workers: int, progress) -> 
         return values
     ctx = mp.get_context("fork")
     _WORK, _DONE = work, ctx.Value("i", 0)
+    reported = 0
+
+    def report(done: int) -> None:
+        nonlocal reported
+        if progress is not None:
+            for k in range(reported + 1, done + 1):  # once per fit, in order
+                progress(k, n)
+        reported = max(reported, done)
+
     try:
         with ctx.Pool(min(workers, n)) as pool:
             pending = pool.map_async(_forked, range(n), chunksize=1)
             while not pending.ready():
                 pending.wait(0.2)
-                if progress is not None:
-                    progress(_DONE.value, n)
+                report(_DONE.value)
             values = pending.get()
     finally:
         _WORK, _DONE = None, None
-    if progress is not None:
-        progress(n, n)
+    report(n)
     return values
