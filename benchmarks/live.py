@@ -22,6 +22,7 @@ import argparse
 import os
 import resource
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pandas as pd  # noqa: E402
 
 from wattmesh.service.live import run_live, stop_server  # noqa: E402
 
@@ -85,6 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             stop_server(result.server)
         server_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with sqlite3.connect(f"file:{result.folder / 'exchange.db'}?mode=ro", uri=True) as db:
+            cleared = [
+                r[0] for r in db.execute("SELECT recorded_at FROM journal WHERE kind = 'clear' ORDER BY id")
+            ]
+        real_s = pd.Series(pd.to_datetime(cleared)).diff().dt.total_seconds().median()
         n_agents = len(result.agent_cpu_s)
         per_agent_interval_ms = 1000 * sum(result.agent_cpu_s.values()) / n_agents / len(result.intervals)
         slowest_ms = 1000 * max(result.agent_cpu_s.values()) / len(result.intervals)
@@ -93,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [
             ("agents", f"{n_agents}", ""),
             ("intervals", f"{len(result.intervals)} at {args.speed:g}x ({900 / args.speed:g} s each)", ""),
+            ("real seconds between clearings (median)", f"{real_s:.1f} s", f"{900 / args.speed:g} s"),
             ("trades", f"{trades}", ""),
             ("intervals with every decision before the gate", f"{100 * result.on_time_share:.1f} %", "100 %"),
             ("late (member, interval) pairs", f"{len(result.late)}", "0"),
