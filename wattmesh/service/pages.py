@@ -82,7 +82,8 @@ def _session(request: Request) -> str | None:
 
 # -- the data of the pages: pure functions of the exchange's state ------------------------------------
 def market_data(exchange) -> dict:
-    """What the market page shows: clearings of the market day (price, volume, utility prices), the next
+    """What the market page shows: clearings of the market day (the co-op's local day of now, or of the
+    latest trades while the new day has none yet: price, volume, utility prices), the next
     interval's order book depth, the gate, the trade tape, today's self-sufficiency and the ledger.
 
     Prices in currency/kWh, energy in kWh, times UTC ISO 8601; ``day`` is the co-op's local date.
@@ -94,6 +95,10 @@ def market_data(exchange) -> dict:
         next_interval = state.next_interval
         levels = [(i, s, p, e) for (i, s, p), e in state.levels.items() if i == next_interval and e > 0]
         day = now.tz_convert(coop.timezone).normalize()
+        cleared = [k for k in sorted(state.clearings) if state.clearings[k]["trades"]]
+        if cleared and pd.Timestamp(cleared[-1]) < day.tz_convert("UTC"):
+            # just after midnight (or after the last trading day): the day of the latest trades
+            day = pd.Timestamp(cleared[-1]).tz_convert(coop.timezone).normalize()
         day_start, day_end = day.tz_convert("UTC"), (day + pd.Timedelta(days=1)).tz_convert("UTC")
         keys = [k for k in sorted(state.clearings) if day_start <= pd.Timestamp(k) < day_end]
         clearings = [state.clearings[k] for k in keys]
