@@ -841,7 +841,11 @@ class HomeAgent:
 def agent_command(
     server: str = typer.Option(..., "--server", help="The exchange, e.g. http://127.0.0.1:8000."),
     member: str = typer.Option(..., "--member", help="The member this agent trades for."),
-    key: Path = typer.Option(..., "--key", help="The member's key file (PKCS#8 PEM, from the co-op)."),
+    key: Path = typer.Option(
+        ...,
+        "--key",
+        help="The member's key file (PKCS#8 PEM); an encrypted one is opened with WATTMESH_KEY_PASSPHRASE.",
+    ),
     meter: Path = typer.Option(
         ...,
         "--meter",

@@ -99,14 +99,25 @@ def signature_problem(
     return None
 
 
-def secret_from_key_file(path) -> bytes:
-    """The 64-byte libsodium secret key of an Ed25519 PKCS#8 PEM key file (as written by ensure_keys)."""
-    from cryptography.hazmat.primitives import serialization
+PASSPHRASE_ENV = "WATTMESH_KEY_PASSPHRASE"
 
-    from wattmesh.ledger.keys import secret_bytes
 
-    key = serialization.load_pem_private_key(open(path, "rb").read(), password=None)
-    return secret_bytes(key)
+def secret_from_key_file(path, passphrase: bytes | None = None) -> bytes:
+    """The 64-byte libsodium secret key of an Ed25519 PKCS#8 PEM key file (as written by ensure_keys).
+
+    A key file encrypted with a passphrase (``ensure_keys(..., passphrase=...)``, the way a member who holds
+    its own key should keep it) is decrypted with ``passphrase``, else with the environment variable
+    ``WATTMESH_KEY_PASSPHRASE``. Raises :class:`wattmesh.ledger.keys.KeyFileError` (a ValueError naming the
+    file) when it is encrypted and no or the wrong passphrase is given, and PermissionError when others
+    than its owner can read it.
+    """
+    import os
+
+    from wattmesh.ledger.keys import load_private_key, secret_bytes
+
+    if passphrase is None and os.environ.get(PASSPHRASE_ENV):
+        passphrase = os.environ[PASSPHRASE_ENV].encode()
+    return secret_bytes(load_private_key(path, passphrase))
 
 
 def public_from_secret(secret: bytes) -> bytes:
