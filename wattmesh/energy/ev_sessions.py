@@ -140,10 +140,18 @@ def ev_slots(sessions: pd.DataFrame, index: pd.DatetimeIndex, member_ids: pd.Ind
 
 def ev_subset(ev: EvSlots, lo: int, hi: int) -> EvSlots:
     """The EVs of homes lo..hi-1, renumbered from 0 (session details and messages are left out)."""
-    keep = (ev.member >= lo) & (ev.member < hi)
+    return ev_columns(ev, np.arange(lo, hi))
+
+
+def ev_columns(ev: EvSlots, columns: np.ndarray) -> EvSlots:
+    """The EVs of the homes ``columns`` (increasing), renumbered to their places in it (session details and
+    messages are left out)."""
+    place = np.full(max(int(ev.member.max(initial=-1)), int(columns.max(initial=-1))) + 1, -1)
+    place[columns] = np.arange(len(columns))
+    keep = place[ev.member] >= 0
     none = np.zeros(0, dtype=np.int64)
     return EvSlots(
-        member=ev.member[keep] - lo,
+        member=place[ev.member[keep]],
         names=ev.names[keep],
         max_kw=ev.max_kw[:, keep],
         arrival_need_kwh=ev.arrival_need_kwh[:, keep],

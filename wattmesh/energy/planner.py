@@ -28,7 +28,7 @@ from wattmesh.energy.constraints import (
     add_meter_balance,
     add_peak_import,
 )
-from wattmesh.energy.ev_sessions import EvSlots, ev_slots, ev_subset
+from wattmesh.energy.ev_sessions import EvSlots, ev_columns, ev_slots, ev_subset
 from wattmesh.energy.fast import plan_batteries_fast
 from wattmesh.energy.lp import HomeLp, WarmStart, home_lp, solve_home_lp, solve_home_lps
 
@@ -327,26 +327,6 @@ def _plan_blocks(
     return _joined(parts, ev, warn)
 
 
-def _evs_of(ev: EvSlots, columns: np.ndarray) -> EvSlots:
-    """The EVs of the homes ``columns`` (increasing), renumbered to their places in it."""
-    place = np.full(max(int(ev.member.max(initial=-1)), int(columns.max(initial=-1))) + 1, -1)
-    place[columns] = np.arange(len(columns))
-    keep = place[ev.member] >= 0
-    none = np.zeros(0, dtype=np.int64)
-    return EvSlots(
-        member=place[ev.member[keep]],
-        names=ev.names[keep],
-        max_kw=ev.max_kw[:, keep],
-        arrival_need_kwh=ev.arrival_need_kwh[:, keep],
-        may_remain_kwh=ev.may_remain_kwh[:, keep],
-        session_ids=np.array([], dtype=object),
-        session_slot=none,
-        session_first=none,
-        session_stop=none,
-        relaxed_kwh=np.zeros(0),
-    )
-
-
 def _plan_split(
     load_kw, pv_kw, buy, sell, bat, interval_h, ev, peak_price, terminal, cap, is_fast, options, warn, warm
 ) -> HomePlan:
@@ -365,7 +345,7 @@ def _plan_split(
             sell[:, columns],
             bat.iloc[columns],
             interval_h,
-            ev=_evs_of(ev, columns) if method == "lp" else None,
+            ev=ev_columns(ev, columns) if method == "lp" else None,
             peak_price_per_kw=peak_price[columns],
             terminal_value_per_kwh=terminal[columns],
             import_cap_kw=None if cap is None else cap[:, columns],
