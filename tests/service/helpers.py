@@ -45,12 +45,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(folder: Path, port: int) -> subprocess.Popen:
-    """`wattmesh serve` on 127.0.0.1:port, once /health answers (the caller stops it by its PID)."""
+def serve(
+    folder: Path, port: int, command: list[str] | None = None, seconds: float = 120
+) -> subprocess.Popen:
+    """`wattmesh serve` (or ``command``, given the folder and the port) on 127.0.0.1:port, once /health
+    answers within ``seconds`` (the caller stops it by its PID)."""
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([WATTMESH, "serve", str(folder), "--port", str(port)], env=env,
+    process = subprocess.Popen([*(command or [WATTMESH, "serve"]), str(folder), "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
@@ -62,4 +65,4 @@ def serve(folder: Path, port: int) -> subprocess.Popen:
         time.sleep(0.1)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
-    raise TimeoutError("wattmesh serve did not answer /health within 120 s")
+    raise TimeoutError(f"wattmesh serve did not answer /health within {seconds:g} s")

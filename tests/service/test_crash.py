@@ -25,27 +25,14 @@ from wattmesh.service.client import ExchangeClient
 from wattmesh.service.engine import interval_seed, rebuild_state
 from wattmesh.service.journal import Journal
 
-from .helpers import START, free_port, make_coop, secret_of
+from .helpers import START, free_port, make_coop, secret_of, serve
 
 KILLS = 20
 
 
 def start_server(folder, port: int) -> subprocess.Popen:
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "wattmesh.service", str(folder), "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        time.sleep(0.1)
-    process.kill()
-    raise TimeoutError("the server did not answer /health within 90 s")
+    """The exchange as ``python -m wattmesh.service`` (no console-script start-up), healthy within 90 s."""
+    return serve(folder, port, command=[sys.executable, "-m", "wattmesh.service"], seconds=90)
 
 
 def post_until_killed(url, coop, rng, acked: dict, heads: list, stop: threading.Event) -> None:
