@@ -1,0 +1,195 @@
+"""Device integration throughput: MQTT readings/s into the live exchange's journal, SunSpec reads/s (and OCPP).
+
+Each section starts the real peer on 127.0.0.1 (a Mosquitto broker, a pymodbus SunSpec server, ...) and
+prints its figure beside the goal of issue 20. Sections are functions in :data:`SECTIONS`; choose with
+``--only``:
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integration.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/integration.py --only mqtt,sunspec
+
+To add a section, write ``def bench_<name>(args) -> list[Row]`` and register it in :data:`SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+
+@dataclass
+class Row:
+    """One measured figure: ``name``, the value with its unit, the goal, whether it is met."""
+
+    name: str
+    measured: str
+    goal: str
+    ok: bool | None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# -- MQTT ------------------------------------------------------------------------------------------------
+def bench_mqtt(args) -> list[Row]:
+    """Readings published at QoS 1 by 4 gateways, through MqttTelemetry (dedup, checks, ack after store)
+    into a live exchange's SQLite journal via the operator's readings upload."""
+    from fastapi.testclient import TestClient
+
+    from wattmesh.integrate.mqtt import MqttPublisher, MqttTelemetry
+    from wattmesh.integrate.readings import Reading, exchange_rows
+    from wattmesh.service.app import create_app
+    from wattmesh.service.auth import secret_from_key_file
+    from wattmesh.service.client import ExchangeClient
+    from wattmesh.service.coop import load_coop, write_coop
+    from wattmesh.service.engine import Exchange
+
+    n_members, n_intervals = args.mqtt_members, 192
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        (folder / "mosquitto.conf").write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
+            "max_inflight_messages 1000\nuser root\nlog_dest stderr\nlog_type error\n"
+        )
+        broker = subprocess.Popen([exe, "-c", str(folder / "mosquitto.conf")])
+        try:
+            wait_port(port)
+            members = pd.DataFrame({"member_id": [f"home_{i}" for i in range(n_members)], "kind": "household"})
+            start = "2026-06-01T00:00:00Z"
+            write_coop(folder / "coop", members, name="bench co-op", seed=3,
+                       market={"clock": "manual", "start": start, "gate_closure_seconds": 300,
+                               "horizon_hours": 24.0})  # fmt: skip
+            coop = load_coop(folder / "coop")
+            exchange = Exchange(coop, f"sqlite:///{folder / 'journal.db'}")
+            with TestClient(create_app(exchange)) as http:
+                operator = ExchangeClient("http://testserver", "operator",
+                                          secret_from_key_file(coop.key_dir / "operator.key"), http=http)  # fmt: skip
+                assert operator.set_clock("2026-06-03T00:00:00Z").status_code == 200
+
+                def sink(batch):
+                    rows = exchange_rows(batch)
+                    if rows:
+                        response = operator.upload_readings(rows)
+                        if response.status_code != 200:
+                            raise RuntimeError(response.text)
+
+                t0 = pd.Timestamp(start)
+                readings = [
+                    Reading(f"home_{i}", "meter", f"p1-{i}", t0 + pd.Timedelta(minutes=15 * (k + 1)),
+                            {"energy_wh": 100 + k + i}, t0 + pd.Timedelta(minutes=15 * k))
+                    for k in range(n_intervals) for i in range(n_members)
+                ]  # fmt: skip
+                with MqttTelemetry("127.0.0.1", port, sink, batch_size=2000) as telemetry:
+                    gateways = [MqttPublisher("127.0.0.1", port, f"gw-{g}").start() for g in range(4)]
+                    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+                    for g, gateway in enumerate(gateways):
+                        gateway.publish(readings[g::4])
+                    deadline = time.monotonic() + 600
+                    while telemetry.stored < len(readings) and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+                    for gateway in gateways:
+                        gateway.stop()
+                stored = telemetry.stored
+            in_journal = sum(
+                len(json.loads(payload).get("readings", []))
+                for *_, payload in exchange.journal.rows()
+                if json.loads(payload).get("kind") == "reading"
+            )
+        finally:
+            broker.send_signal(signal.SIGTERM)
+            broker.wait(10)
+    rate = stored / wall
+    print(f"  mqtt: {stored:,} readings ({in_journal:,} in the journal) in {wall:.2f} s wall, "
+          f"{cpu:.2f} s CPU of this process: {rate:,.0f} readings/s", flush=True)  # fmt: skip
+    return [
+        Row("MQTT QoS 1 readings into the journal", f"{rate:,.0f} /s", ">= 5,000 /s", rate >= 5000),
+        Row("  all stored once", f"{in_journal:,} of {len(readings):,}", "all", in_journal == len(readings)),
+    ]
+
+
+# -- SunSpec ---------------------------------------------------------------------------------------------
+def bench_sunspec(args) -> list[Row]:
+    """Model 103 reads (PV power and energy with their scale factors) from a pymodbus SunSpec server."""
+    from wattmesh.integrate.sunspec import SunSpecClient, serve_sunspec
+
+    n = args.sunspec_reads
+    server = serve_sunspec("127.0.0.1", free_port())
+    try:
+        with SunSpecClient("127.0.0.1", server.port, member_id="home_0", device_id="inv-1") as client:
+            client.read_inverter()  # discovery is not part of the rate
+            cpu0, wall0 = cpu_seconds(), time.perf_counter()
+            for _ in range(n):
+                client.read_inverter()
+            wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    finally:
+        server.stop()
+    rate = n / wall
+    print(f"  sunspec: {n:,} model 103 reads in {wall:.2f} s wall, {cpu:.2f} s CPU (client and server "
+          f"in this process): {rate:,.0f} reads/s", flush=True)  # fmt: skip
+    return [Row("SunSpec model 103 reads", f"{rate:,.0f} /s", ">= 1,000 /s", rate >= 1000)]
+
+
+# Section registry: name -> function(args) -> rows. Other sections (ocpp) add one line here.
+SECTIONS: dict[str, Callable] = {
+    "mqtt": bench_mqtt,
+    "sunspec": bench_sunspec,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated of {', '.join(SECTIONS)}")
+    parser.add_argument("--mqtt-members", type=int, default=100, help="homes (x 192 intervals of readings)")
+    parser.add_argument("--sunspec-reads", type=int, default=5000)
+    args, _unknown = parser.parse_known_args(argv)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"--only: unknown section(s) {unknown}; expected some of {', '.join(SECTIONS)}")
+    rows: list[Row] = []
+    for name in chosen:
+        print(f"{name}:", flush=True)
+        rows += SECTIONS[name](args)
+    print(f"\n{'figure':45} {'measured':>24} {'goal':>14}  met")
+    for row in rows:
+        met = "" if row.ok is None else ("yes" if row.ok else "NO")
+        print(f"{row.name:45} {row.measured:>24} {row.goal:>14}  {met}")
+
+
+if __name__ == "__main__":
+    main()
