@@ -88,7 +88,9 @@ def bench_mqtt(args) -> list[Row]:
         broker = subprocess.Popen([exe, "-c", str(folder / "mosquitto.conf")])
         try:
             wait_port(port)
-            members = pd.DataFrame({"member_id": [f"home_{i}" for i in range(n_members)], "kind": "household"})
+            members = pd.DataFrame(
+                {"member_id": [f"home_{i}" for i in range(n_members)], "kind": "household"}
+            )
             start = "2026-06-01T00:00:00Z"
             write_coop(folder / "coop", members, name="bench co-op", seed=3,
                        market={"clock": "manual", "start": start, "gate_closure_seconds": 300,
@@ -173,7 +175,9 @@ SECTIONS: dict[str, Callable] = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated of {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated of {', '.join(SECTIONS)}"
+    )
     parser.add_argument("--mqtt-members", type=int, default=100, help="homes (x 192 intervals of readings)")
     parser.add_argument("--sunspec-reads", type=int, default=5000)
     args, _unknown = parser.parse_known_args(argv)
