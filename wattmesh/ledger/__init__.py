@@ -70,6 +70,7 @@ def open_ledger(
     chain: ChainConfig | None = None,
     party_signatures: bool = True,
     run: bool = False,
+    cosign: bool = False,
 ) -> LocalLedger | EvmLedger:
     """The ledger a scenario asks for: ``"local"`` (the signed Merkle log) or ``"evm"`` (the same log with
     every interval anchored or settled on chain; eth-tester unless ``chain`` names a JSON-RPC node).
@@ -78,13 +79,16 @@ def open_ledger(
     ``party_signatures=False`` keeps only the operator's signature on each entry (see ``LocalLedger``).
     ``run=True`` makes a new ledger the ledger of one finite run: ``finish_run()`` writes its signed
     closing mark after the last interval, and ``verify`` reports a run ledger without one as INCOMPLETE.
+    ``cosign=True`` (the live exchange): members who hold their own keys co-sign their entries afterwards.
     """
     if backend == "local":
         from wattmesh.ledger.local import LocalLedger
 
-        return LocalLedger(path, keyring, party_signatures=party_signatures, run=run)
+        return LocalLedger(path, keyring, party_signatures=party_signatures, run=run, cosign=cosign)
     if backend == "evm":
         from wattmesh.ledger.evm import EvmLedger
 
-        return EvmLedger(path, keyring, mode, chain, party_signatures=party_signatures, run=run)
+        return EvmLedger(
+            path, keyring, mode, chain, party_signatures=party_signatures, run=run, cosign=cosign
+        )
     raise ValueError(f"ledger backend {backend!r}: expected 'local' or 'evm'")

@@ -26,6 +26,7 @@ from wattmesh.ledger import merkle
 from wattmesh.ledger.keys import failed_signatures, public_key_from_bytes
 from wattmesh.ledger.local import (
     CHAIN_META,
+    EXTENSION_TABLES,
     FORMAT_RECORDS,
     FORMATS,
     KEY_DOMAIN,
@@ -41,6 +42,7 @@ from wattmesh.ledger.local import (
     connect,
     entry_message,
     expected_schema,
+    key_version_message,
     meta_message,
     schema_objects,
 )
@@ -90,6 +92,12 @@ class AuditReport:
         not finish (killed, crashed), so it may hold only a prefix of the run's trades.
     latest_head : TreeHead or None
         The last tree head read (its signature is checked like every head's); None when there is none.
+    awaiting : list of tuple
+        (seq, transaction_id, side, member_id) of every entry side that carries no signature of its
+        party yet, neither in the entry nor as a co-signature (policy ``cosign``: awaiting the member,
+        not a failure); every co-signature present is verified.
+    cosigned : int
+        Entry sides signed by their member's co-signature (after the entry was appended) [count].
     """
 
     path: Path
@@ -103,6 +111,8 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     incomplete: bool = False
     latest_head: TreeHead | None = None
+    awaiting: list[tuple] = field(default_factory=list)
+    cosigned: int = 0
 
     @property
     def ok(self) -> bool:
@@ -259,6 +269,9 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     version = report.format or max(FORMATS.values())
     found = schema_objects(conn)
     expected = expected_schema(version)
+    if version == 2 and found == expected_schema(2, extensions=False):
+        expected = found  # a format 2 ledger made before key versions and co-signatures
+    extended = all(t in tables for t in EXTENSION_TABLES)
     if found != expected:  # a renamed column, an added index or trigger: readers would misread the file
         differ = sorted(
             {f"{row[1]} {row[3]}" for row in found ^ expected}, key=str
@@ -291,6 +304,17 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             )
         )
     member_keys = {m: public_key_from_bytes(k) for i, (m, k, _) in enumerate(key_rows) if i not in set(bad)}
+    versions = _check_key_versions(conn, report, operator_key, member_keys) if extended else {}
+    cosignatures = _cosignature_rows(conn) if extended else {}
+
+    def key_at(member: str, seq: int):
+        """The member's key valid for entry ``seq``: the latest version valid from it or earlier."""
+        key = member_keys.get(member)
+        for valid_from, version_key in versions.get(member, {}).values():
+            if valid_from <= seq:
+                key = version_key
+        return key
+
     policy, meta = _check_meta(conn, report, version, operator_key)
     required = policy == "required"
     unsigned = 0
@@ -342,20 +366,46 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
                 )
             else:
                 seen[rec["transaction_id"]] = seq
+            signed_sides = 0
             for side, sig in (("seller", seller_sig), ("buyer", buyer_sig)):
+                co = cosignatures.pop((seq, side), None)
                 if sig:
-                    keys.append(member_keys.get(rec[side]))
+                    keys.append(key_at(rec[side], seq) if versions else member_keys.get(rec[side]))
                     sigs.append(sig)
                     messages.append(TRADE_DOMAIN + record)
                     owners.append((position, seq, tid, side, rec[side]))
+                    signed_sides += 1
+                    if co is not None:
+                        problem(f"{side} co-signature stored beside the entry's own {side} signature")
+                elif co is not None:
+                    member, version, co_sig = co
+                    if member != rec[side]:
+                        problem(f"{side} co-signature is by {member!r}, the trade's {side} is {rec[side]!r}")
+                        continue
+                    keys.append(versions.get(member, {}).get(version, (0, None))[1] if version else
+                                member_keys.get(member))  # fmt: skip
+                    sigs.append(co_sig)
+                    messages.append(TRADE_DOMAIN + record)
+                    owners.append((position, seq, tid, f"{side} co-", f"{member}|{version}"))
+                    report.cosigned += 1
+                    signed_sides += 1
+                elif policy == "cosign":
+                    report.awaiting.append((seq, tid, side, rec[side]))
                 elif required:
                     problem(f"{side} signature missing: the ledger requires party signatures")
-            unsigned += not (seller_sig and buyer_sig)
+            unsigned += signed_sides < 2
             position += 1
         for i in failed_signatures(keys, sigs, messages, workers):
             at, seq, tid, side, member = owners[i]
             if side == "operator":
                 why = "operator signature over the entry does not verify"
+            elif side.endswith(" co-"):
+                who, version = member.rsplit("|", 1)
+                why = (
+                    f"{side}signature does not verify under member {who!r}'s key version {version}"
+                    if keys[i] is not None
+                    else f"{side}signature names key version {version} of member {who!r}, which is not registered"
+                )
             elif member in member_keys:
                 why = f"{side} signature does not verify under the key registered for member {member!r}"
             else:
@@ -363,7 +413,22 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             entry_problems.append((at, Problem("entry", f"{seq} ({tid})", why)))
         report.signatures += len(sigs)
     report.entries = n = position
-    if unsigned and not required:
+    for (seq, side), (member, _, _) in sorted(cosignatures.items()):
+        add(Problem("entry", seq, f"{side} co-signature of {member!r} for an entry the log does not hold"))
+    if report.awaiting:
+        waiting: dict[str, int] = {}
+        for _, _, _, member in report.awaiting:
+            waiting[member] = waiting.get(member, 0) + 1
+        listed = ", ".join(f"{m} ({k})" for m, k in sorted(waiting.items())[:10])
+        report.notes.append(
+            f"{len(report.awaiting)} entry signatures await their member's co-signature: {listed}"
+            + (f" and {len(waiting) - 10} more members" if len(waiting) > 10 else "")
+        )
+    if report.cosigned:
+        report.notes.append(f"{report.cosigned} party signatures are members' co-signatures")
+    if unsigned and policy == "cosign":
+        pass  # listed as awaiting above
+    elif unsigned and not required:
         report.notes.append(
             f"{unsigned} of {n} entries carry no seller or buyer signature: only the operator signed them "
             f"(party signatures {policy})"
@@ -427,7 +492,7 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     _check_node_cache(conn, levels, add)
     _check_chain_txs(conn, report, version, operator_key)
     if found == expected:  # after the findings that name the entry, head or key
-        _check_storage_classes(conn, report, version)
+        _check_storage_classes(conn, report, version, extended)
     if trusted_head is not None:
         _check_trusted(trusted_head, operator_raw, n, node, add)
 
@@ -444,16 +509,22 @@ STORAGE_CLASSES = {
     "chain_txs": {"head_index": "integer", "mode": "text", "chain_id": "integer", "contract": "text",
                   "tx_hash": "text", "block": "integer", "gas_used": "integer", "trades": "integer",
                   "signature": "blob"},
+    "key_versions": {"member_id": "text", "version": "integer", "public_key": "blob", "valid_from_seq": "integer",
+                     "signature": "blob"},
+    "cosignatures": {"seq": "integer", "side": "text", "member_id": "text", "key_version": "integer",
+                     "signature": "blob"},
 }  # fmt: skip
 
 
-def _check_storage_classes(conn, report: AuditReport, version: int) -> None:
+def _check_storage_classes(conn, report: AuditReport, version: int, extended: bool = True) -> None:
     """Every stored value in the storage class the ledger writes it with (one scan per table).
 
     The audit reads TEXT and BLOB alike as bytes, so a damaged record header that turns one into the
     other would pass the signatures while other readers see different values.
     """
     for table, columns in STORAGE_CLASSES.items():
+        if table in EXTENSION_TABLES and not extended:
+            continue
         if version < 2 and table == "chain_txs":
             columns = {c: k for c, k in columns.items() if c != "signature"}
         counts = conn.execute(
@@ -469,6 +540,52 @@ def _check_storage_classes(conn, report: AuditReport, version: int) -> None:
                         f"{int(count)} value(s) stored as another type than {kind}",
                     )
                 )
+
+
+def _check_key_versions(conn, report: AuditReport, operator_key, member_keys: dict) -> dict:
+    """Check every rotated key's registration (signed by the operator, versions 1, 2, ... in order, each
+    valid from an entry no earlier than the one before); member -> {version: (valid_from_seq, key)}."""
+    rows = conn.execute(
+        "SELECT member_id, version, public_key, valid_from_seq, signature FROM key_versions "
+        "ORDER BY member_id, version"
+    ).fetchall()
+    rows = [(_text(m), v, _blob(k), f, _blob(s)) for m, v, k, f, s in rows]
+    bad = set(
+        failed_signatures(
+            [operator_key] * len(rows),
+            [s for *_, s in rows],
+            [key_version_message(m, v, f, k) for m, v, k, f, _ in rows],
+        )
+    )
+    report.signatures += len(rows)
+    versions: dict[str, dict] = {}
+    for i, (member, version, key, valid_from, _) in enumerate(rows):
+        where = f"{member} version {version}"
+        if i in bad:
+            report.problems.append(
+                Problem("key", where, "the operator's signature over this key rotation does not verify")
+            )
+            continue
+        if member not in member_keys:
+            report.problems.append(Problem("key", where, "a rotation of a member with no first key"))
+            continue
+        earlier = versions.get(member, {})
+        if version != len(earlier) + 1 or any(f > valid_from for f, _ in earlier.values()):
+            report.problems.append(
+                Problem("key", where, f"version {version} valid from entry {valid_from} is out of order")
+            )
+        versions.setdefault(member, {})[version] = (valid_from, public_key_from_bytes(key))
+    return versions
+
+
+def _cosignature_rows(conn) -> dict:
+    """(seq, side) -> (member_id, key_version, signature) of every stored co-signature."""
+    return {
+        (seq, _text(side)): (_text(member), version, _blob(sig))
+        for seq, side, member, version, sig in conn.execute(
+            "SELECT seq, side, member_id, key_version, signature FROM cosignatures"
+        )
+    }
 
 
 def _check_run(meta: dict[str, str], report: AuditReport, n: int, add) -> None:

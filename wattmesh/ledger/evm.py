@@ -324,7 +324,7 @@ class EvmLedger:
         Default: the embedded eth-tester chain with a freshly deployed contract.
     workers : int, optional
         Threads for signing.
-    party_signatures, run : bool
+    party_signatures, run, cosign : bool
         See :class:`wattmesh.ledger.local.LocalLedger`.
     """
 
@@ -337,12 +337,13 @@ class EvmLedger:
         workers: int | None = None,
         party_signatures: bool = True,
         run: bool = False,
+        cosign: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         self.mode = mode
         self.chain = chain if isinstance(chain, Chain) else Chain(chain)
-        self.local = LocalLedger(path, keyring, workers, party_signatures, run)
+        self.local = LocalLedger(path, keyring, workers, party_signatures, run, cosign)
         with self.local.conn:
             self.local.conn.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",

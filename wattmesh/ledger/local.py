@@ -62,12 +62,14 @@ ENTRY_DOMAIN = b"wattmesh-entry-v1\n"
 HEAD_DOMAIN = b"wattmesh-tree-head-v1\n"
 KEY_DOMAIN = b"wattmesh-key-v1\n"
 META_DOMAIN = b"wattmesh-meta-v1\n"
+KEY_VERSION_DOMAIN = b"wattmesh-key-version-v1\n"
 CHAIN_TX_DOMAIN = b"wattmesh-chain-tx-v1\n"
 #: meta keys a ledger writes; format 2 signs them all (``meta_signature``)
 META_KEYS = ("format", "party_signatures", "meta_signature", "chain_mode", "chain_id", "chain_contract",
              "chain_rpc", "run", "run_end")  # fmt: skip
 CHAIN_META = ("chain_mode", "chain_id", "chain_contract", "chain_rpc")
-PARTY_POLICIES = ("required", "optional")
+#: ``cosign``: each party signs in the entry (custodial keys) or co-signs it afterwards (its own key)
+PARTY_POLICIES = ("required", "optional", "cosign")
 #: meta ``run`` of a ledger written by one finite run (the simulator): ``open`` until the run writes its
 #: closing mark (``run_end``: the last tree head's index, size and root), then ``complete``
 RUN_STATES = ("open", "complete")
@@ -90,11 +92,22 @@ CREATE TABLE IF NOT EXISTS chain_txs (
     tx_hash TEXT NOT NULL, block INTEGER NOT NULL, gas_used INTEGER NOT NULL, trades INTEGER NOT NULL,
     signature BLOB NOT NULL);
 """
+#: format 2's later tables: rotated member keys and co-signatures (a format 2 file made before them
+#: lacks both and still verifies)
+SCHEMA_KEY_VERSIONS = """
+CREATE TABLE IF NOT EXISTS key_versions (
+    member_id TEXT NOT NULL, version INTEGER NOT NULL, public_key BLOB NOT NULL, valid_from_seq INTEGER NOT NULL,
+    signature BLOB NOT NULL, PRIMARY KEY (member_id, version));
+CREATE TABLE IF NOT EXISTS cosignatures (
+    seq INTEGER NOT NULL, side TEXT NOT NULL, member_id TEXT NOT NULL, key_version INTEGER NOT NULL,
+    signature BLOB NOT NULL, PRIMARY KEY (seq, side));
+"""
+EXTENSION_TABLES = ("key_versions", "cosignatures")
 #: the tables of format 1 ledgers: chain transactions were not signed
 SCHEMA_FORMAT_1 = SCHEMA.replace(
     " trades INTEGER NOT NULL,\n    signature BLOB NOT NULL);", " trades INTEGER NOT NULL);"
 )
-SCHEMAS = {1: SCHEMA_FORMAT_1, 2: SCHEMA}
+SCHEMAS = {1: SCHEMA_FORMAT_1, 2: SCHEMA + SCHEMA_KEY_VERSIONS}
 
 
 def schema_objects(conn: sqlite3.Connection) -> set[tuple]:
@@ -113,11 +126,12 @@ def schema_objects(conn: sqlite3.Connection) -> set[tuple]:
     }
 
 
-def expected_schema(version: int) -> set[tuple]:
-    """:func:`schema_objects` of a ledger of format ``version`` (1 or 2), with or without chain_txs."""
+def expected_schema(version: int, extensions: bool = True) -> set[tuple]:
+    """:func:`schema_objects` of a ledger of format ``version`` (1 or 2); ``extensions=False``: a format 2
+    ledger made before key versions and co-signatures (:data:`EXTENSION_TABLES`)."""
     conn = sqlite3.connect(":memory:")
     try:
-        conn.executescript(SCHEMAS[version])
+        conn.executescript(SCHEMAS[version] if extensions else SCHEMA)
         return schema_objects(conn)
     finally:
         conn.close()
@@ -246,6 +260,13 @@ def entry_message(seq: int, record: bytes, seller_sig: bytes, buyer_sig: bytes) 
             buyer_sig,
         )
     )
+
+
+def key_version_message(member_id: str, version: int, valid_from_seq: int, public_key: bytes) -> bytes:
+    """What the operator signs to register version ``version`` (1, 2, ...) of a member's key, valid for the
+    entries from ``valid_from_seq`` on (version 0 is the ``keys`` row, valid from entry 0)."""
+    body = [member_id, int(version), int(valid_from_seq), public_key.hex()]
+    return KEY_VERSION_DOMAIN + json.dumps(body, separators=(",", ":")).encode()
 
 
 def meta_message(meta: dict[str, str]) -> bytes:
@@ -409,6 +430,12 @@ class LocalLedger:
     signature only and ``verify`` counts such entries in its summary. An existing ledger keeps its
     policy.
 
+    ``cosign=True`` gives a new ledger the policy ``cosign`` (the live exchange's): the keyring's members
+    sign in the entry; a member who holds its own key co-signs its entries afterwards
+    (:meth:`add_cosignature`), and ``verify`` lists the entries still awaiting a member's signature.
+    A member's key can be rotated (:meth:`rotate_member`): the registry keeps every version with the
+    first entry it is valid for, so older entries verify under the old key and later ones under the new.
+
     ``run=True`` makes a new ledger a run ledger (``meta`` ``run = open``): call :meth:`finish_run`
     after the last interval, else ``verify`` reports it INCOMPLETE. A finished run ledger is not
     appended to.
@@ -421,6 +448,7 @@ class LocalLedger:
         workers: int | None = None,
         party_signatures: bool = True,
         run: bool = False,
+        cosign: bool = False,
     ) -> None:
         self.path = Path(path)
         self.keyring = keyring
@@ -428,11 +456,12 @@ class LocalLedger:
         self._refuse_other_formats()
         self.conn = connect(self.path)
         self.format = 2
-        self.conn.executescript(SCHEMA)
+        self.conn.executescript(SCHEMAS[2])
         with self.conn:
             self._register(OPERATOR_ID, keyring.operator_public)
             self._check_meta()
             policy = "required" if party_signatures and keyring.member_keys else "optional"
+            policy = "cosign" if cosign else policy
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('party_signatures', ?)", (policy,))
             for member, public in keyring.member_public().items():
@@ -448,7 +477,7 @@ class LocalLedger:
         meta = self.meta()
         self.party_policy = meta["party_signatures"]
         self.run_state = meta.get("run")
-        self._member_keys = keyring.member_secrets if party_signatures else {}
+        self._member_keys = dict(keyring.member_secrets) if party_signatures else {}
 
     def meta(self) -> dict[str, str]:
         """The ``meta`` table as a dict."""
@@ -787,16 +816,183 @@ class LocalLedger:
         return out
 
     def _registered_keys(self, members: set[str]) -> dict:
-        rows = self.conn.execute(
-            f"SELECT member_id, public_key FROM keys WHERE member_id IN ({','.join('?' * len(members))})",
+        """The current (latest version of the) registered key of each member, for appending."""
+        return {m: public_key_from_bytes(v[2]) for m, v in self.current_keys(members).items()}
+
+    def current_keys(self, members: set[str]) -> dict[str, tuple[int, int, bytes]]:
+        """Each registered member's latest key: member -> (version, valid_from_seq, raw public key)."""
+        marks = ",".join("?" * len(members))
+        out = {
+            str(m): (0, 0, blob(k))
+            for m, k in self.conn.execute(
+                f"SELECT member_id, public_key FROM keys WHERE member_id IN ({marks})", sorted(members)
+            )
+        }
+        for m, version, valid_from, k in self.conn.execute(
+            f"SELECT member_id, version, valid_from_seq, public_key FROM key_versions WHERE member_id IN "
+            f"({marks}) ORDER BY member_id, version",
             sorted(members),
-        ).fetchall()
-        return {m: public_key_from_bytes(blob(k)) for m, k in rows}
+        ):
+            out[str(m)] = (int(version), int(valid_from), blob(k))
+        return out
 
     def register_member(self, member_id: str, public_key: bytes) -> None:
         """Register a member's public key (signed by the operator), for members who sign themselves."""
         with self.conn:
             self._register(member_id, public_key)
+
+    def rotate_member(self, member_id: str, public_key: bytes) -> int:
+        """Make ``public_key`` the member's key for every entry appended from now on (a new key version,
+        signed by the operator); the older entries keep verifying under the key they were signed with.
+
+        Registers the member when it is not yet; does nothing when ``public_key`` is its current key. The
+        keyring stops signing for the member (its custodial key is no longer the member's).
+
+        Returns
+        -------
+        int
+            The member's key version now (0: the first key).
+        """
+        current = self.current_keys({member_id}).get(member_id)
+        if current is None:
+            self.register_member(member_id, public_key)
+            return 0
+        if current[2] == public_key:
+            return current[0]
+        if public_key_from_bytes(public_key) is None:
+            raise LedgerError(
+                f"member {member_id!r}: public key {public_key.hex()[:16]}... is not an Ed25519 key"
+            )
+        version, valid_from = current[0] + 1, self.size
+        signature = sign_many(
+            [self.keyring.operator_secret], [key_version_message(member_id, version, valid_from, public_key)]
+        )[0]
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO key_versions VALUES (?, ?, ?, ?, ?)",
+                (member_id, version, public_key, valid_from, signature),
+            )
+        self._member_keys.pop(member_id, None)
+        return version
+
+    def awaiting_cosignatures(self, member_id: str) -> list[dict]:
+        """The member's entries that carry no signature of its own yet (neither in the entry nor as a
+        co-signature), oldest first: ``seq``, ``transaction_id``, ``side`` and ``record`` (the canonical
+        record; the member signs ``trade_message(record)``)."""
+        rows = self.conn.execute(
+            "SELECT e.seq, e.transaction_id, e.record, e.seller_sig, e.buyer_sig, "
+            "(SELECT COUNT(*) FROM cosignatures c WHERE c.seq = e.seq AND c.side = 'seller'), "
+            "(SELECT COUNT(*) FROM cosignatures c WHERE c.seq = e.seq AND c.side = 'buyer') "
+            "FROM entries e WHERE (e.seller_sig = X'' OR e.buyer_sig = X'') ORDER BY e.seq"
+        )
+        out = []
+        for seq, tid, record, seller_sig, buyer_sig, seller_co, buyer_co in rows:
+            rec = decode_record(blob(record), self.format)
+            for side, sig, co in (("seller", seller_sig, seller_co), ("buyer", buyer_sig, buyer_co)):
+                if rec[side] == member_id and not blob(sig) and not co:
+                    out.append(
+                        {"seq": seq, "transaction_id": tid, "side": side, "record": blob(record).decode()}
+                    )
+        return out
+
+    def add_cosignature(self, transaction_id: str, member_id: str, signature: bytes) -> list[str]:
+        """Store a member's signature over its trade's record (``trade_message(record)``), made with its
+        current key, beside an entry that carries none of its own.
+
+        Returns
+        -------
+        list of str
+            The sides (``seller``, ``buyer``) the signature now signs; a repeat of a stored one is no error.
+
+        Raises
+        ------
+        LookupError
+            when the ledger has no such trade.
+        LedgerError
+            when the member is no party of the trade, has no registered key, the entry carries its
+            signature already, or the signature does not verify under its current key (nothing stored).
+        """
+        seq, _, record, seller_sig, buyer_sig, _, _ = self._entry_of(transaction_id)
+        record = blob(record)
+        rec = decode_record(record, self.format)
+        sides = [s for s in ("seller", "buyer") if rec[s] == member_id]
+        if not sides:
+            raise LedgerError(
+                f"trade {transaction_id!r}: member {member_id!r} is neither its seller {rec['seller']!r} "
+                f"nor its buyer {rec['buyer']!r}"
+            )
+        in_entry = {"seller": blob(seller_sig), "buyer": blob(buyer_sig)}
+        if all(in_entry[s] for s in sides):
+            raise LedgerError(
+                f"trade {transaction_id!r}: entry {seq} carries {member_id!r}'s signature already"
+            )
+        current = self.current_keys({member_id}).get(member_id)
+        if current is None:
+            raise LedgerError(f"trade {transaction_id!r}: no key is registered for member {member_id!r}")
+        version, _, public = current
+        if failed_signatures([public_key_from_bytes(public)], [signature], [trade_message(record)]):
+            raise LedgerError(
+                f"trade {transaction_id!r}: signature does not verify under member {member_id!r}'s current "
+                f"key (version {version}) over the trade's record"
+            )
+        signed = [s for s in sides if not in_entry[s]]
+        with self.conn:
+            for side in signed:
+                row = self.conn.execute(
+                    "SELECT signature FROM cosignatures WHERE seq = ? AND side = ?", (seq, side)
+                ).fetchone()
+                if row is None:
+                    self.conn.execute(
+                        "INSERT INTO cosignatures VALUES (?, ?, ?, ?, ?)",
+                        (seq, side, member_id, version, signature),
+                    )
+        return signed
+
+    def _cosignatures(self, seq: int) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT side, member_id, key_version, signature FROM cosignatures WHERE seq = ? ORDER BY side",
+            (seq,),
+        ).fetchall()
+        out = []
+        for side, member, version, signature in rows:
+            key = self._key_version(str(member), int(version))
+            out.append({"side": str(side), "member_id": str(member), "key_version": int(version),
+                        "public_key": key.hex() if key else "", "signature": blob(signature).hex()})  # fmt: skip
+        return out
+
+    def _key_version(self, member_id: str, version: int) -> bytes | None:
+        if version == 0:
+            row = self.conn.execute(
+                "SELECT public_key FROM keys WHERE member_id = ?", (member_id,)
+            ).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT public_key FROM key_versions WHERE member_id = ? AND version = ?",
+                (member_id, version),
+            ).fetchone()
+        return None if row is None else blob(row[0])
+
+    def _keys_at(self, members: set[str], seq: int) -> dict[str, bytes]:
+        """Each member's key valid for entry ``seq`` (the latest version registered from or before it)."""
+        marks = ",".join("?" * len(members))
+        out = {
+            str(m): blob(k)
+            for m, k in self.conn.execute(
+                f"SELECT member_id, public_key FROM keys WHERE member_id IN ({marks})", sorted(members)
+            )
+        }
+        if self._has_table("key_versions"):
+            for m, k in self.conn.execute(
+                f"SELECT member_id, public_key FROM key_versions WHERE member_id IN ({marks}) AND "
+                "valid_from_seq <= ? ORDER BY member_id, version",
+                [*sorted(members), seq],
+            ):
+                out[str(m)] = blob(k)
+        return out
+
+    def _has_table(self, name: str) -> bool:
+        found = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return found.fetchone() is not None
 
     # -- proofs and export -----------------------------------------------------------------------------
     def _entry_of(self, transaction_id: str) -> tuple:
@@ -875,12 +1071,7 @@ class LocalLedger:
             merkle.level_lookup(merkle.full_levels(interval_leaves)),
         )
         rec = decode_record(blob(record), self.format)
-        keys = dict(
-            self.conn.execute(
-                "SELECT member_id, public_key FROM keys WHERE member_id IN (?, ?, ?)",
-                (OPERATOR_ID, rec["seller"], rec["buyer"]),
-            ).fetchall()
-        )
+        keys = self._keys_at({OPERATOR_ID, rec["seller"], rec["buyer"]}, seq)
         signed = ", signature" if self.format >= 2 else ""
         anchors = self.conn.execute(
             f"SELECT head_index, mode, chain_id, contract, tx_hash, block, gas_used, trades{signed} "
@@ -897,6 +1088,7 @@ class LocalLedger:
             "operator_signature": blob(operator_sig).hex(),
             "leaf_hash": blob(leaf).hex(),
             "public_keys": {m: blob(k).hex() for m, k in keys.items()},
+            "cosignatures": self._cosignatures(seq) if self._has_table("cosignatures") else [],
             "tree_head": latest.to_dict(),
             "inclusion_path": [h.hex() for h in self.inclusion_path(seq, latest.tree_size)],
             "interval_head": interval_head.to_dict(),
@@ -1060,6 +1252,17 @@ def verify_proof(proof: dict, operator_public: bytes | None = None) -> list[str]
             key = public_key_from_bytes(keys.get(rec[side], b""))
             if failed_signatures([key], [sigs[side]], [trade_message(record)]):
                 problems.append(f"{side} signature does not verify under member {rec[side]!r}'s key")
+    for co in proof.get("cosignatures", []):
+        side = co["side"]
+        if side not in ("seller", "buyer") or rec[side] != co["member_id"]:
+            problems.append(f"co-signature of {co['member_id']!r} as {side}: not that party of the trade")
+            continue
+        key = public_key_from_bytes(bytes.fromhex(co["public_key"]))
+        if failed_signatures([key], [bytes.fromhex(co["signature"])], [trade_message(record)]):
+            problems.append(
+                f"{side} co-signature does not verify under member {co['member_id']!r}'s key version "
+                f"{co['key_version']}"
+            )
     message = entry_message(proof["seq"], record, sigs["seller"], sigs["buyer"])
     if failed_signatures([public_key_from_bytes(operator_public)], [sigs["operator"]], [message]):
         problems.append("operator signature over the entry does not verify")
