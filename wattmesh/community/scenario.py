@@ -25,6 +25,7 @@ INTERVAL_MINUTES = (15, 30, 60)
 FLEET_KINDS = ("battery", "pv", "wind")
 FLEET_AMONG = ("all", "pv_owners", "without_pv")
 TOU_DAYS = ("all", "weekdays", "weekends")
+FAULT_KINDS = ("outage", "string_loss", "soiling")
 # The strategy names of wattmesh.agents.STRATEGIES (a test keeps the two in step; community sits above agents).
 STRATEGIES = ("truthful", "ramp", "zic", "zip", "learning")
 #: The fewest market intervals a simulation spans (one interval has no interval length to read off).
@@ -315,6 +316,14 @@ FIELDS: tuple[Field, ...] = (
         "",
     ),
     Field(
+        "maintenance.scan",
+        "bool",
+        "-",
+        "scan the members' PV for failing systems (report section; the weeks before the start are the "
+        "healthy reference); on by itself when the scenario injects faults",
+        False,
+    ),
+    Field(
         "agents.tournament",
         "bool",
         "-",
@@ -428,7 +437,47 @@ FLEET_FIELDS: tuple[Field, ...] = (
     Field("efficiency", "float", "-", "battery round-trip efficiency", 0.9, minimum=0.01, maximum=1.0),
     Field("hub_height_m", "float", "m", "wind turbine hub height", 24.0, minimum=1.0, maximum=150.0),
 )
-LIST_SECTIONS = {"tariff.retail_tou": TOU_FIELDS, "tariff.feed_in_tou": TOU_FIELDS, "fleet": FLEET_FIELDS}
+FAULT_FIELDS: tuple[Field, ...] = (
+    Field(
+        "member", "str", "-", "member id whose PV fails (a member with PV and no wind turbine)", required=True
+    ),
+    Field("kind", "str", "-", "outage, string_loss or soiling", required=True, choices=FAULT_KINDS),
+    Field("start", "time", "UTC", "when the fault starts (inside the simulated span)", required=True),
+    Field(
+        "days",
+        "float",
+        "days",
+        "how long it lasts (cut at the span's end)",
+        1.0,
+        minimum=0.01,
+        maximum=3660.0,
+    ),
+    Field(
+        "size",
+        "float",
+        "-",
+        "string_loss: fraction of output lost (0-1); soiling: fraction lost per day (up to 0.05); outage: unused",
+        0.0,
+        minimum=0.0,
+        maximum=1.0,
+    ),
+)
+#: ``[[feeders]]``: a city of feeders (wattmesh.scale runs one task per feeder); each entry replaces the
+#: ``feeder`` section for its feeder: a SimBench code, or a co-op's own files (relative to the scenario file).
+FEEDERS_FIELDS: tuple[Field, ...] = (
+    Field("name", "str", "-", "the feeder's name in the city's tables and the substation's trades", ""),
+    Field("code", "str", "-", "SimBench LV feeder code (empty: the feeder's own files below)", ""),
+    Field("members_file", "str", "-", "own files: members and assets CSV", ""),
+    Field("readings_file", "str", "-", "own files: 15-minute meter readings CSV", ""),
+    Field("network_file", "str", "-", "own files: pandapower network JSON; empty: none", ""),
+)
+LIST_SECTIONS = {
+    "tariff.retail_tou": TOU_FIELDS,
+    "tariff.feed_in_tou": TOU_FIELDS,
+    "fleet": FLEET_FIELDS,
+    "faults": FAULT_FIELDS,
+    "feeders": FEEDERS_FIELDS,
+}
 
 
 @dataclass(frozen=True)
@@ -459,7 +508,9 @@ class Scenario:
     retail_tou: list[dict] = field(default_factory=list)
     feed_in_tou: list[dict] = field(default_factory=list)
     fleet: list[dict] = field(default_factory=list)
+    faults: list[dict] = field(default_factory=list)
     source: str = "<memory>"
+    feeders: list[dict] = field(default_factory=list)
 
     def __getitem__(self, name: str):
         return self.values[name]
@@ -529,7 +580,9 @@ def parse_scenario(raw: dict, source: str = "<memory>", overrides: dict | None =
         retail_tou=parsed_lists["tariff.retail_tou"],
         feed_in_tou=parsed_lists["tariff.feed_in_tou"],
         fleet=parsed_lists["fleet"],
+        faults=parsed_lists["faults"],
         source=source,
+        feeders=parsed_lists["feeders"],
     )
 
 
@@ -623,6 +676,13 @@ def _cross_checks(values: dict, lists: dict) -> list[Problem]:
                 "feeder.code", code, f"{code!r} is not a SimBench LV feeder code (e.g. 1-LV-rural3--2-sw)"
             )
         )
+    for i, entry in enumerate(lists.get("feeders", [])):
+        if entry.get("code") and entry["code"] not in simbench_lv_codes():
+            problems.append(Problem(f"feeders[{i}].code", entry["code"], "is not a SimBench LV feeder code"))
+        elif not entry.get("code") and not (entry.get("members_file") and entry.get("readings_file")):
+            problems.append(
+                Problem(f"feeders[{i}]", entry, "names neither a code nor members_file and readings_file")
+            )
     files_index = values.pop("_files_index", None)
     # Files that could not be read are reported on their own; the checks against the data's span need them.
     has_span = values.get("feeder.source") != "files" or files_index is not None

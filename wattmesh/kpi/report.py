@@ -431,6 +431,40 @@ price) on the first day {summary["alpha_first_day"]:.3f}, on the last day {summa
 {_numbers(shown, currency)}"""
 
 
+def health_section(health) -> str:
+    """Equipment health: the PV alarms of the span, and for injected faults whether and when each was found."""
+    alarms = health.alarms
+    parts = [
+        "<h2>Equipment health</h2>",
+        "<p>The members' PV as their meters saw it, checked day by day against neighbours under the same "
+        "sky (the weeks before the start are the healthy reference): alarm episodes with their fault type "
+        "and the energy they cost (pv_alarms.csv).</p>",
+    ]
+    if len(alarms):
+        shown = alarms.assign(
+            **{c: pd.to_datetime(alarms[c]).dt.strftime("%Y-%m-%d") for c in ("start", "detected", "end")}
+        )
+        parts.append(_numbers(shown.rename(columns={"member_id": "member"}), ""))
+    else:
+        parts.append("<p><b>No alarms</b> in the span.</p>")
+    faults = health.faults
+    if len(faults):
+        found = int(faults["found"].sum())
+        shown = faults.assign(
+            start=pd.to_datetime(faults["start"]).dt.strftime("%Y-%m-%d"),
+            detected=pd.to_datetime(faults["detected"]).dt.strftime("%Y-%m-%d").fillna("not found"),
+            found=faults["found"].map({True: "yes", False: "no"}),
+        ).drop(columns=["end"])
+        parts.append(
+            f"<p>The scenario injected {len(faults)} fault(s); {found} found (faults.csv). lost_kwh is the "
+            "generation each took; alarm_lost_kwh what the detector's episodes estimate.</p>"
+        )
+        parts.append(_numbers(shown.rename(columns={"member_id": "member"}), ""))
+    if health.notes:
+        parts.append("<p>" + "<br>".join(html.escape(n) for n in health.notes) + "</p>")
+    return "\n".join(parts)
+
+
 def headline(members: pd.DataFrame, kpis: pd.DataFrame, currency: str) -> str:
     """The headline: a typical (median) household's saving with and without PV, self-sufficiency and
     the transformer's peak import, each with the no-sharing figure beside."""
@@ -556,6 +590,7 @@ def write_report(
     timezone: str = "UTC",
     assets: pd.DataFrame | None = None,
     fairness: tuple[pd.DataFrame, tuple[str, float], bool] | None = None,
+    health=None,
 ) -> None:
     """Write the self-contained HTML report to ``path``: Plotly inlined once, time axes in ``timezone``."""
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
@@ -592,6 +627,7 @@ def write_report(
     tournament_html = "" if tournament is None else tournament_section(*tournament, currency)
     fairness_html = "" if fairness is None else fairness_section(fairness, currency)
     assets_html = "" if assets is None else assets_section(assets, currency)
+    health_html = "" if health is None else health_section(health)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -636,6 +672,7 @@ community battery too.</p>
 {embed(overview)}
 {grid_html}
 {embed(grid_figures)}
+{health_html}
 <h2>Method details</h2>
 <p>For developers and reviewers: how the run was made, the market mechanisms on the same orders, the
 battery planner against its perfect-foresight bound and the trading strategies.</p>

@@ -57,6 +57,15 @@ def _print_readings_repairs(console: Console, scenario, meta: dict) -> None:
         )
 
 
+def _scan_health(community, scenario, faults):
+    """The PV scan of the simulated meters, the 90 days before the start (SimBench's data) as reference."""
+    from wattmesh.energy.members import past_community
+    from wattmesh.maintenance.community import scan_community
+
+    past = past_community(scenario, 90) if scenario["feeder.source"] == "simbench" else None
+    return scan_community(community, past, faults, scenario["feeder.latitude"], scenario["feeder.longitude"])
+
+
 def run_validate(path: Path, console: Console) -> int:
     """Print every problem of a scenario file; 0 when it is valid, 2 otherwise."""
     try:
@@ -78,6 +87,7 @@ def run_simulate(
 ) -> int:
     """Validate, build, simulate and write the outputs; 2 on a bad scenario or output folder, before
     anything runs. The outputs appear in ``out`` as a whole, with ``manifest.json``, or not at all."""
+    from wattmesh.maintenance.community import FaultError
     from wattmesh.simulate.folder import OutputError, OutputFolder
 
     try:
@@ -90,7 +100,7 @@ def run_simulate(
     try:
         with OutputFolder(out) as folder:
             return _run(scenario, folder, console, key_dir)
-    except OutputError as exc:
+    except (OutputError, FaultError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         return EXIT_BAD_INPUT
 
@@ -102,6 +112,7 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
     from wattmesh.energy.members import compare_home_strategies, plan_scenario_dispatch
     from wattmesh.energy.members import forecast_options as forecast_options_of
     from wattmesh.kpi.report import format_kpi, typical_week
+    from wattmesh.maintenance.community import inject_faults
     from wattmesh.simulate.engine import simulate
     from wattmesh.simulate.grid_step import assess_grid
     from wattmesh.simulate.ledger_step import record_trades
@@ -118,6 +129,8 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
     with Progress(*columns, console=console, transient=False) as bar:
         community = _step(bar, "loading the community", build_community, scenario)
         _print_readings_repairs(console, scenario, community.meta)
+        # The scenario's PV faults change what the meters see before anything is planned or settled.
+        community, faults = _step(bar, "injecting PV faults", inject_faults, community, scenario.faults)
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)
@@ -214,9 +227,21 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
                 **forecast_options,
             )
             bar.update(versus, total=1, completed=1, unit=None)
+        health = None
+        if scenario["maintenance.scan"] or faults:
+            health = _step(bar, "PV health scan", _scan_health, community, scenario, faults)
         fairness = (scenario["fairness.battery_share"], scenario["fairness.solidarity_percent"])
         paths = _step(
-            bar, "writing report", write_outputs, result, staging, grid, strategies, tournament, fairness
+            bar,
+            "writing report",
+            write_outputs,
+            result,
+            staging,
+            grid,
+            strategies,
+            tournament,
+            fairness,
+            health,
         )
         out = folder.commit(run_manifest(scenario, result, ledger))
         paths = {name: out / path.relative_to(staging) for name, path in paths.items()}

@@ -336,13 +336,15 @@ def write_outputs(
     strategies: pd.DataFrame | None = None,
     tournament: tuple[pd.DataFrame, dict] | None = None,
     fairness: tuple[str, float] = ("community", 0.0),
+    health=None,
 ) -> dict[str, Path]:
     """Write trades.jsonl, intervals.parquet and .csv, members.csv, kpis.csv, community_assets.csv and
     report.html into ``out``; every column is defined in ``docs/outputs.md``.
 
     ``fairness`` is the scenario's fair-access rule (``fairness.battery_share``,
     ``fairness.solidarity_percent``): when it moves money, members.csv gets the transfers and the bill
-    after them.
+    after them. With ``health`` (:class:`wattmesh.maintenance.community.CommunityHealth`) pv_alarms.csv
+    (and faults.csv where faults were injected) and the report's equipment-health section.
     """
     from wattmesh.kpi.report import typical_week, write_report
 
@@ -401,6 +403,12 @@ def write_outputs(
     rounded(members, community.currency).to_csv(paths["members"], index=False)
     kpi_file_table(kpis).to_csv(paths["kpis"], index=False)
     rounded(assets, community.currency).to_csv(paths["community_assets"], index=False)
+    if health is not None:
+        paths["pv_alarms"] = out / "pv_alarms.csv"
+        health.alarms.round(3).to_csv(paths["pv_alarms"], index=False, date_format="%Y-%m-%d")
+        if len(health.faults):
+            paths["faults"] = out / "faults.csv"
+            health.faults.round(3).to_csv(paths["faults"], index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
     step = community.index[1] - community.index[0]
     write_report(
         paths["report"],
@@ -416,6 +424,7 @@ def write_outputs(
         timezone=community.meta.get("timezone", "UTC"),
         assets=assets,
         fairness=(fair, fairness if is_rule else ILLUSTRATED_FAIRNESS, is_rule),
+        health=health,
         meta={
             "feeder": community.meta.get("feeder", ""),
             "seed": community.meta.get("seed", ""),
@@ -447,7 +456,10 @@ def run_manifest(scenario, result: SimulationResult, ledger) -> dict:
             return ""
 
     canonical = json.dumps(scenario.values, sort_keys=True, default=str).encode()
-    lists = json.dumps([scenario.retail_tou, scenario.feed_in_tou, scenario.fleet], default=str).encode()
+    sections = [scenario.retail_tou, scenario.feed_in_tou, scenario.fleet] + (
+        [scenario.faults] if scenario.faults else []
+    )
+    lists = json.dumps(sections, default=str).encode()
     community = result.community
     return {
         "scenario": {
