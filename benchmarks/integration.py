@@ -145,14 +145,29 @@ def bench_mqtt(args) -> list[Row]:
 
 
 # -- SunSpec ---------------------------------------------------------------------------------------------
+def sunspec_registers() -> list[int]:
+    """'SunS' at 40000, model 1 (serial 'BENCH-1'), model 103 (1234.5 W, 123,456,780 Wh), model 124, end."""
+    import struct
+
+    def text(value: str, n: int) -> list[int]:
+        return list(struct.unpack(f">{n}H", value.encode().ljust(2 * n, b"\0")))
+
+    m103 = [0] * 50
+    m103[12], m103[13], m103[22], m103[23], m103[24] = 12345, 0xFFFF, 188, 24910, 1
+    m124 = [0] * 24
+    m124[0], m124[6], m124[20], m124[23] = 5000, 6543, 0xFFFE, 0xFFFE
+    common = text("wattmesh", 16) + text("bench", 16) + text("", 8) + text("1", 8) + text("BENCH-1", 16)
+    return [0x5375, 0x6E53, 1, 66, *common, 1, 0x8000, 103, 50, *m103, 124, 24, *m124, 0xFFFF, 0]
+
+
 def bench_sunspec(args) -> list[Row]:
-    """Model 103 reads (PV power and energy with their scale factors) from a pymodbus SunSpec server."""
-    from wattmesh.integrate.sunspec import SunSpecClient, serve_sunspec
+    """Model 103 reads (PV power and energy with their scale factors, pysunspec2) from a pymodbus server."""
+    from wattmesh.integrate.sunspec import RegisterServer, SunSpecClient
 
     n = args.sunspec_reads
-    server = serve_sunspec("127.0.0.1", free_port())
+    server = RegisterServer(sunspec_registers())
     try:
-        with SunSpecClient("127.0.0.1", server.port, member_id="home_0", device_id="inv-1") as client:
+        with SunSpecClient("127.0.0.1", server.port, member_id="home_0") as client:
             client.read_inverter()  # discovery is not part of the rate
             cpu0, wall0 = cpu_seconds(), time.perf_counter()
             for _ in range(n):
@@ -163,7 +178,7 @@ def bench_sunspec(args) -> list[Row]:
     rate = n / wall
     print(f"  sunspec: {n:,} model 103 reads in {wall:.2f} s wall, {cpu:.2f} s CPU (client and server "
           f"in this process): {rate:,.0f} reads/s", flush=True)  # fmt: skip
-    return [Row("SunSpec model 103 reads", f"{rate:,.0f} /s", ">= 1,000 /s", rate >= 1000)]
+    return [Row("SunSpec model 103 reads (one connection)", f"{rate:,.0f} /s", ">= 1,000 /s", rate >= 1000)]
 
 
 # Section registry: name -> function(args) -> rows. Other sections (ocpp) add one line here.
