@@ -378,15 +378,15 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
                     if co is not None:
                         problem(f"{side} co-signature stored beside the entry's own {side} signature")
                 elif co is not None:
-                    member, version, co_sig = co
+                    member, key_version, co_sig = co
                     if member != rec[side]:
                         problem(f"{side} co-signature is by {member!r}, the trade's {side} is {rec[side]!r}")
                         continue
-                    keys.append(versions.get(member, {}).get(version, (0, None))[1] if version else
+                    keys.append(versions.get(member, {}).get(key_version, (0, None))[1] if key_version else
                                 member_keys.get(member))  # fmt: skip
                     sigs.append(co_sig)
                     messages.append(TRADE_DOMAIN + record)
-                    owners.append((position, seq, tid, f"{side} co-", f"{member}|{version}"))
+                    owners.append((position, seq, tid, f"{side} co-", f"{member}|{key_version}"))
                     report.cosigned += 1
                     signed_sides += 1
                 elif policy == "cosign":
@@ -400,11 +400,11 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
             if side == "operator":
                 why = "operator signature over the entry does not verify"
             elif side.endswith(" co-"):
-                who, version = member.rsplit("|", 1)
+                who, used = member.rsplit("|", 1)
                 why = (
-                    f"{side}signature does not verify under member {who!r}'s key version {version}"
+                    f"{side}signature does not verify under member {who!r}'s key version {used}"
                     if keys[i] is not None
-                    else f"{side}signature names key version {version} of member {who!r}, which is not registered"
+                    else f"{side}signature names key version {used} of member {who!r}, which is not registered"
                 )
             elif member in member_keys:
                 why = f"{side} signature does not verify under the key registered for member {member!r}"

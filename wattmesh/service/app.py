@@ -88,6 +88,16 @@ class RotateIn(Strict):
     public_key: str = Field(pattern=HEX_KEY)
 
 
+class CosignIn(Strict):
+    """A member's Ed25519 signature of one of its trades' ledger record."""
+
+    transaction_id: str = Field(pattern=r"^tx_[0-9a-f]{16}$")
+    signature: str = Field(
+        pattern=r"^[0-9a-f]{128}$",
+        description="64-byte Ed25519 signature (hex) over b'wattmesh-trade-v1\\n' + the record's bytes",
+    )
+
+
 class EmptyIn(Strict):
     """No fields."""
 
@@ -284,6 +294,19 @@ def create_app(exchange: Exchange, manage: bool = True, fast_orders: bool = True
             return await asyncio.to_thread(prove, exchange.coop.ledger_path, transaction_id)
         except LookupError as err:
             return JSONResponse({"detail": str(err)}, status_code=404)
+
+    @app.get("/ledger/awaiting/{member_id}")
+    async def ledger_awaiting(member_id: Annotated[str, Path(pattern=MEMBER_PATTERN)]):
+        """The member's ledger entries that carry no signature of its own yet: each entry's ``seq``,
+        ``transaction_id``, ``side`` and ``record`` (the canonical record; the member signs
+        ``b"wattmesh-trade-v1\\n" + record`` and posts it to ``/ledger/cosign``)."""
+        return {"entries": await asyncio.to_thread(exchange.awaiting_cosignatures, member_id)}
+
+    @app.post("/ledger/cosign", response_model=Ack, responses=SIGNED)
+    async def ledger_cosign(request: Request, cosign: CosignIn, auth: Annotated[Signed, Depends(signed)]):
+        """Co-sign one of the member's trades in the ledger (members who hold their own key): the signature
+        must verify under the member's current key over the trade's record, else 422 and nothing is kept."""
+        return await _decide(request, "cosign", auth, cosign.model_dump())
 
     # -- members -------------------------------------------------------------------------------------
     @app.post("/orders", response_model=Ack, responses=SIGNED)

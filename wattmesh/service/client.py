@@ -123,6 +123,36 @@ class ExchangeClient:
     def bill_csv(self, month: str, member_id: str | None = None) -> httpx.Response:
         return self.call("GET", f"/members/{member_id or self.signer}/bill.csv?month={month}")
 
+    def cosign_trades(self) -> list[httpx.Response]:
+        """Co-sign the member's ledger entries that await its signature (members who hold their own key):
+        each record is checked to name this member as the seller or buyer before it is signed.
+
+        Returns
+        -------
+        list of httpx.Response
+            The exchange's answer to each co-signature (200 each when all went in).
+        """
+        from wattmesh.ledger.keys import sign_many
+        from wattmesh.ledger.local import trade_message
+
+        entries = self.http.get(f"/ledger/awaiting/{self.signer}")
+        entries.raise_for_status()
+        answers, done = [], set()
+        for entry in entries.json()["entries"]:
+            record = json.loads(entry["record"])
+            if self.signer not in (record.get("seller"), record.get("buyer")):
+                raise ValueError(
+                    f"ledger entry {entry['transaction_id']}: the record names {record.get('seller')!r} and "
+                    f"{record.get('buyer')!r}, not {self.signer!r}; not signing it"
+                )
+            if entry["transaction_id"] in done:  # a member on both sides signs once
+                continue
+            signature = sign_many([self.secret], [trade_message(entry["record"].encode())])[0]
+            body = {"transaction_id": entry["transaction_id"], "signature": signature.hex()}
+            answers.append(self.call("POST", "/ledger/cosign", body))
+            done.add(entry["transaction_id"])
+        return answers
+
     # -- operator requests ------------------------------------------------------------------------------
     def add_member(self, member_id: str, public_key_hex: str, kind: str = "household") -> httpx.Response:
         return self.call(
@@ -153,6 +183,10 @@ class ExchangeClient:
     # -- public ----------------------------------------------------------------------------------------
     def sth(self, all_heads: bool = False) -> dict:
         return self.http.get("/ledger/sth", params={"all": "true"} if all_heads else None).json()
+
+    def awaiting(self, member_id: str | None = None) -> httpx.Response:
+        """The member's ledger entries still awaiting its co-signature."""
+        return self.http.get(f"/ledger/awaiting/{member_id or self.signer}")
 
     def proof(self, transaction_id: str) -> httpx.Response:
         return self.http.get(f"/ledger/proof/{transaction_id}")

@@ -316,6 +316,7 @@ class Exchange:
         self._stamp = iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC"))
         with self.journal.engine.begin() as conn:
             self._pending: dict = {}
+            self._pending_cosign: set = set()
             for sub in batch:
                 try:
                     outcome = self._decide(conn, sub, messages, rows)
@@ -327,7 +328,7 @@ class Exchange:
                 Journal.insert_many(conn, rows)
         self._publish(messages)
         for sub, outcome in results:
-            if sub.kind == "member_add" and outcome.status == 200:
+            if sub.kind in ("member_add", "member_rotate") and outcome.status == 200:
                 self._register_in_ledger(sub.body["member_id"], bytes.fromhex(sub.body["public_key"]))
         return results
 
@@ -612,6 +613,28 @@ class Exchange:
         event = {"kind": "rotate", "member_id": member.member_id, "public_key": sub.body["public_key"]}
         return event, {"member_id": member.member_id, "status": member.status}
 
+    def _event_cosign(self, sub: Submission):
+        """A member's signature of its trade's ledger record, checked and stored beside the entry.
+
+        The ledger checks it against the member's current key before anything is journaled; a signature
+        it refuses is a 422 naming ``signature`` (404: no such trade)."""
+        from wattmesh.ledger.local import LedgerError
+
+        body = sub.body
+        if (body["transaction_id"], sub.signer) in self._pending_cosign:
+            raise Rejected(409, f"{body['transaction_id']!r} is co-signed by {sub.signer!r} in this batch")
+        try:
+            signature = bytes.fromhex(body["signature"])
+            sides = self._log.add_cosignature(body["transaction_id"], sub.signer, signature)
+        except LookupError as err:
+            raise Rejected(404, str(err)) from None
+        except (LedgerError, ValueError) as err:
+            raise Rejected.field("signature", str(err)) from None
+        self._pending_cosign.add((body["transaction_id"], sub.signer))
+        event = {"kind": "cosign", "transaction_id": body["transaction_id"], "member_id": sub.signer,
+                 "signature": body["signature"]}  # fmt: skip
+        return event, {"transaction_id": body["transaction_id"], "sides": sides}
+
     def _event_operator_clock(self, sub: Submission):
         if self.coop.clock != "manual":
             raise Rejected(409, 'the market runs on the wall clock; set market.clock = "manual" to move it')
@@ -694,18 +717,30 @@ class Exchange:
         from wattmesh.ledger import ensure_keys, open_ledger
 
         key_dir = self.coop.key_dir
-        custodial = [m for m in self.state.members if (key_dir / f"{m}.key").exists()]
+        custodial = [
+            m for m, member in self.state.members.items() if _holds_key(key_dir, m, member.public_key)
+        ]
         keyring = ensure_keys(key_dir, custodial)
         self._operator_public = keyring.operator_public
         self.ledger = open_ledger(self.coop.ledger_backend, self.coop.ledger_path, keyring,
-                                  mode=self.coop.ledger_mode, chain=self._chain_config())  # fmt: skip
+                                  mode=self.coop.ledger_mode, chain=self._chain_config(), cosign=True)  # fmt: skip
         # the signed Merkle log: the ledger itself, or the local log under an EVM ledger
         self._log = getattr(self.ledger, "local", self.ledger)
         for member_id, member in self.state.members.items():
-            if member_id not in custodial:
-                self._register_in_ledger(member_id, bytes.fromhex(member.public_key))
+            self._register_in_ledger(member_id, bytes.fromhex(member.public_key))
         self.heads = [head.to_dict() for head in self._log.heads()]
         self._record_in_ledger()
+        self._cosign_in_ledger()
+
+    def _cosign_in_ledger(self) -> None:
+        """Store the journaled co-signatures the ledger lacks (a crash between journal and ledger)."""
+        from wattmesh.ledger.local import LedgerError
+
+        for (transaction_id, member_id), signature in sorted(self.state.cosignatures.items()):
+            try:
+                self._log.add_cosignature(transaction_id, member_id, bytes.fromhex(signature))
+            except (LookupError, LedgerError) as err:
+                logger.info("co-signature of %s by %s not stored again: %s", transaction_id, member_id, err)
 
     def _chain_config(self):
         """The EVM backend's chain (None for the local ledger). A restart keeps anchoring into the contract
@@ -731,10 +766,25 @@ class Exchange:
                            poa=coop.chain_poa)  # fmt: skip
 
     def _register_in_ledger(self, member_id: str, public_key: bytes) -> None:
+        """Register a member's key in the ledger, or rotate it there: the new key is valid for the entries
+        appended from now on, the older entries keep verifying under the old one."""
         try:
-            self._log.register_member(member_id, public_key)
-        except ValueError as err:  # a rotated key: the ledger keeps the member's first key
-            logger.info("ledger keeps the first key of %s: %s", member_id, err)
+            self._log.rotate_member(member_id, public_key)
+        except ValueError as err:  # LedgerError: not an Ed25519 key; its requests cannot verify either
+            logger.error("ledger refused the key of %s: %s", member_id, err)
+
+    def awaiting_cosignatures(self, member_id: str) -> list[dict]:
+        """The member's ledger entries without its signature yet (see ``LocalLedger.awaiting_cosignatures``),
+        read from the ledger file on a connection of the caller's own."""
+        from wattmesh.ledger.local import LocalLedger, read_ledger
+
+        if not self.coop.ledger_path.exists():
+            return []
+        conn = read_ledger(self.coop.ledger_path)
+        try:
+            return LocalLedger.reader(self.coop.ledger_path, conn).awaiting_cosignatures(member_id)
+        finally:
+            conn.close()
 
     def _record_in_ledger(self) -> None:
         """Append every cleared interval the ledger has not recorded yet (after a crash too), in order."""
@@ -896,6 +946,19 @@ def _offer(box: asyncio.Queue, messages: list[dict]) -> None:
         while not box.empty():
             box.get_nowait()
         box.put_nowait(None)
+
+
+def _holds_key(key_dir, member_id: str, public_key_hex: str) -> bool:
+    """The co-op folder holds the member's key (custodial), and it is the member's current key."""
+    from wattmesh.ledger.keys import load_public_key
+
+    pub = key_dir / f"{member_id}.pub"
+    if not (key_dir / f"{member_id}.key").exists():
+        return False
+    try:
+        return not pub.exists() or load_public_key(pub).hex() == public_key_hex
+    except (OSError, ValueError):
+        return True
 
 
 def rebuild_state(journal: Journal) -> State:

@@ -51,6 +51,8 @@ class State:
     clearings : delivery start -> the clearing event (trades, report, members)
     readings : (interval, member id) -> (energy_wh, status, reason)
     statements : interval -> statement lines (dicts, :data:`wattmesh.exchange.STATEMENT_LINES`)
+    cosignatures : (transaction id, member id) -> the member's co-signature of its trade (hex), which
+        the ledger stores beside the entry (members who hold their own key)
     journal_id : id of the last applied event
     """
 
@@ -64,6 +66,7 @@ class State:
     clearings: dict[str, dict] = field(default_factory=dict)
     readings: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
     statements: dict[str, list[dict]] = field(default_factory=dict)
+    cosignatures: dict[tuple[str, str], str] = field(default_factory=dict)
     journal_id: int = 0
     #: (delivery start, member id) -> side -> open orders: derived from ``orders``, for self-trade prevention
     open_sides: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
@@ -157,6 +160,9 @@ class State:
     def _settle(self, event: dict) -> None:
         self.statements[event["interval"]] = event["lines"]
 
+    def _cosign(self, event: dict) -> None:
+        self.cosignatures[(event["transaction_id"], event["member_id"])] = event["signature"]
+
     # -- reading ---------------------------------------------------------------------------------------
     def accepted_reading(self, interval: str, member_id: str) -> int | None:
         """The accepted meter reading of a member in an interval [Wh], or None."""
@@ -168,7 +174,8 @@ class State:
 
     def snapshot(self) -> dict:
         """Everything the state holds as plain, sorted JSON values (what :meth:`state_hash` hashes)."""
-        return {
+        cosigned = {"cosignatures": sorted([*k, v] for k, v in self.cosignatures.items())}
+        return (cosigned if self.cosignatures else {}) | {
             "members": {m: vars(v) for m, v in sorted(self.members.items())},
             "last_seq": dict(sorted(self.last_seq.items())),
             "orders": dict(sorted(self.orders.items())),
