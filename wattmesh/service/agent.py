@@ -747,6 +747,27 @@ class HomeAgent:
             self.state.checked.append(key)
             self.state.checked = self.state.checked[-500:]
             self.state.save(self.state_path)
+            self._cosign_trades()  # co-signing (members who hold their own key; see _cosign_trades)
+
+    # -- co-signing (added with the exchange's co-signatures; members who hold their own key) ----------
+    def _cosign_trades(self) -> None:
+        """Sign the member's ledger entries that await its signature and post each (a journaled request,
+        resent unchanged after a crash). A custodial member has none: the exchange signed for it."""
+        from wattmesh.ledger.keys import sign_many
+        from wattmesh.ledger.local import trade_message
+
+        response = self.http.get(f"/ledger/awaiting/{self.member_id}")
+        if response.status_code != 200:
+            return
+        for entry in response.json()["entries"]:
+            record = json.loads(entry["record"])
+            if self.member_id not in (record.get("seller"), record.get("buyer")):
+                self.alarm(f"ledger entry {entry['transaction_id']} to co-sign is not this member's trade")
+                continue
+            signature = sign_many([self.client.secret], [trade_message(entry["record"].encode())])[0]
+            body = {"transaction_id": entry["transaction_id"], "signature": signature.hex()}
+            what = {"kind": "cosign", "transaction_id": body["transaction_id"]}
+            self._request("POST", "/ledger/cosign", body, what)
 
     def _verify_trade(self, trade: dict, verify_proof) -> None:
         from wattmesh.ledger.records import decode_record
