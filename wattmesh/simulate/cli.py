@@ -130,7 +130,9 @@ def _run(scenario, folder, console: Console, key_dir: Path | None) -> int:
         community = _step(bar, "loading the community", build_community, scenario)
         _print_readings_repairs(console, scenario, community.meta)
         # The scenario's PV faults change what the meters see before anything is planned or settled.
-        community, faults = _step(bar, "injecting PV faults", inject_faults, community, scenario.faults)
+        faults = []
+        if scenario.faults:
+            community, faults = _step(bar, "injecting PV faults", inject_faults, community, scenario.faults)
 
         def progress(stage: str, done: int, total: int) -> None:
             bar.update(tasks[stage], completed=done, total=total)
