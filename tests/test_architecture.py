@@ -9,7 +9,7 @@ import wattmesh
 
 PACKAGE = Path(wattmesh.__file__).parent
 CORE = ("community", "market", "ledger", "forecast", "energy", "grid", "kpi", "quality", "agents", "exchange")
-DRIVERS = ("wattmesh.simulate", "wattmesh.service")
+DRIVERS = ("wattmesh.simulate", "wattmesh.service", "wattmesh.scale")
 
 
 def module_name(path: Path) -> str:
@@ -106,7 +106,7 @@ def test_the_checks_find_what_they_look_for():
 #: The parts in the order of docs/design.md: each depends only on parts above it.
 LAYERS = (
     "tables", "quality", "community", "forecast", "energy", "market", "agents", "ledger", "grid",
-    "maintenance", "kpi", "exchange", "simulate", "service", "integrate", "cli",
+    "maintenance", "kpi", "exchange", "simulate", "scale", "service", "integrate", "cli",
 )  # fmt: skip
 
 

@@ -114,12 +114,34 @@ def simulate(
         "--keys",
         help="Keystore folder of the members' and operator's keys (default: the user's data folder).",
     ),
+    workers: int = typer.Option(None, "--workers", help="Run the feeders as tasks on N processes (a city)."),
+    ray: str = typer.Option(None, "--ray", help="Run the feeders as tasks on a Ray cluster: auto or ADDRESS."),
 ) -> None:
-    """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv."""
+    """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv.
+
+    A scenario with [[feeders]], or --workers/--ray, runs as a city: a task per feeder and a substation
+    market; it writes city.csv, substation_trades.csv and the substation's ledger instead."""
+    from wattmesh.scale.cli import is_city, run_city_command
     from wattmesh.simulate.cli import run_simulate
 
     _refuse_a_keystore_on_a_file(keys)
+    if workers is not None or ray is not None or is_city(scenario):
+        raise typer.Exit(run_city_command(scenario, out, workers, ray, console, keys, start, end))
     raise typer.Exit(run_simulate(scenario, out, start, end, console, ledger, keys))
+
+
+@app.command()
+def sweep(
+    scenario: Path = typer.Argument(None, help="Base scenario TOML file; the packaged default when omitted."),
+    vary: list[str] = typer.Option(..., "--vary", help="FIELD=V1,V2,... (repeat for a grid)."),
+    out: Path = typer.Option(Path("out-sweep"), "--out", help="Folder for sweep.csv/.parquet/.html."),
+    workers: int = typer.Option(None, "--workers", help="Run the tasks on N processes."),
+    ray: str = typer.Option(None, "--ray", help="Run the tasks on a Ray cluster: auto or ADDRESS."),
+) -> None:
+    """Run a grid of scenarios (every combination of the --vary values); one tidy table and a report."""
+    from wattmesh.scale.cli import run_sweep_command
+
+    raise typer.Exit(run_sweep_command(scenario, vary, out, workers, ray, console))
 
 
 def _refuse_a_keystore_on_a_file(keys: Path | None) -> None:
