@@ -22,7 +22,9 @@ CODES = ("1-LV-rural1--2-sw", "1-LV-rural3--2-sw", "1-LV-semiurb4--2-sw")
 
 
 def city(n_feeders: int, days: int) -> dict:
-    end = f"2016-06-{1 + days:02d}T00:00:00Z"
+    import pandas as pd
+
+    end = (pd.Timestamp("2016-06-01T00:00:00Z") + pd.Timedelta(days=days)).isoformat()
     return {
         "name": f"benchmark city {n_feeders}",
         "seed": 1,
@@ -81,7 +83,7 @@ def main() -> None:
     print(f"bitwise equal: {equal}")
     print(f"task seconds serial: mean {task_s.mean():.2f} (min {task_s.min():.2f}, max {task_s.max():.2f})")
     print(f"task seconds in the pool: mean {pooled_task_s.mean():.2f}; pool overhead {100 * overhead:.1f} %")
-    print(f"task size {task_bytes / 1e3:.1f} kB; result size mean {result_bytes.mean() / 1e6:.2f} MB")
+    print(f"task size {task_bytes:.0f} B; result size mean {result_bytes.mean() / 1e6:.2f} MB")
     print(f"driver peak RSS {driver_mb:.0f} MB")
 
     # Scale model: cost per member-interval and bytes per interval, measured above.

@@ -84,7 +84,11 @@ def run_city_command(
     raw.setdefault("time", {}).update({k: v for k, v in (("start", start), ("end", end)) if v is not None})
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    executor = executor_of(workers, ray)
+    try:
+        executor = executor_of(workers, ray)
+    except (RuntimeError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        return EXIT_BAD_INPUT
     try:
         result = run_city(raw, str(path), executor)
     finally:
@@ -126,7 +130,11 @@ def run_sweep_command(
         return EXIT_BAD_INPUT
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    executor = executor_of(workers, ray)
+    try:
+        executor = executor_of(workers, ray)
+    except (RuntimeError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
+        return EXIT_BAD_INPUT
     try:
         table, results = run_sweep(raw, parsed, str(path), executor)
     except (SweepError, ScenarioError) as exc:

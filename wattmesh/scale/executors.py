@@ -79,6 +79,12 @@ class RayExecutor:
         self.ray = ray
         self.started = not ray.is_initialized()
         if self.started:
+            self._init(ray, address, wattmesh)
+        self._remote = {}
+
+    @staticmethod
+    def _init(ray, address: str, wattmesh) -> None:
+        try:
             ray.init(
                 address=os.environ.get("RAY_ADDRESS", "auto") if address == "auto" else address,
                 runtime_env={
@@ -89,7 +95,8 @@ class RayExecutor:
                 log_to_driver=False,
                 configure_logging=False,
             )
-        self._remote = {}
+        except ConnectionError as exc:
+            raise RuntimeError(f"--ray {address}: no Ray cluster reachable ({exc})") from None
 
     def submit(self, fn, *args):
         if fn not in self._remote:
