@@ -756,7 +756,10 @@ class HomeAgent:
         from wattmesh.ledger.keys import sign_many
         from wattmesh.ledger.local import trade_message
 
-        response = self.http.get(f"/ledger/awaiting/{self.member_id}")
+        try:
+            response = self.http.get(f"/ledger/awaiting/{self.member_id}")
+        except httpx.TransportError:  # the next checked interval asks again
+            return
         if response.status_code != 200:
             return
         for entry in response.json()["entries"]:

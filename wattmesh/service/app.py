@@ -14,6 +14,7 @@ import asyncio
 import csv
 import io
 import json
+import sqlite3
 import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -300,7 +301,10 @@ def create_app(exchange: Exchange, manage: bool = True, fast_orders: bool = True
         """The member's ledger entries that carry no signature of its own yet: each entry's ``seq``,
         ``transaction_id``, ``side`` and ``record`` (the canonical record; the member signs
         ``b"wattmesh-trade-v1\\n" + record`` and posts it to ``/ledger/cosign``)."""
-        return {"entries": await asyncio.to_thread(exchange.awaiting_cosignatures, member_id)}
+        try:
+            return {"entries": await asyncio.to_thread(exchange.awaiting_cosignatures, member_id)}
+        except (ValueError, OSError, sqlite3.Error) as err:  # CorruptLedgerError: the ledger file is damaged
+            return JSONResponse({"detail": f"the ledger cannot be read: {err}"}, status_code=503)
 
     @app.post("/ledger/cosign", response_model=Ack, responses=SIGNED)
     async def ledger_cosign(request: Request, cosign: CosignIn, auth: Annotated[Signed, Depends(signed)]):
