@@ -198,10 +198,108 @@ def bench_sunspec(args) -> list[Row]:
     return [Row("SunSpec model 103 reads (one connection)", f"{rate:,.0f} /s", ">= 1,000 /s", rate >= 1000)]
 
 
+def _ocpp_central_system(conn, stop) -> None:
+    """Child process: the OCPP central system, counting readings; sends its port, then the count."""
+    import asyncio
+
+    from wattmesh.integrate.ocpp_cs import CentralSystem
+
+    count = [0]
+
+    async def serve():
+        members = {f"cp-{i}": f"home_{i}" for i in range(100_000)}
+        cs = CentralSystem(lambda batch: count.__setitem__(0, count[0] + len(batch)), members)
+        conn.send(await cs.start())
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        await cs.stop()
+
+    asyncio.run(serve())
+    conn.send(count[0])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_ocpp(args) -> list[Row]:
+    """N ocpp-package charge points (2.0.1) on one central system in its own process, MeterValues every 10 s."""
+    import asyncio
+    import multiprocessing as mp
+
+    import websockets
+    from ocpp.v201 import ChargePoint, call
+
+    n, seconds, every_s = args.ocpp_chargers, args.ocpp_seconds, 10.0
+    parent, child = mp.Pipe()
+    stop = mp.Event()
+    proc = mp.get_context("fork").Process(target=_ocpp_central_system, args=(child, stop), daemon=True)
+    proc.start()
+    port = parent.recv()
+    start = pd.Timestamp("2026-06-01T00:00:00Z")
+
+    async def charger(i: int, t0: float, sent: list) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/cp-{i}", subprotocols=["ocpp2.0.1"]) as ws:
+            cp = ChargePoint(f"cp-{i}", ws)
+            task = asyncio.create_task(cp.start())
+            await cp.call(call.BootNotification(charging_station={"model": "b", "vendor_name": "b"},
+                                                reason="PowerUp"))  # fmt: skip
+            k = 0
+            # spread the chargers over the 10 s period, as real ones are
+            await asyncio.sleep(every_s * i / n)
+            while time.monotonic() - t0 < seconds:
+                stamp = (start + pd.Timedelta(seconds=every_s * k)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                sv = [
+                    {
+                        "value": 1000.0 + k,
+                        "measurand": "Energy.Active.Import.Register",
+                        "unit_of_measure": {"unit": "Wh"},
+                    },
+                    {"value": 7400.0, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}},
+                ]
+                await cp.call(
+                    call.MeterValues(evse_id=1, meter_value=[{"timestamp": stamp, "sampled_value": sv}])
+                )
+                sent[0] += 1
+                k += 1
+                await asyncio.sleep(every_s)
+            task.cancel()
+
+    async def run() -> int:
+        sent = [0]
+        t0 = time.monotonic()
+        await asyncio.wait_for(asyncio.gather(*(charger(i, t0, sent) for i in range(n))), seconds + 60)
+        return sent[0]
+
+    try:
+        cpu0, wall0 = proc_cpu_seconds(proc.pid), time.perf_counter()
+        sent = asyncio.run(run())
+        wall, cpu = time.perf_counter() - wall0, proc_cpu_seconds(proc.pid) - cpu0
+        stop.set()
+        received = parent.recv() if parent.poll(10) else -1
+    finally:
+        stop.set()
+        proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+    share = cpu / wall
+    print(f"  ocpp: {n} charge points, {sent} MeterValues sent, {received} readings kept, {wall:.1f} s wall; "
+          f"central system {cpu:.2f} CPU s = {100 * share:.2f} % of one core", flush=True)  # fmt: skip
+    return [
+        Row(
+            f"OCPP central system CPU, {n} chargers / 10 s", f"{100 * share:.2f} % of a core", "bounded", None
+        ),
+        Row("OCPP readings kept / MeterValues sent", f"{received} / {sent}", "equal", received == sent),
+    ]
+
+
 # Section registry: name -> function(args) -> rows. Other sections (ocpp) add one line here.
 SECTIONS: dict[str, Callable] = {
     "mqtt": bench_mqtt,
     "sunspec": bench_sunspec,
+    "ocpp": bench_ocpp,
 }
 
 
@@ -213,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mqtt-members", type=int, default=100, help="homes (x 192 intervals of readings)")
     parser.add_argument("--mqtt-flush-s", type=float, default=0.05, help="MqttTelemetry's flush_s [s]")
     parser.add_argument("--sunspec-reads", type=int, default=5000)
+    parser.add_argument("--ocpp-chargers", type=int, default=100)
+    parser.add_argument("--ocpp-seconds", type=float, default=60.0, help="how long the chargers report [s]")
     args, _unknown = parser.parse_known_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
