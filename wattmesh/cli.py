@@ -115,7 +115,9 @@ def simulate(
         help="Keystore folder of the members' and operator's keys (default: the user's data folder).",
     ),
     workers: int = typer.Option(None, "--workers", help="Run the feeders as tasks on N processes (a city)."),
-    ray: str = typer.Option(None, "--ray", help="Run the feeders as tasks on a Ray cluster: auto or ADDRESS."),
+    ray: str = typer.Option(
+        None, "--ray", help="Run the feeders as tasks on a Ray cluster: auto or ADDRESS."
+    ),
 ) -> None:
     """Simulate a community and write report.html, trades.jsonl, intervals.parquet and members.csv.
 
