@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("openleadr")
-from openleadr import OpenADRServer  # noqa: E402
+from openleadr import OpenADRClient, OpenADRServer  # noqa: E402
 
 from wattmesh.energy.events import event_caps  # noqa: E402
-from wattmesh.integrate.openadr import ExchangeVen  # noqa: E402
+from wattmesh.integrate.openadr import ExchangeVen, MemberVtn  # noqa: E402
 
 
 def free_port() -> int:
@@ -66,3 +66,59 @@ def test_vtn_event_reaches_the_exchange_and_caps_the_planned_import():
     np.testing.assert_array_equal(np.isnan(community_cap_kw), [True, True, False, False, True, True])
     np.testing.assert_allclose(community_cap_kw[2:4], 40.0)
     assert len(forwarded) == 1
+
+
+def test_exchange_forwards_the_dso_event_to_its_members_vens():
+    dso_port, own_port = free_port(), free_port()
+    start = pd.Timestamp.now(tz="UTC").ceil("1h")
+    member_events = []
+
+    async def scenario():
+        dso = OpenADRServer(vtn_id="dso", http_host="127.0.0.1", http_port=dso_port,
+                            requested_poll_freq=timedelta(seconds=1), verify_message_signatures=False)  # fmt: skip
+
+        async def on_registration(info):
+            return "ven-exchange", "reg-1"
+
+        dso.add_handler("on_create_party_registration", on_registration)
+        dso.add_event(ven_id="ven-exchange", signal_name="LOAD_DISPATCH", signal_type="delta",
+                      intervals=[{"dtstart": start.to_pydatetime(), "duration": timedelta(minutes=15),
+                                  "signal_payload": 12.5}], event_id="dso-ev-2")  # fmt: skip
+        members = MemberVtn("exchange-vtn", {"home_1-hems": "ven-home-1"}, port=own_port, poll_s=1)
+        exchange = ExchangeVen(
+            "exchange", f"http://127.0.0.1:{dso_port}/OpenADR2/Simple/2.0b", members.forward
+        )
+        device = OpenADRClient(
+            ven_name="home_1-hems", vtn_url=f"http://127.0.0.1:{own_port}/OpenADR2/Simple/2.0b"
+        )
+
+        async def on_event(event):
+            member_events.append(event)
+            return "optIn"
+
+        device.add_handler("on_event", on_event)
+        await dso.run()
+        await members.start()
+        await exchange.start()
+        await device.run()
+        try:
+            for _ in range(150):
+                if member_events and members.answers:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await device.stop()
+            await exchange.stop()
+            await members.stop()
+            await dso.stop()
+        return members.answers
+
+    answers = asyncio.run(asyncio.wait_for(scenario(), 22))
+    assert answers == [("ven-home-1", "dso-ev-2#0@ven-home-1", "optIn")]
+    (event,) = member_events
+    signal = event["event_signals"][0]
+    assert signal["signal_type"] == "delta"
+    (interval,) = signal["intervals"]
+    assert float(interval["signal_payload"]) == 12.5
+    assert pd.Timestamp(interval["dtstart"]) == start
+    assert pd.Timedelta(interval["duration"]) == pd.Timedelta("15min")

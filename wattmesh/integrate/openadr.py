@@ -84,3 +84,55 @@ class ExchangeVen:
 
     async def stop(self) -> None:
         await self.client.stop()
+
+
+class MemberVtn:
+    """The exchange as a VTN for its members' devices: DR_EVENTS rows are forwarded as OpenADR events.
+
+    Parameters
+    ----------
+    vtn_id : the exchange's id as a VTN
+    ven_ids : member VEN name -> ven id (VENs not listed are refused at registration)
+    host, port : where to listen (openleadr's aiohttp server)
+    poll_s : the polling interval asked of the VENs [s]
+    """
+
+    def __init__(self, vtn_id: str, ven_ids: dict[str, str], host: str = "127.0.0.1", port: int = 8080,
+                 poll_s: float = 10.0) -> None:  # fmt: skip
+        from datetime import timedelta
+
+        from openleadr import OpenADRServer
+
+        self.ven_ids = dict(ven_ids)
+        self.answers: list[tuple[str, str, str]] = []
+        self.server = OpenADRServer(vtn_id=vtn_id, http_host=host, http_port=port,
+                                    requested_poll_freq=timedelta(seconds=poll_s),
+                                    verify_message_signatures=False)  # fmt: skip
+        self.server.add_handler("on_create_party_registration", self._on_registration)
+
+    async def _on_registration(self, info: dict):
+        name = info.get("ven_name")
+        if name not in self.ven_ids:
+            logger.warning("openadr: VEN %r is not a member's device; registration refused", name)
+            return False
+        return self.ven_ids[name], f"reg-{self.ven_ids[name]}"
+
+    def forward(self, events: pd.DataFrame) -> None:
+        """Queue each row of ``events`` (DR_EVENTS) for every member VEN as one OpenADR event."""
+        events = conform_events(events)
+        for row in events.itertuples(index=False):
+            is_limit = np.isfinite(row.limit_kw)
+            for ven_id in self.ven_ids.values():
+                self.server.add_event(
+                    ven_id=ven_id, signal_name="LOAD_DISPATCH", signal_type="setpoint" if is_limit else "delta",
+                    intervals=[{"dtstart": row.start.to_pydatetime(), "duration": (row.end - row.start).to_pytimedelta(),
+                                "signal_payload": float(row.limit_kw if is_limit else row.reduction_kw)}],
+                    callback=lambda ven_id, event_id, opt_type: self.answers.append((ven_id, event_id, opt_type)),
+                    event_id=f"{row.event_id}@{ven_id}",
+                )  # fmt: skip
+
+    async def start(self) -> None:
+        await self.server.run()
+
+    async def stop(self) -> None:
+        await self.server.stop()
