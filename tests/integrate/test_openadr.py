@@ -14,6 +14,7 @@ pytest.importorskip("openleadr")
 from openleadr import OpenADRClient, OpenADRServer  # noqa: E402
 
 from wattmesh.energy.events import event_caps  # noqa: E402
+from wattmesh.energy.planner import plan_homes  # noqa: E402
 from wattmesh.integrate.openadr import ExchangeVen, MemberVtn  # noqa: E402
 
 
@@ -66,6 +67,17 @@ def test_vtn_event_reaches_the_exchange_and_caps_the_planned_import():
     np.testing.assert_array_equal(np.isnan(community_cap_kw), [True, True, False, False, True, True])
     np.testing.assert_allclose(community_cap_kw[2:4], 40.0)
     assert len(forwarded) == 1
+    # the planner: 3 homes of 20 kW, batteries of 5 kWh / 10 kW charged before the window must supply 20 kW
+    load_kw = np.full((6, 3), 20.0)
+    batteries = pd.DataFrame({"battery_id": ["a", "b", "c"], "capacity_kwh": [5.0] * 3, "power_kw": [10.0] * 3,
+                              "efficiency": [1.0] * 3, "soc_kwh": [0.0] * 3})  # fmt: skip
+    _, cap_kw = event_caps(events, index, ["a", "b", "c"], load_kw)
+    plans = [plan_homes(load_kw, np.zeros_like(load_kw), 0.2, 0.0, batteries, 0.25,
+                        community_import_cap_kw=c, member_ids=["a", "b", "c"]) for c in (None, cap_kw)]  # fmt: skip
+    np.testing.assert_allclose(plans[0].import_kw.sum(axis=1), 60.0, atol=1e-6)
+    assert plans[1].import_kw.sum(axis=1)[2:4].max() <= 40.0 + 1e-6
+    assert plans[1].discharge_kw[2:4].sum() == pytest.approx(40.0)
+    assert not plans[1].warnings
 
 
 def test_exchange_forwards_the_dso_event_to_its_members_vens():
