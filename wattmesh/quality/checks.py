@@ -429,9 +429,12 @@ def time_shifts(
         in_dst = offset > offset.min()
     else:
         in_dst = np.zeros(len(days), dtype=bool)
+    # neighbours with a clock fault of their own (e.g. logged on daylight-saving time) would move the
+    # reference: a first pass estimates each meter's offset, the reference uses the corrected midpoints
+    neighbours = arr - _neighbour_offsets(arr, shift_min) if len(gen) >= 3 else arr
     for j, meter in enumerate(gen):
         if len(gen) >= 3:
-            ref = np.nanmedian(np.delete(arr, j, axis=1), axis=1)
+            ref = np.nanmedian(np.delete(neighbours, j, axis=1), axis=1)
             ref = np.where(np.isfinite(ref), ref, np.nanmedian(arr[:, j]) - eot)
         else:
             ref = -eot
@@ -475,6 +478,20 @@ def time_shifts(
                     events.append({"meter": meter, "reason": name, "start": days[start], "end": days[end - 1] + pd.Timedelta("1D"),
                                    "detail": f"clock off by {float(shift3.iloc[start:end].median()):+.0f} min over {size} day(s)"})  # fmt: skip
     return {k: v & values.notna() for k, v in out.items()}, events, skipped
+
+
+def _neighbour_offsets(arr: np.ndarray, shift_min: float) -> np.ndarray:
+    """First-pass clock offset per day and meter [minutes], 0 where under ``shift_min``.
+
+    Each meter's midpoint against the median of the others, less its own median, as a 3-day rolling
+    median; offsets of at least ``shift_min`` are kept (a shift or a DST stretch), smaller ones set to 0.
+    """
+    offsets = np.zeros_like(arr)
+    for j in range(arr.shape[1]):
+        y = pd.Series(arr[:, j] - np.nanmedian(np.delete(arr, j, axis=1), axis=1))
+        s3 = (y - y.median()).rolling(3, center=True, min_periods=2).median().to_numpy()
+        offsets[:, j] = np.where(np.abs(np.nan_to_num(s3)) >= shift_min, s3, 0.0)
+    return offsets
 
 
 def _bridge(mask: pd.Series, unknown: pd.Series, longest: int = 3) -> pd.Series:
