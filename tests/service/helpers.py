@@ -66,3 +66,41 @@ def serve(
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     raise TimeoutError(f"wattmesh serve did not answer /health within {seconds:g} s")
+
+
+def trade_day(coop, members, index, position_wh, price_e5, metered_wh, month: str):
+    """Send a day of orders through the API (in process) and return ``(exchange, bills)``.
+
+    Member ``m`` sells ``position_wh[t, m]`` (> 0) or buys its negative at ``price_e5[t, m]`` in interval
+    ``index[t]``; the operator's manual clock closes each gate in turn, then uploads ``metered_wh`` as the
+    meters' readings; ``bills`` is the operator's bill CSV of ``month`` (YYYY-MM), indexed by member id.
+    """
+    import io
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from wattmesh.service.app import create_app
+    from wattmesh.service.client import ExchangeClient
+    from wattmesh.service.engine import Exchange
+
+    stamps = index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    n_intervals, n_members = position_wh.shape
+    exchange = Exchange(coop, synchronous="NORMAL")
+    with TestClient(create_app(exchange)) as http:
+        clients = [ExchangeClient("http://testserver", m, secret_of(coop, m), http=http) for m in members]
+        operator = ExchangeClient("http://testserver", "operator", secret_of(coop, "operator"), http=http)
+        for t in range(n_intervals):
+            if t:  # close the gate of interval t - 1
+                operator.set_clock((index[t - 1] - pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for m in np.flatnonzero(position_wh[t]):
+                side = "sell" if position_wh[t, m] > 0 else "buy"
+                response = clients[m].place_order(f"{members[m]}-{t}", side, stamps[t], abs(int(position_wh[t, m])),
+                                                  int(price_e5[t, m]))  # fmt: skip
+                assert response.status_code == 200, response.text
+        operator.set_clock((index[-1] + pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        rows = pd.DataFrame({"interval": np.repeat(stamps, n_members), "member_id": np.tile(members, n_intervals),
+                             "energy_wh": np.asarray(metered_wh).ravel()})  # fmt: skip
+        assert operator.import_readings_csv(rows.to_csv(index=False)).status_code == 200
+        bills = pd.read_csv(io.StringIO(operator.bills_csv(month).text)).set_index("member_id")
+    return exchange, bills

@@ -4,7 +4,6 @@ and bills: per member and interval the same energy and money as `wattmesh.exchan
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from wattmesh.exchange import clear_positions, settle_positions
-from wattmesh.service.app import create_app
-from wattmesh.service.client import ExchangeClient
-from wattmesh.service.engine import Exchange
 
-from .helpers import START, make_coop, secret_of
+from .helpers import START, make_coop, trade_day
 
 T, M = 96, 120
 
@@ -34,38 +29,18 @@ def test_a_day_through_the_api_equals_the_simulators_exchange_step(tmp_path):
     metered_wh = position_wh + rng.integers(-400, 400, size=(T, M))  # the meters differ from the plan
     members = [f"home_{m}" for m in range(M)]
     stamps = index.strftime("%Y-%m-%dT%H:%M:%SZ")
-    exchange = Exchange(coop, synchronous="NORMAL")
-    with TestClient(create_app(exchange)) as http:
-        clients = [ExchangeClient("http://testserver", m, secret_of(coop, m), http=http) for m in members]
-        operator = ExchangeClient("http://testserver", "operator", secret_of(coop, "operator"), http=http)
-        for t in range(T):
-            if t:  # close the gate of interval t - 1
-                operator.set_clock((index[t - 1] - pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            for m in range(M):
-                if position_wh[t, m] == 0:
-                    continue
-                side = "sell" if position_wh[t, m] > 0 else "buy"
-                response = clients[m].place_order(f"{members[m]}-{t}", side, stamps[t], abs(int(position_wh[t, m])),
-                                                  int(price_e5[t, m]))  # fmt: skip
-                assert response.status_code == 200, response.text
-        operator.set_clock((index[-1] + pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        rows = pd.DataFrame({"interval": np.repeat(stamps, M), "member_id": np.tile(members, T),
-                             "energy_wh": metered_wh.ravel()})  # fmt: skip
-        assert operator.import_readings_csv(rows.to_csv(index=False)).status_code == 200
-        bills = pd.read_csv(io.StringIO(operator.bills_csv("2026-06").text)).set_index("member_id")
-        state = exchange.state
-        assert len(state.statements) == T
-        bought, sold, paid, received = (np.zeros((T, M)) for _ in range(4))
-        column = {m: k for k, m in enumerate(members)}
-        for t, stamp in enumerate(stamps):
-            for trade in state.clearings[stamp]["trades"]:
-                energy = trade["energy_amount_kwh"]
-                bought[t, column[trade["buyer"]]] += energy
-                sold[t, column[trade["seller"]]] += energy
-                paid[t, column[trade["buyer"]]] += energy * (
-                    trade["price_per_kwh"] + trade["grid_fee_per_kwh"]
-                )
-                received[t, column[trade["seller"]]] += energy * trade["price_per_kwh"]
+    exchange, bills = trade_day(coop, members, index, position_wh, price_e5, metered_wh, "2026-06")
+    state = exchange.state
+    assert len(state.statements) == T
+    bought, sold, paid, received = (np.zeros((T, M)) for _ in range(4))
+    column = {m: k for k, m in enumerate(members)}
+    for t, stamp in enumerate(stamps):
+        for trade in state.clearings[stamp]["trades"]:
+            energy = trade["energy_amount_kwh"]
+            bought[t, column[trade["buyer"]]] += energy
+            sold[t, column[trade["seller"]]] += energy
+            paid[t, column[trade["buyer"]]] += energy * (trade["price_per_kwh"] + trade["grid_fee_per_kwh"])
+            received[t, column[trade["seller"]]] += energy * trade["price_per_kwh"]
 
     retail, feed_in = np.array([coop.tariffs(s) for s in index]).T
     deficit = np.maximum(-position_wh, 0) / 1000.0

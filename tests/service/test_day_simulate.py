@@ -10,7 +10,6 @@ orders differ from the simulator's by at most 0.5 Wh: the tolerances below are a
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 
 from wattmesh.community.scenario import DEFAULT_SCENARIO, load_scenario
-from wattmesh.service.app import create_app
-from wattmesh.service.client import ExchangeClient
-from wattmesh.service.engine import Exchange
 from wattmesh.service.live import make_live_coop
 
-from .helpers import secret_of
+from .helpers import trade_day
 
 START, END = "2016-06-10T00:00:00Z", "2016-06-11T00:00:00Z"
 WATTMESH = str(Path(sys.executable).with_name("wattmesh"))
@@ -89,32 +84,16 @@ def test_a_day_through_the_api_equals_wattmesh_simulate_on_the_same_orders(tmp_p
     position_wh = np.rint(position_kwh * 1000).astype(int)
     retail, feed_in = community.retail_per_kwh, community.feed_in_per_kwh
     coop = make_live_coop(tmp_path / "coop", scenario, community, index[0])
+    limit_e5 = np.rint(np.where(position_wh > 0, feed_in[:, None], retail[:, None]) * 1e5)
+    exchange, bills = trade_day(coop, members, index, position_wh, limit_e5, position_wh, "2016-06")
     stamps = index.strftime("%Y-%m-%dT%H:%M:%SZ")
-    exchange = Exchange(coop, synchronous="NORMAL")
-    with TestClient(create_app(exchange)) as http:
-        clients = [ExchangeClient("http://testserver", m, secret_of(coop, m), http=http) for m in members]
-        operator = ExchangeClient("http://testserver", "operator", secret_of(coop, "operator"), http=http)
-        for t in range(T):
-            if t:  # close the gate of interval t - 1
-                operator.set_clock((index[t - 1] - pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            for m in np.flatnonzero(position_wh[t]):
-                sell = position_wh[t, m] > 0
-                price_e5 = int(round((feed_in[t] if sell else retail[t]) * 1e5))
-                response = clients[m].place_order(f"{members[m]}-{t}", "sell" if sell else "buy", stamps[t],
-                                                  abs(int(position_wh[t, m])), price_e5)  # fmt: skip
-                assert response.status_code == 200, response.text
-        operator.set_clock((index[-1] + pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        rows = pd.DataFrame({"interval": np.repeat(stamps, M), "member_id": np.tile(members, T),
-                             "energy_wh": position_wh.ravel()})  # fmt: skip
-        assert operator.import_readings_csv(rows.to_csv(index=False)).status_code == 200
-        bills = pd.read_csv(io.StringIO(operator.bills_csv("2016-06").text)).set_index("member_id")
-        api_trades = pd.DataFrame(
-            [
-                dict(trade, interval=stamp)
-                for stamp in stamps
-                for trade in exchange.state.clearings[stamp]["trades"]
-            ]
-        )
+    api_trades = pd.DataFrame(
+        [
+            dict(trade, interval=stamp)
+            for stamp in stamps
+            for trade in exchange.state.clearings[stamp]["trades"]
+        ]
+    )
 
     def per_member(trades: pd.DataFrame, who: str) -> np.ndarray:
         at = pd.to_datetime(trades["timestamp"] if "interval" not in trades else trades["interval"], utc=True)
