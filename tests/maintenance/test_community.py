@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,6 +152,14 @@ def test_simulate_with_faults_writes_what_was_found_and_refuses_a_bad_fault(tmp_
     assert list(found["member_id"]) == [pv_ids[0]] and bool(found["found"].iloc[0])
     alarms = pd.read_csv(out / "pv_alarms.csv")
     assert set(alarms["member_id"]) == {pv_ids[0]}
+    # Their columns are the ones docs/outputs.md defines (its table of each file's section).
+    docs = (Path(__file__).parents[2] / "docs" / "outputs.md").read_text()
+    for name, frame in (("pv_alarms.csv", alarms), ("faults.csv", found)):
+        section = docs.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        defined = set()
+        for cells in re.findall(r"^\| (`[^|]+)\|", section, flags=re.M):
+            defined |= set(re.findall(r"`([^`]+)`", cells))
+        assert set(frame.columns) == defined, (name, set(frame.columns) ^ defined)
     page = (out / "report.html").read_text()
     assert "Equipment health" in page and pv_ids[0] in page
     # The member's lost output shows in what it bought: its bill is higher than without the fault.

@@ -80,7 +80,8 @@ def test_every_output_column_is_defined_in_docs_outputs_and_every_defined_one_is
         "kpis.csv": set(pd.read_csv(run_folder / "kpis.csv", nrows=1).columns),
         "community_assets.csv": set(pd.read_csv(run_folder / "community_assets.csv", nrows=1).columns),
     }
-    assert set(documented) == set(written)
+    # Written only when a scenario scans its PV or injects faults: checked in tests/maintenance/test_community.py
+    assert set(documented) - {"pv_alarms.csv", "faults.csv"} == set(written)
     for name, columns in written.items():
         assert columns == documented[name], (
             name,
