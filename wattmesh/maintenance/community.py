@@ -16,10 +16,11 @@ against it; a fault shared by most roofs at once would not (it looks like the sk
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pvlib
 
 from wattmesh.community.model import Community
 from wattmesh.maintenance.data import PVSystemSpec
@@ -34,6 +35,7 @@ FAULT_KINDS = {
 }
 #: The detector's reference: the healthy days it needs before it can judge (PVDetectionConfig default).
 REFERENCE_DAYS = PVDetectionConfig().reference_days
+ALARM_COLUMNS = ["member_id", "fault_type", "start", "detected", "end", "lost_kwh"]
 
 
 @dataclass(frozen=True)
@@ -162,19 +164,13 @@ def sky_groups(per_kwp: np.ndarray, min_correlation: float = 0.98) -> list[np.nd
     return groups
 
 
-def _implied_weather(
-    per_kwp: np.ndarray, index: pd.DatetimeIndex, latitude: float, longitude: float
-) -> pd.DataFrame:
+def _implied_weather(per_kwp: np.ndarray, index: pd.DatetimeIndex, ghi_clear: np.ndarray) -> pd.DataFrame:
     """The sky the feeder's PV implies: median output per kWp as horizontal irradiance [W/m2], 25 C air,
-    and the clear sky (Haurwitz) at the site for the detector's low-light filter [W/m2]."""
-    import pvlib
-
+    and the site's clear sky ``ghi_clear`` for the detector's low-light filter [W/m2]."""
     with np.errstate(all="ignore"):
         ghi = np.nanmedian(per_kwp, axis=1) * 1000.0
-    clear = pvlib.location.Location(latitude, longitude).get_clearsky(index, model="haurwitz")["ghi"]
     return pd.DataFrame(
-        {"ghi": np.nan_to_num(ghi).clip(0.0, None), "temp_air": 25.0, "ghi_clear": clear.to_numpy()},
-        index=index,
+        {"ghi": np.nan_to_num(ghi).clip(0.0, None), "temp_air": 25.0, "ghi_clear": ghi_clear}, index=index
     )
 
 
@@ -204,10 +200,10 @@ def scan_community(
     labels = labels or []
     columns = np.flatnonzero(pv_members(community))
     ids = community.member_ids[columns]
-    empty_alarms = pd.DataFrame(columns=["member_id", "fault_type", "start", "detected", "end", "lost_kwh"])
+    empty_alarms = pd.DataFrame(columns=ALARM_COLUMNS)
     if len(columns) < 3:
         notes = [f"PV scan: {len(columns)} PV-only members; the neighbour comparison needs at least 3"]
-        return CommunityHealth([], empty_alarms, _outcomes(labels, community, empty_alarms), notes)
+        return CommunityHealth([], empty_alarms, _outcomes(labels, empty_alarms), notes)
     generation = community.generation_kw[:, columns]
     index = community.index
     if past is not None and len(past.index) and list(past.member_ids) == list(community.member_ids):
@@ -222,9 +218,10 @@ def scan_community(
             f"PV scan: {days} days of readings; the detector takes its first {REFERENCE_DAYS} eligible days "
             "as the healthy reference, so faults in them are not judged"
         )
-    groups = sky_groups(
-        per_kwp[: len(index) - len(community.index)] if len(index) > len(community.index) else per_kwp
-    )
+    past_rows = len(index) - len(community.index)
+    groups = sky_groups(per_kwp[:past_rows] if past_rows else per_kwp)
+    site = pvlib.location.Location(latitude, longitude)
+    ghi_clear = site.get_clearsky(index, model="haurwitz")["ghi"].to_numpy()
     alarms_found, results = [], []
     for group in groups:
         if len(group) < 3:
@@ -235,7 +232,7 @@ def scan_community(
             )
             continue
         power = pd.DataFrame(generation[:, group], index=index, columns=ids[group])
-        weather = _implied_weather(per_kwp[:, group], index, latitude, longitude)
+        weather = _implied_weather(per_kwp[:, group], index, ghi_clear)
         specs = [
             PVSystemSpec(
                 str(m), latitude, longitude, 0.0, 180.0, float(k), float(k) * 1.2, gamma_pdc_per_c=0.0
@@ -247,23 +244,12 @@ def scan_community(
         results.append(pv)
         alarms_found.extend(pv.alarms)
     first_day = community.index[0].floor("D")
-    rows = [
-        {
-            "member_id": a.asset,
-            "fault_type": a.fault_type,
-            "start": a.start,
-            "detected": a.detected,
-            "end": a.end,
-            "lost_kwh": a.lost_kwh,
-        }
-        for a in alarms_found
-        if a.end >= first_day
-    ]
-    alarms = pd.DataFrame(rows) if rows else empty_alarms
-    return CommunityHealth(results, alarms, _outcomes(labels, community, alarms), notes)
+    rows = [asdict(a) | {"member_id": a.asset} for a in alarms_found if a.end >= first_day]
+    alarms = pd.DataFrame(rows)[ALARM_COLUMNS] if rows else empty_alarms
+    return CommunityHealth(results, alarms, _outcomes(labels, alarms), notes)
 
 
-def _outcomes(labels: list[InjectedFault], community: Community, alarms: pd.DataFrame) -> pd.DataFrame:
+def _outcomes(labels: list[InjectedFault], alarms: pd.DataFrame) -> pd.DataFrame:
     """One row per injected fault: found (an alarm on its member overlapping it), detection day and delay."""
     rows = []
     for injected in labels:
