@@ -30,6 +30,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
+from wattmesh.service.live import free_port  # noqa: E402
+
 
 @dataclass
 class Row:
@@ -39,12 +41,6 @@ class Row:
     measured: str
     goal: str
     ok: bool | None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

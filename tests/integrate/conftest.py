@@ -13,13 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from wattmesh.service.live import free_port
+
 START = "2026-06-01T00:00:00Z"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

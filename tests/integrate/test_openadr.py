@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import timedelta
 
 import numpy as np
@@ -16,12 +15,7 @@ from openleadr import OpenADRClient, OpenADRServer  # noqa: E402
 from wattmesh.energy.events import event_caps  # noqa: E402
 from wattmesh.energy.planner import plan_homes  # noqa: E402
 from wattmesh.integrate.openadr import ExchangeVen, MemberVtn  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from wattmesh.service.live import free_port  # noqa: E402
 
 
 def test_vtn_event_reaches_the_exchange_and_caps_the_planned_import():
