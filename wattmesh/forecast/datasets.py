@@ -1,7 +1,8 @@
 """Measured data sets for forecasting, shaped as the forecasters want them (intervals x members, UTC).
 
-- CityLearn 2022 (17 homes, hourly, with 6/12/24 h weather forecasts) through the existing reader
-  :func:`wattmesh.community.citylearn.load_citylearn_2022`; this module only aligns its weather
+- CityLearn data sets (the 2022 homes shipped in the package, or any data set of CityLearn's format,
+  hourly, with 6/12/24 h weather forecasts) through the reader
+  :func:`wattmesh.community.citylearn.load_citylearn`; this module only aligns their weather
   forecasts to the time they were issued.
 - pvanalytics' measured 15-min AC power of NREL system 50 (Golden, Colorado, 2011-2013) with its
   NSRDB PSM3 weather, shipped in the pvanalytics package.
@@ -38,13 +39,20 @@ def citylearn_weather_forecast(weather: pd.DataFrame, horizon: str = "24h") -> p
     Raises
     ------
     ValueError
-        when the horizon exceeds the longest lead (24 h).
+        when the horizon exceeds the longest lead (24 h), or naming the forecast column the weather
+        frame lacks.
     """
     h = pd.Timedelta(horizon)
     usable = {s: lead for s, lead in CITYLEARN_LEADS.items() if lead >= h}
     if not usable:
         raise ValueError(f"horizon: {horizon} exceeds CityLearn's longest weather forecast lead of 24h")
     suffix, lead = min(usable.items(), key=lambda kv: kv[1])
+    missing = [f"{name}_{suffix}" for name in CITYLEARN_WEATHER if f"{name}_{suffix}" not in weather.columns]
+    if missing:
+        raise ValueError(
+            f"weather: column {missing[0]!r} missing (the {int(lead / pd.Timedelta('1h'))} h ahead forecast "
+            f"for horizon {horizon})"
+        )
     step = weather.index[1] - weather.index[0]
     shift = int(lead / step)
     out = pd.DataFrame(index=weather.index)

@@ -17,7 +17,7 @@ import pandas as pd
 from wattmesh.forecast import baselines as base
 from wattmesh.forecast import metrics
 from wattmesh.forecast.backtest import holdout_start, rolling_origin_forecasts, skill_table
-from wattmesh.forecast.features import FONTANA, GOLDEN, Site, clear_sky_ghi, step_of
+from wattmesh.forecast.features import GOLDEN, Site, clear_sky_ghi, step_of
 from wattmesh.forecast.gbm import Forecast, GradientBoostingForecaster
 
 TARGETS = ("load", "community", "pv")
@@ -119,10 +119,12 @@ def forecast_levels(forecast: Forecast) -> tuple[float, ...]:
 
 
 def citylearn_backtest(
-    folder: str | Path,
+    folder: str | Path | None,
     target: str = "load",
     horizon: str = "24h",
     *,
+    site: Site | None = None,
+    start_date: str | None = None,
     use_weather_forecasts: bool = False,
     retrain_every: str = "30D",
     members: int | None = None,
@@ -131,8 +133,11 @@ def citylearn_backtest(
     pv_target: str | None = None,
     day_of_year: bool = True,
 ) -> BacktestResult:
-    """Backtest on CityLearn 2022: ``target`` is ``load`` (each home), ``community`` (their sum) or ``pv``.
+    """Backtest on a CityLearn data set: ``target`` is ``load`` (each home), ``community`` or ``pv``.
 
+    ``folder`` is the data set's folder or schema.json (None: the package's CityLearn 2022 copy); ``site``
+    (latitude, longitude and the time zone of the files' hours) and ``start_date`` (local date of the
+    first row) override what the schema states (see :func:`wattmesh.community.citylearn.load_citylearn`).
     ``use_weather_forecasts`` adds the data set's 24 h-ahead weather forecasts (temperature and humidity
     for load, all four variables for PV). Beware: in this data set they match the later observations
     almost exactly (correlation 0.998 at 24 h), so they act as near-perfect foresight of the weather.
@@ -141,7 +146,7 @@ def citylearn_backtest(
     """
     if target not in TARGETS:
         raise ValueError(f"target: {target!r} is not one of {', '.join(TARGETS)}")
-    data = _citylearn(folder, horizon if use_weather_forecasts else None)
+    data = _citylearn(folder, horizon if use_weather_forecasts else None, site=site, start_date=start_date)
     weather = data.weather_forecast
     if target != "pv" and weather is not None:
         weather = weather[["outdoor_dry_bulb_temperature", "outdoor_relative_humidity"]]
@@ -150,7 +155,7 @@ def citylearn_backtest(
         history, kind, capacity = data.pv_kwh, "pv", data.pv_kw
     elif target == "community":
         history, kind, capacity = data.community, "load", None
-        mape_model = _community_mape_maker(horizon, data.holidays, n_estimators)
+        mape_model = _community_mape_maker(horizon, data.site, data.holidays, n_estimators)
         start = holdout_start(history.index)
         extra = {
             "lightgbm_mape": rolling_origin_forecasts(
@@ -167,7 +172,7 @@ def citylearn_backtest(
         + (", per-member models" if pooling == "member" else ""),
         history,
         kind=kind,
-        site=FONTANA,
+        site=data.site,
         horizon=horizon,
         weather=weather,
         holidays=data.holidays,
@@ -183,6 +188,7 @@ def citylearn_backtest(
 
 @dataclass
 class _CityLearn:
+    site: Site
     load_kwh: pd.DataFrame
     pv_kwh: pd.DataFrame
     pv_kw: pd.Series
@@ -195,18 +201,41 @@ class _CityLearn:
         return self.load_kwh.sum(axis=1).to_frame("community")
 
 
-def _citylearn(folder: str | Path, forecast_horizon: str | None = None) -> _CityLearn:
-    """CityLearn 2022's homes, holidays (local dates) and weather, with its forecasts for a horizon."""
-    from wattmesh.community.citylearn import load_citylearn_2022
+def _citylearn(
+    folder: str | Path | None,
+    forecast_horizon: str | None = None,
+    *,
+    site: Site | None = None,
+    start_date: str | None = None,
+) -> _CityLearn:
+    """A CityLearn data set's homes, site, holidays (local dates) and weather, with its forecasts for a
+    horizon; ``site`` and ``start_date`` override the schema's.
+
+    Raises
+    ------
+    CityLearnDataError
+        naming what the data set lacks (including a site's latitude and longitude) or gets wrong.
+    """
+    from wattmesh.community.citylearn import CityLearnDataError, load_citylearn
     from wattmesh.forecast.datasets import citylearn_weather_forecast
 
-    data = load_citylearn_2022(folder)
-    local = data.calendar.index.tz_convert(FONTANA.tz)
-    holidays = sorted(set(local[data.calendar["day_type"].to_numpy() == 8].date))
-    forecast = (
-        None if forecast_horizon is None else citylearn_weather_forecast(data.weather, forecast_horizon)
-    )
-    return _CityLearn(data.load_kwh, data.pv_kwh, data.pv_kw, holidays, data.weather, forecast)
+    given = {} if site is None else {
+        "tz": site.tz, "latitude": site.latitude, "longitude": site.longitude, "altitude": site.altitude
+    }  # fmt: skip
+    data = load_citylearn(folder, start_date=start_date, **given)
+    if data.latitude is None or data.longitude is None:
+        raise CityLearnDataError(
+            f"site: latitude and longitude not given and {data.source} states no site (needed for the "
+            "clear sky)"
+        )
+    where = Site(data.latitude, data.longitude, data.tz, 0.0 if data.altitude is None else data.altitude)
+    forecast = None
+    if forecast_horizon is not None:
+        try:
+            forecast = citylearn_weather_forecast(data.weather, forecast_horizon)
+        except ValueError as error:
+            raise CityLearnDataError(f"{data.source}: {error}") from None
+    return _CityLearn(where, data.load_kwh, data.pv_kwh, data.pv_kw, data.holidays, data.weather, forecast)
 
 
 #: Settings of the community load model trained for hourly MAPE: LightGBM's ``"mape"`` objective and
@@ -216,12 +245,13 @@ COMMUNITY_MAPE_MODEL = {"point_objective": "mape", "num_leaves": 7, "min_child_s
 
 
 def community_mape_forecaster(
-    horizon: str, holidays: list[object] | None = None, n_estimators: int | None = None
+    horizon: str, holidays: list[object] | None = None, n_estimators: int | None = None, *, site: Site
 ) -> GradientBoostingForecaster:
-    """A new forecaster of community load with the :data:`COMMUNITY_MAPE_MODEL` settings (median only)."""
+    """A new forecaster of community load at ``site`` with the :data:`COMMUNITY_MAPE_MODEL` settings
+    (median only)."""
     return GradientBoostingForecaster(
         horizon=horizon,
-        site=FONTANA,
+        site=site,
         holidays=holidays,
         quantiles=(0.5,),
         calibrate=False,
@@ -231,9 +261,9 @@ def community_mape_forecaster(
 
 
 def _community_mape_maker(
-    horizon: str, holidays: list[object] | None, n_estimators: int | None = None
+    horizon: str, site: Site, holidays: list[object] | None, n_estimators: int | None = None
 ) -> Callable[[], GradientBoostingForecaster]:
-    return lambda: community_mape_forecaster(horizon, holidays, n_estimators)
+    return lambda: community_mape_forecaster(horizon, holidays, n_estimators, site=site)
 
 
 # ---------------------------------------------------------------------- how far can one get
@@ -332,9 +362,16 @@ def daily_energy_oracle(history: pd.DataFrame, tz: str = "UTC", days: int = 28) 
 
 
 def community_mape_bounds(
-    folder: str | Path, retrain_every: str = "30D", n_estimators: int | None = None
+    folder: str | Path | None,
+    retrain_every: str = "30D",
+    n_estimators: int | None = None,
+    *,
+    site: Site | None = None,
+    start_date: str | None = None,
 ) -> pd.DataFrame:
     """How low can the hourly MAPE of CityLearn's community load go? Forecasts, oracles and a smoother.
+
+    ``folder``, ``site`` and ``start_date`` as in :func:`citylearn_backtest`.
 
     Rows, all scored on the hold-out (last third): the headline least-squares model and the MAPE
     model (:data:`COMMUNITY_MAPE_MODEL`), day-ahead with a rolling issue time; the MAPE model issued
@@ -348,13 +385,14 @@ def community_mape_bounds(
     DataFrame
         Index: the row names; columns ``knows`` (what the row uses), ``mape`` [%] and ``rmse`` [kWh].
     """
-    data = _citylearn(folder, "24h")
+    data = _citylearn(folder, "24h", site=site, start_date=start_date)
+    site = data.site
     history = data.community
     start = holdout_start(history.index)
     actual = history[history.index >= start]
 
     def mape_model(horizon: str) -> GradientBoostingForecaster:
-        return community_mape_forecaster(horizon, data.holidays, n_estimators)
+        return community_mape_forecaster(horizon, data.holidays, n_estimators, site=site)
 
     def rolling(make: Callable[[], GradientBoostingForecaster], weather=None) -> pd.DataFrame:
         return rolling_origin_forecasts(
@@ -363,11 +401,11 @@ def community_mape_bounds(
 
     def daily(last_known_hour: int) -> pd.DataFrame:
         return issued_daily_forecasts(
-            mape_model, history, test_start=start, last_known_hour=last_known_hour, tz=FONTANA.tz,
+            mape_model, history, test_start=start, last_known_hour=last_known_hour, tz=site.tz,
             retrain_every=retrain_every,
         )  # fmt: skip
 
-    local_day = history.index.tz_convert(FONTANA.tz).tz_localize(None).normalize()
+    local_day = history.index.tz_convert(site.tz).tz_localize(None).normalize()
     true_day_mean = history.groupby(local_day)["community"].transform("mean").rename("true_day_mean_kwh")
     forecast_weather = data.weather_forecast[["outdoor_dry_bulb_temperature", "outdoor_relative_humidity"]]
     rows = {
@@ -375,7 +413,7 @@ def community_mape_bounds(
             "history to t - 24 h",
             lambda: rolling(
                 lambda: GradientBoostingForecaster(
-                    site=FONTANA, holidays=data.holidays, n_estimators=n_estimators, calibrate=False
+                    site=site, holidays=data.holidays, n_estimators=n_estimators, calibrate=False
                 )
             ),
         ),
@@ -389,7 +427,7 @@ def community_mape_bounds(
         "MAPE model, 1 h ahead": ("history to t - 1 h", lambda: rolling(lambda: mape_model("1h"))),
         "oracle: true daily energy x 4-week profile": (
             "the day's true energy (future)",
-            lambda: daily_energy_oracle(history, FONTANA.tz),
+            lambda: daily_energy_oracle(history, site.tz),
         ),
         "oracle: MAPE model + true daily energy": (
             "history to t - 24 h + the day's true energy (future)",
