@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from wattmesh.forecast.features import Site
 
 app = typer.Typer(help="Forecast load, PV and wind; backtest against baselines.", no_args_is_help=True)
 
@@ -25,14 +29,43 @@ COLUMNS = (
 CITYLEARN_FOLDER = Path(__file__).resolve().parents[1] / "data" / "citylearn_2022"
 
 
+def citylearn_site(
+    tz: str | None, latitude: float | None, longitude: float | None, altitude: float | None
+) -> Site | None:
+    """The site the options give (None: the data set's own), or a ValueError when only part is given."""
+    from wattmesh.forecast.features import Site
+
+    given = {"--tz": tz, "--latitude": latitude, "--longitude": longitude}
+    if all(v is None for v in given.values()):
+        if altitude is not None:
+            raise ValueError("site: --altitude given without --latitude, --longitude and --tz")
+        return None
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(
+            f"site: {', '.join(missing)} missing (give --latitude, --longitude and --tz together)"
+        )
+    return Site(latitude, longitude, tz, 0.0 if altitude is None else altitude)
+
+
 @app.command("backtest")
 def backtest(
     data: Path = typer.Option(
         CITYLEARN_FOLDER,
         "--data",
-        help="CityLearn 2022 folder (source citylearn; default the package's copy).",
+        help="CityLearn data set: its folder or schema.json (source citylearn; default the package's "
+        "CityLearn 2022 copy).",
         show_default=False,
     ),
+    start_date: str = typer.Option(
+        None, help="Local date of the data's first row, YYYY-MM-DD (default: the schema's start_date)."
+    ),
+    tz: str = typer.Option(
+        None, help="Time zone of the data's hours, e.g. Etc/GMT+8 (default: the schema's)."
+    ),
+    latitude: float = typer.Option(None, help="Site latitude [deg N] (with --longitude and --tz)."),
+    longitude: float = typer.Option(None, help="Site longitude [deg E] (with --latitude and --tz)."),
+    altitude: float = typer.Option(None, help="Site altitude [m]."),
     source: str = typer.Option("citylearn", help="citylearn, nrel-system50 (PV, 15 min) or dwd-wind."),
     target: str = typer.Option("load", help="CityLearn target: load (each home), community or pv."),
     horizon: list[str] = typer.Option(["24h"], "--horizon", help="Lead time; repeat for several."),
@@ -49,30 +82,43 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest on the last third: a skill table per model and horizon, and a plot."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from wattmesh.community.citylearn import CityLearnDataError
     from wattmesh.forecast import evaluate
 
     console = Console(width=150)
     if pooling not in ("global", "member"):
         console.print(f"[red]pooling: {pooling!r} is not one of global, member")
         raise typer.Exit(2)
+    try:
+        site = citylearn_site(tz, latitude, longitude, altitude)
+    except ValueError as error:
+        console.print(f"[red]{escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
     results = []
     for h in horizon:
         if source == "citylearn":
-            if not data.is_dir():
-                console.print(f"[red]data: folder {data} not found (expected the CityLearn 2022 folder)")
+            if not data.exists():
+                console.print(f"[red]data: {data} not found (expected a CityLearn folder or its schema.json)")
                 raise typer.Exit(2)
-            result = evaluate.citylearn_backtest(
-                data,
-                target,
-                h,
-                use_weather_forecasts=weather_forecasts,
-                retrain_every=retrain_every,
-                members=members,
-                n_estimators=trees,
-                pooling=pooling,
-            )
+            try:
+                result = evaluate.citylearn_backtest(
+                    data,
+                    target,
+                    h,
+                    site=site,
+                    start_date=start_date,
+                    use_weather_forecasts=weather_forecasts,
+                    retrain_every=retrain_every,
+                    members=members,
+                    n_estimators=trees,
+                    pooling=pooling,
+                )
+            except CityLearnDataError as error:
+                console.print(f"[red]{escape(str(error))}", soft_wrap=True)
+                raise typer.Exit(2) from None
         elif source == "nrel-system50":
             result = evaluate.nrel_system50_backtest(h, retrain_every, trees)
         elif source == "dwd-wind":
