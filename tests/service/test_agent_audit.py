@@ -179,11 +179,11 @@ def test_agent_detects_a_rewritten_trade(exchange, tmp_path, rewrite):
     assert (tmp_path / "agent" / "alarms.jsonl").exists()
 
 
-def run_agent_process(url: str, member: str, key, meter_csv, state_dir, log) -> subprocess.Popen:
+def run_agent_process(url: str, member: str, key, meter_csv, state_dir, log, extra=()) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(
         [sys.executable, "-m", "wattmesh.service.agent", "--server", url, "--member", member, "--key", str(key),
-         "--meter", str(meter_csv), "--state", str(state_dir), "--forecaster", "naive"],
+         "--meter", str(meter_csv), "--state", str(state_dir), "--forecaster", "naive", *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
 

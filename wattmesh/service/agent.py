@@ -6,19 +6,22 @@ interval it
 1. forecasts the home's consumption and generation over the coming day (LightGBM day-ahead forecasters
    of :mod:`wattmesh.forecast` trained on what its meter measured, where it holds ``min_history`` of it;
    else, or with ``forecaster="naive"``, the same interval of the day before),
-2. plans its battery on that forecast (:func:`wattmesh.energy.rules.dispatch_rule_batteries`) and reads
-   its limit prices off the plan (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`),
+2. plans its battery and its EV's charging on that forecast (:func:`wattmesh.energy.planner.plan_homes`;
+   the EV sessions its meter source knows, each with what it still needs by departure) and reads its limit
+   prices off the plan (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`),
 3. turns the first open interval of the plan into an order with the configured strategy
    (:func:`wattmesh.agents.positions.orders_from_positions`; truthful or zero-intelligence prices),
    signs it and posts it before the gate closes,
-4. uploads its meter reading of every interval once delivered, the battery following the
-   self-consumption rule on what the home really used and made,
+4. uploads its meter reading of every interval once delivered: the EV charges as planned for the
+   interval (on arrival at full power where no plan was made, and never less than it must to get its
+   energy by departure), the battery tracks the traded position on what the home really used and made,
 5. checks the inclusion proof of each of its trades (:func:`wattmesh.ledger.verify_proof`, the record the
    ledger holds against the trade the exchange announced at clearing) and that each signed tree head
    extends the previous one (:func:`wattmesh.ledger.merkle.verify_consistency`); a failure is an alarm
    (logged at ERROR and appended to ``alarms.jsonl``): the exchange rewrote history.
 
-Its sequence number, the request in flight, battery state, last tree head and checked trades live in
+Its sequence number, the request in flight, battery state, EV plan and delivered EV energy, last tree
+head and checked trades live in
 ``state.json`` in its state folder, written atomically (temporary file, fsync, rename) before each
 request is sent and after it is acknowledged: after a crash the agent resends the request in flight with
 the same sequence number and body and gets the original acknowledgement. It follows the market-data
@@ -64,7 +67,8 @@ class Meter:
     Attributes
     ----------
     index : interval starts (UTC), regular
-    load_kwh : (T,) consumption in each interval, EV charging included [kWh]
+    load_kwh : (T,) consumption in each interval [kWh]: EV charging included where the meter has no
+        ``ev_sessions``, else the rest of the home (the agent decides the EV's charging)
     generation_kwh : (T,) PV and wind generation in each interval [kWh]
     battery_kwh, battery_kw, battery_efficiency, soc_initial_kwh : the home battery: capacity [kWh],
         power [kW], round-trip efficiency [-], state of charge before the first interval [kWh]
@@ -72,6 +76,8 @@ class Meter:
     feeder_load_kwh, feeder_generation_kwh : (T,) a community battery's signal: the consumption and
         generation on the feeder that it balances (the homes' after their own batteries) [kWh]; None for
         a home
+    ev_sessions : the home's EV charging sessions (:data:`EV_SESSION_COLUMNS`: session_id, asset_id,
+        arrival, departure (UTC), energy_kwh needed by departure, charger_kw), None or empty without an EV
     """
 
     index: pd.DatetimeIndex
@@ -84,6 +90,11 @@ class Meter:
     site: object = None
     feeder_load_kwh: np.ndarray | None = None
     feeder_generation_kwh: np.ndarray | None = None
+    ev_sessions: pd.DataFrame | None = None
+
+    @property
+    def has_ev(self) -> bool:
+        return self.ev_sessions is not None and len(self.ev_sessions) > 0
 
     @property
     def balances_feeder(self) -> bool:
@@ -103,8 +114,53 @@ class Meter:
         return int(k)
 
 
-def meter_from_csv(path: str | Path, **battery) -> Meter:
-    """A meter replay from a CSV with the columns ``interval`` (UTC start), ``load_kwh``, ``generation_kwh``.
+EV_SESSION_COLUMNS = ("session_id", "asset_id", "arrival", "departure", "energy_kwh", "charger_kw")
+
+
+def ev_sessions_from_csv(path: str | Path) -> pd.DataFrame:
+    """A home's EV sessions from a CSV with the columns ``arrival``, ``departure`` (UTC), ``energy_kwh`` (needed
+    by departure [kWh]), ``charger_kw`` [kW] and optional ``session_id`` and ``asset_id`` (default s0, s1, ...
+    and "ev").
+
+    ValueError naming the file, the line and the field when a value is missing or out of range.
+    """
+    frame = pd.read_csv(path)
+    for column in ("arrival", "departure", "energy_kwh", "charger_kw"):
+        if column not in frame.columns:
+            raise ValueError(
+                f"{path}: column {column!r} missing (expected arrival,departure,energy_kwh,charger_kw)"
+            )
+    out = pd.DataFrame({
+        "session_id": frame["session_id"].astype(str) if "session_id" in frame else [f"s{k}" for k in range(len(frame))],
+        "asset_id": frame["asset_id"].astype(str) if "asset_id" in frame else "ev",
+    })  # fmt: skip
+    for column in ("arrival", "departure"):
+        out[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
+    for column in ("energy_kwh", "charger_kw"):
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    checks = (
+        ("arrival", out["arrival"].isna(), "a UTC time"),
+        ("departure", out["departure"].isna() | (out["departure"] <= out["arrival"]), "a time after arrival"),
+        ("energy_kwh", ~(out["energy_kwh"] >= 0), "a number >= 0"),
+        ("charger_kw", ~(out["charger_kw"] > 0), "a number > 0"),
+    )
+    for column, bad, expected in checks:
+        rows = np.flatnonzero(bad.to_numpy())
+        if rows.size:
+            raise ValueError(
+                f"{path}: line {rows[0] + 2}: {column} {frame[column].iloc[rows[0]]!r} is not {expected}"
+            )
+    if out["session_id"].duplicated().any():
+        raise ValueError(
+            f"{path}: session_id {out['session_id'][out['session_id'].duplicated()].iloc[0]!r} repeats"
+        )
+    return out[list(EV_SESSION_COLUMNS)]
+
+
+def meter_from_csv(path: str | Path, ev_sessions: pd.DataFrame | None = None, **battery) -> Meter:
+    """A meter replay from a CSV with the columns ``interval`` (UTC start), ``load_kwh``, ``generation_kwh``;
+    ``ev_sessions`` (:func:`ev_sessions_from_csv`) the home's EV, whose charging the agent plans (then
+    ``load_kwh`` is the rest of the home's consumption).
 
     ValueError naming the file and the column when one is missing or not a number.
     """
@@ -123,22 +179,22 @@ def meter_from_csv(path: str | Path, **battery) -> Meter:
             )
     if len(index) < 2 or not (np.diff(index.asi8) == index.asi8[1] - index.asi8[0]).all():
         raise ValueError(f"{path}: interval must be a regular series of at least two interval starts")
-    return Meter(index, values["load_kwh"], values["generation_kwh"], **battery)
+    return Meter(index, values["load_kwh"], values["generation_kwh"], **battery, ev_sessions=ev_sessions)
 
 
-def meters_from_community(community, ev_on_arrival: bool = True) -> dict[str, Meter]:
+def meters_from_community(community, plan_evs: bool = True) -> dict[str, Meter]:
     """One simulated meter per member of a built community (:func:`wattmesh.community.build.build_community`):
-    its load (EVs charging on arrival), generation and battery; a community battery's meter also carries
-    the feeder it balances (the other members' positions after their batteries' self-consumption rule)."""
+    its load, generation, battery and EV sessions (``plan_evs``: the agent plans each EV's charging; else
+    the EVs charge on arrival, inside the load); a community battery's meter also carries the feeder it
+    balances (the homes' positions after their batteries' self-consumption rule, EVs charging on arrival:
+    the battery's estimate of the feeder, not the homes' plans)."""
     from wattmesh.energy.members import community_site
     from wattmesh.energy.rules import ev_charge_on_arrival_kw
 
     dt = community.interval_h
-    load_kw = np.asarray(community.load_kw, float)
-    if ev_on_arrival:
-        load_kw = load_kw + ev_charge_on_arrival_kw(
-            community.ev_sessions, community.index, community.member_ids
-        )
+    base_load_kw = np.asarray(community.load_kw, float)
+    sessions = community.ev_sessions
+    load_kw = base_load_kw + ev_charge_on_arrival_kw(sessions, community.index, community.member_ids)
     storage = community.storage_by_member("battery")
     try:
         site = community_site(community)
@@ -158,10 +214,16 @@ def meters_from_community(community, ev_on_arrival: bool = True) -> dict[str, Me
         if is_shared[k]:
             feeder = {"feeder_load_kwh": np.maximum(-feeder_kwh, 0.0),
                       "feeder_generation_kwh": np.maximum(feeder_kwh, 0.0)}  # fmt: skip
-        meters[str(m)] = Meter(community.index, load_kw[:, k] * dt, generation_kw[:, k] * dt,
-                               float(storage["capacity_kwh"][k]), float(storage["power_kw"][k]),
-                               float(storage["efficiency"][k]), float(storage["soc_initial_kwh"][k]), site,
-                               **feeder)  # fmt: skip
+        mine = (
+            sessions[sessions["member_id"] == m]
+            if plan_evs and "member_id" in sessions
+            else sessions.iloc[:0]
+        )
+        meters[str(m)] = Meter(community.index, (base_load_kw if len(mine) else load_kw)[:, k] * dt,
+                               generation_kw[:, k] * dt, float(storage["capacity_kwh"][k]),
+                               float(storage["power_kw"][k]), float(storage["efficiency"][k]),
+                               float(storage["soc_initial_kwh"][k]), site, **feeder,
+                               ev_sessions=mine[list(EV_SESSION_COLUMNS)].reset_index(drop=True) if len(mine) else None)  # fmt: skip
     return meters
 
 
@@ -204,6 +266,9 @@ class HomeOrder:
         battery tracks it (:func:`battery_step`)
     charge_kwh, discharge_kwh : the planned battery flows of the interval (meter side) [kWh]
     plan_charge_kwh, plan_discharge_kwh, plan_soc_kwh : (H,) the whole plan [kWh]
+    ev_kwh : the planned EV charging of the interval (all the home's EVs) [kWh]
+    plan_ev_kwh : (H,) the whole plan's EV charging [kWh]
+    ev_session_kwh : session id -> its planned charging in the interval [kWh] (sessions plugged in)
     """
 
     orders: pd.DataFrame
@@ -213,6 +278,9 @@ class HomeOrder:
     plan_charge_kwh: np.ndarray
     plan_discharge_kwh: np.ndarray
     plan_soc_kwh: np.ndarray
+    ev_kwh: float = 0.0
+    plan_ev_kwh: np.ndarray | None = None
+    ev_session_kwh: dict = field(default_factory=dict)
 
 
 def plan_home_order(
@@ -230,13 +298,14 @@ def plan_home_order(
     strategy: str = "truthful",
     rng: np.random.Generator | None = None,
     balances_feeder: bool = False,
+    ev_sessions: pd.DataFrame | None = None,
 ) -> HomeOrder:
     """The home's order for interval ``row`` of its plan: energy plan -> marginal values -> order rows.
 
-    The battery is planned over the whole horizon by the project's energy planner
+    The battery and the EV's charging are planned over the whole horizon by the project's energy planner
     (:func:`wattmesh.energy.planner.plan_homes`: least bill at the utility's prices, battery wear, state
-    of charge carried from now; HiGHS, ~15 ms for one home over a day, where the batched dynamic
-    programme takes ~100 ms for a single home), the limit prices are the marginal values of energy read off that plan
+    of charge carried from now, every EV session gets its energy by departure; HiGHS, ~10-15 ms for one
+    home over a day, where the batched dynamic programme takes ~100 ms for a single home), the limit prices are the marginal values of energy read off that plan
     (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`) and the orders follow from the planned
     position (:func:`wattmesh.agents.positions.orders_from_positions`) at the strategy's prices.
 
@@ -257,12 +326,16 @@ def plan_home_order(
     rng : the zic strategy's random draws
     balances_feeder : a community battery: it trades its battery's flows only (buys what it plans to
         charge, sells what it plans to discharge) at its marginal value of stored energy
+    ev_sessions : the home's EV sessions to plan (:data:`EV_SESSION_COLUMNS`), ``energy_kwh`` what each still
+        needs [kWh] and ``arrival`` no earlier than the first interval the plan may charge in (a session
+        under way at ``index[0]`` counts from there; see :func:`wattmesh.energy.ev_sessions.ev_slots`);
+        None or empty: no EV. The EV's charging is part of the planned position
 
     Returns
     -------
     HomeOrder
     """
-    from wattmesh.energy.planner import plan_homes
+    from wattmesh.energy.planner import ev_slots, plan_homes
 
     if strategy not in AGENT_STRATEGIES:
         raise ValueError(f"strategy {strategy!r} is not one of {', '.join(AGENT_STRATEGIES)}")
@@ -275,15 +348,33 @@ def plan_home_order(
     feed_in = np.asarray(feed_in_per_kwh, float)
     storage = {k: np.array([float(battery[k])]) for k in ("capacity_kwh", "power_kw", "efficiency")}
     net = generation - load
-    if storage["capacity_kwh"][0] > 0 and storage["power_kw"][0] > 0:
+    ev = None
+    if ev_sessions is not None and len(ev_sessions) and not balances_feeder:
+        ev = ev_slots(ev_sessions.assign(member_id=member_id), pd.DatetimeIndex(index), [member_id])
+        ev = ev if len(ev.session_ids) else None
+    has_battery = storage["capacity_kwh"][0] > 0 and storage["power_kw"][0] > 0
+    ev_kwh = np.zeros_like(net)
+    session_kwh = {}
+    if has_battery or ev is not None:
+        if not has_battery:
+            storage = {
+                "capacity_kwh": np.zeros(1),
+                "power_kw": np.zeros(1),
+                "efficiency": storage["efficiency"],
+            }
         batteries = pd.DataFrame({**storage, "soc_kwh": [min(max(soc_kwh, 0.0), storage["capacity_kwh"][0])]})
         plan = plan_homes(load / interval_h, generation / interval_h, retail, np.minimum(feed_in, retail),
-                          batteries, interval_h, member_ids=[member_id], warn=False, method="lp")  # fmt: skip
+                          batteries, interval_h, ev=ev, member_ids=[member_id], warn=False, method="lp")  # fmt: skip
         charge, discharge, soc = plan.charge_kw * interval_h, plan.discharge_kw * interval_h, plan.soc_kwh
+        if ev is not None:
+            ev_kwh = plan.ev_kw * interval_h
+            plugged = (ev.session_first <= row) & (row < ev.session_stop)
+            session_kwh = {str(sid): float(plan.ev_slot_kw[row, k] * interval_h)
+                           for sid, k in zip(ev.session_ids[plugged], ev.session_slot[plugged], strict=True)}  # fmt: skip
     else:
         charge = discharge = np.zeros_like(net)
         soc = np.zeros_like(net)
-    position = net - charge + discharge
+    position = net - charge + discharge - ev_kwh
     bid_limit, ask_limit = marginal_value_per_kwh(retail, feed_in, position, charge, discharge, soc, storage,
                                                   interval_h)  # fmt: skip
     if balances_feeder:
@@ -303,7 +394,8 @@ def plan_home_order(
                               rng or np.random.default_rng(0))  # fmt: skip
     orders = orders_from_positions(positions, row, bid, ask, min_energy_kwh=1e-3)
     return HomeOrder(orders, float(traded[row, 0]), float(charge[row, 0]), float(discharge[row, 0]),
-                     charge[:, 0], discharge[:, 0], soc[:, 0])  # fmt: skip
+                     charge[:, 0], discharge[:, 0], soc[:, 0], float(ev_kwh[row, 0]), ev_kwh[:, 0],
+                     session_kwh)  # fmt: skip
 
 
 def battery_step(
@@ -362,6 +454,8 @@ class AgentState:
     last_head : the latest signed tree head seen, consistent with all before it
     operator_key : the operator's public key (hex), pinned from the first proof
     positions : delivery start -> the planned position the battery tracks at delivery [kWh, > 0 export]
+    ev_plan : delivery start -> {EV session id: its planned charging in the interval [kWh]}
+    ev_delivered : EV session id -> the energy charged into it in acknowledged readings [kWh]
     """
 
     seq: int
@@ -374,6 +468,8 @@ class AgentState:
     last_head: dict | None = None
     operator_key: str | None = None
     positions: dict = field(default_factory=dict)
+    ev_plan: dict = field(default_factory=dict)
+    ev_delivered: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> AgentState:
@@ -436,6 +532,14 @@ class HomeAgent:
         self.battery = {"capacity_kwh": meter.battery_kwh, "power_kw": meter.battery_kw,
                         "efficiency": meter.battery_efficiency}  # fmt: skip
         self.step = meter.index[1] - meter.index[0]
+        self._ev = {}
+        if meter.has_ev:
+            sessions = meter.ev_sessions
+            self._ev = {"ids": sessions["session_id"].astype(str).tolist(),
+                        "arrival_ns": pd.DatetimeIndex(pd.to_datetime(sessions["arrival"], utc=True)).as_unit("ns").asi8,
+                        "departure_ns": pd.DatetimeIndex(pd.to_datetime(sessions["departure"], utc=True)).as_unit("ns").asi8,
+                        "energy_kwh": sessions["energy_kwh"].to_numpy(float),
+                        "charger_kw": sessions["charger_kw"].to_numpy(float)}  # fmt: skip
         self.period_rows = int(pd.Timedelta(days=1) / self.step)
         self._forecasts: dict[str, pd.Series] = {}
         self._forecast_day = None
@@ -490,6 +594,8 @@ class HomeAgent:
         if what.get("kind") == "readings" and response.status_code == 200:
             self.state.next_reading = what["next_reading"]
             self.state.soc_kwh = what["soc_kwh"]
+            self.state.ev_delivered.update(what.get("ev_delivered_kwh", {}))
+            self.state.ev_delivered = dict(list(self.state.ev_delivered.items())[-200:])
         self.state.pending = None
         self.state.save(self.state_path)
 
@@ -671,11 +777,18 @@ class HomeAgent:
         index = meter.index[rows]
         load, generation = self.forecast_kwh(first, rows)
         retail, feed_in = self._prices(index)
+        sessions = None
+        if meter.has_ev:
+            load, sessions = self._ev_to_plan(index, row_target - first, load)
         decision = plan_home_order(load, generation, float(self.state.soc_kwh), self.battery, retail, feed_in,
                                    meter.interval_h, index, self.member_id, row_target - first,
-                                   self.fee_per_kwh, self.strategy, self.rng, meter.balances_feeder)  # fmt: skip
+                                   self.fee_per_kwh, self.strategy, self.rng, meter.balances_feeder,
+                                   ev_sessions=sessions)  # fmt: skip
         self.state.positions[key] = decision.position_kwh
         self.state.positions = dict(list(self.state.positions.items())[-500:])
+        if meter.has_ev:
+            self.state.ev_plan[key] = decision.ev_session_kwh
+            self.state.ev_plan = dict(list(self.state.ev_plan.items())[-500:])
         if decision.orders.empty:
             self.state.ordered.append(key)
             self.state.save(self.state_path)
@@ -686,14 +799,68 @@ class HomeAgent:
                 "price_per_kwh_e5": int(round(order["price_per_kwh"] * 1e5))}  # fmt: skip
         self._request("POST", "/orders", body, {"kind": "order", "interval": key})
 
+    # -- the EV --------------------------------------------------------------------------------------
+    def _ev_charge_kwh(self, interval: pd.Timestamp, delivered: dict) -> dict[str, float]:
+        """What the charger puts into each EV session plugged in during ``interval`` [kWh]: the plan's
+        charging for it (at full power from arrival where the agent made no plan), at least what the
+        session must get now to have its energy by departure, at most the charger's limit and what the
+        session still needs (``delivered``: session id -> kWh charged before ``interval``)."""
+        ev = self._ev
+        at = pd.Timestamp(interval).value
+        plugged = np.flatnonzero((ev["arrival_ns"] <= at) & (at < ev["departure_ns"]))
+        planned = self.state.ev_plan.get(iso(interval))
+        out = {}
+        for k in plugged:
+            sid = ev["ids"][k]
+            full_kwh = ev["charger_kw"][k] * self.meter.interval_h
+            still_kwh = max(ev["energy_kwh"][k] - float(delivered.get(sid, 0.0)), 0.0)
+            # the intervals after this one that still start before departure
+            after = max(int(np.ceil((ev["departure_ns"][k] - at) / self.step.value - 1e-9)) - 1, 0)
+            must_kwh = still_kwh - full_kwh * after
+            plan_kwh = full_kwh if planned is None else float(planned.get(sid, 0.0))
+            out[sid] = float(np.clip(max(plan_kwh, must_kwh), 0.0, min(full_kwh, still_kwh)))
+        return out
+
+    def _ev_to_plan(
+        self, index: pd.DatetimeIndex, row: int, load_kwh: np.ndarray
+    ) -> tuple[np.ndarray, pd.DataFrame]:
+        """The EV sessions left to plan from ``index[row]`` on (``energy_kwh`` what each still needs after
+        the energy delivered and the charging already decided for ``index[:row]``, ``arrival`` no earlier
+        than ``index[row]``) and ``load_kwh`` with that decided charging added [kWh]."""
+        delivered = dict(self.state.ev_delivered)
+        load_kwh = np.array(load_kwh, float)
+        for t in range(row):
+            charge = self._ev_charge_kwh(index[t], delivered)
+            for sid, kwh in charge.items():
+                delivered[sid] = delivered.get(sid, 0.0) + kwh
+            load_kwh[t] += sum(charge.values())
+        ev = self._ev
+        still_kwh = ev["energy_kwh"] - np.array([delivered.get(sid, 0.0) for sid in ev["ids"]])
+        keep = (
+            (ev["departure_ns"] > index[row].value)
+            & (ev["arrival_ns"] <= index[-1].value)
+            & (still_kwh > 1e-9)
+        )
+        left = self.meter.ev_sessions[keep].assign(
+            energy_kwh=still_kwh[keep],
+            arrival=pd.to_datetime(np.maximum(ev["arrival_ns"][keep], index[row].value), utc=True),
+        )
+        return load_kwh, left
+
     def _upload_readings(self, market_time: pd.Timestamp) -> None:
         meter = self.meter
         start = pd.Timestamp(self.state.next_reading)
         soc = float(self.state.soc_kwh)
+        delivered, charged = dict(self.state.ev_delivered), {}
         readings, interval = [], start
         while interval + self.step <= market_time and interval <= meter.index[-1]:
             k = meter.row(interval)
             net = float(meter.generation_kwh[k] - meter.load_kwh[k])
+            if meter.has_ev:
+                ev = self._ev_charge_kwh(interval, delivered)
+                for sid, kwh in ev.items():
+                    delivered[sid] = charged[sid] = delivered.get(sid, 0.0) + kwh
+                net -= sum(ev.values())
             target = self._traded_kwh(interval)
             if target is None:
                 return  # the interval's clearing is not out yet
@@ -704,6 +871,8 @@ class HomeAgent:
             interval += self.step
         if readings:
             what = {"kind": "readings", "next_reading": iso(interval), "soc_kwh": soc, "count": len(readings)}
+            if charged:
+                what["ev_delivered_kwh"] = charged
             self._request("POST", "/readings", {"readings": readings}, what)
 
     def _traded_kwh(self, interval: pd.Timestamp) -> float | None:
@@ -875,6 +1044,12 @@ def agent_command(
         "--meter",
         help="Meter replay CSV: interval (UTC), load_kwh, generation_kwh \\[kWh per interval].",
     ),
+    ev_sessions: Path = typer.Option(
+        None,
+        "--ev-sessions",
+        help="The home's EV sessions CSV: arrival, departure (UTC), energy_kwh \\[kWh needed], charger_kw "
+        "\\[kW]; the agent plans the charging (the meter's load_kwh is then the rest of the home).",
+    ),
     state_dir: Path = typer.Option(None, "--state", help="State folder (default ./agent-MEMBER)."),
     strategy: str = typer.Option("truthful", help="Order prices: truthful or zic."),
     forecaster: str = typer.Option("auto", help="auto (LightGBM with a week of history), lightgbm or naive."),
@@ -891,7 +1066,8 @@ def agent_command(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         secret = secret_from_key_file(key)
-        source = meter_from_csv(meter, battery_kwh=battery_kwh, battery_kw=battery_kw,
+        sessions = None if ev_sessions is None else ev_sessions_from_csv(ev_sessions)
+        source = meter_from_csv(meter, sessions, battery_kwh=battery_kwh, battery_kw=battery_kw,
                                 battery_efficiency=battery_efficiency)  # fmt: skip
         agent = HomeAgent(server, member, secret, source, state_dir or Path(f"agent-{member}"),
                           strategy=strategy, forecaster=forecaster,
