@@ -2,30 +2,40 @@
 
 Prints CityLearn's KPIs (cost, emissions, ramping, 1 - load factor, daily peak) as ratios to the homes
 without batteries, their mean (score), and the share of the perfect-foresight savings each strategy reaches.
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/citylearn_2022.py [--days N]``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/citylearn_2022.py [--days N]``; another CityLearn data
+set with ``--data FOLDER_OR_SCHEMA`` (and ``--start-date``, ``--tz``, ``--latitude``, ``--longitude`` where its
+schema does not state them; ``--price-per-kwh`` without a pricing file).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from wattmesh.community.citylearn import load_citylearn_2022
-from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence
-from wattmesh.energy.kpis import kpi_ratios
-from wattmesh.energy.mpc import (
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from wattmesh.community.citylearn import CityLearnDataError, load_citylearn  # noqa: E402
+from wattmesh.energy.forecasts import from_frame, perfect_forecast, persistence  # noqa: E402
+from wattmesh.energy.kpis import kpi_ratios  # noqa: E402
+from wattmesh.energy.mpc import (  # noqa: E402
     dispatch_no_battery,
     dispatch_objective,
     dispatch_self_consumption,
     plan_perfect_foresight,
     run_mpc,
 )
-from wattmesh.forecast.baselines import similar_days_average
+from wattmesh.forecast.baselines import similar_days_average  # noqa: E402
+from wattmesh.forecast.features import Site  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "wattmesh" / "data" / "citylearn_2022"
+#: Fontana's homes keep daylight-saving clock time (the data's hours are PST all year).
+FONTANA_ROUTINE_TZ = "America/Los_Angeles"
 
 # The planner's objective for CityLearn: the bill (exports earn nothing), a carbon price, a charge on each
 # home's daily import peak and a little battery wear.
@@ -42,20 +52,60 @@ def main() -> None:
         action="store_true",
         help="the hold-out (last third) only, adding MPC with wattmesh.forecast's LightGBM day-ahead forecasts",
     )
+    parser.add_argument("--data", type=Path, default=DATA, help="CityLearn data set: folder or schema.json")
+    parser.add_argument("--start-date", help="local date of the data's first row (default: the schema's)")
+    parser.add_argument("--tz", help="time zone of the data's hours (default: the schema's)")
+    parser.add_argument("--latitude", type=float, help="site latitude [deg N] (--gbm; default the schema's)")
+    parser.add_argument(
+        "--longitude", type=float, help="site longitude [deg E] (--gbm; default the schema's)"
+    )
+    parser.add_argument("--price-per-kwh", type=float, help="flat import price (replaces the pricing file)")
+    parser.add_argument(
+        "--routine-tz",
+        help="time zone of the homes' daily routines for the similar-days forecasts (default: "
+        f"{FONTANA_ROUTINE_TZ} for the default data set, else the data's --tz)",
+    )
     args = parser.parse_args()
-    data = load_citylearn_2022(DATA)
+    try:
+        run(args)
+    except CityLearnDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run(args: argparse.Namespace) -> None:
+    data = load_citylearn(
+        args.data, start_date=args.start_date, tz=args.tz, latitude=args.latitude, longitude=args.longitude
+    )
+    if data.price_per_kwh is None and args.price_per_kwh is None:
+        raise CityLearnDataError(f"{data.source}: no pricing file; give --price-per-kwh for a flat price")
     span = slice(0, args.days * 24)
     gbm = {}
     if args.gbm:
         from wattmesh.forecast.evaluate import citylearn_backtest
 
-        gbm = {target: citylearn_backtest(DATA, target).forecast.point for target in ("load", "pv")}
+        site = None
+        if data.latitude is not None and data.longitude is not None:
+            site = Site(data.latitude, data.longitude, data.tz, data.altitude or 0.0)
+        gbm = {
+            target: citylearn_backtest(
+                args.data, target, site=site, start_date=data.start_date
+            ).forecast.point
+            for target in ("load", "pv")
+        }
         first = data.load_kwh.index.get_loc(gbm["load"].index[0])
         span = slice(first, len(data.load_kwh))
     load = data.load_kwh.iloc[span]  # kWh per hour = mean kW
     pv = data.pv_kwh.iloc[span]
-    price = data.price_per_kwh.to_numpy()[span]
-    carbon = data.carbon_kg_per_kwh.to_numpy()[span]
+    hours = len(data.load_kwh)
+    price = (
+        np.full(hours, args.price_per_kwh)
+        if args.price_per_kwh is not None
+        else data.price_per_kwh.to_numpy()
+    )[span]
+    carbon = (
+        np.zeros(hours)[span] if data.carbon_kg_per_kwh is None else data.carbon_kg_per_kwh.to_numpy()[span]
+    )
     batteries = data.batteries.reset_index().rename(columns={"home": "battery_id"}).assign(soc_kwh=0.0)
     buy = price + CARBON_PRICE_PER_KG * carbon
     options = dict(peak_price_per_kw=PEAK_PRICE_PER_KW, wear_per_kwh=WEAR_PER_KWH)
@@ -98,7 +148,7 @@ def main() -> None:
         ),
     )
     # Day-ahead forecasts of the forecasting part, issued 24 h before each hour from the past only.
-    local_tz = "America/Los_Angeles"
+    local_tz = args.routine_tz or (FONTANA_ROUTINE_TZ if args.data == DATA else data.tz)
     load_day_ahead = similar_days_average(data.load_kwh, "24h", 4, local_tz).iloc[span]
     pv_day_ahead = similar_days_average(data.pv_kwh, "24h", 4, local_tz).iloc[span]
     timed(
@@ -150,7 +200,8 @@ def main() -> None:
     pd.set_option("display.width", 200)
     what = "the hold-out (last third)" if gbm else f"{args.days} days"
     print(
-        f"CityLearn 2022, {len(runs)} strategies, {load.shape[1]} homes, {what}, hourly, from {load.index[0]}"
+        f"{data.source.parent.name}, {len(runs)} strategies, {load.shape[1]} homes, {what}, hourly, "
+        f"from {load.index[0]}"
     )
     print(table.round(3).to_string())
     print(

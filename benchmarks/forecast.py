@@ -1,6 +1,8 @@
 """Forecasting benchmark: skill on measured data against the issue's targets, and training/prediction time.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [all|timing|skill|citylearn|other|bounds|pv]``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [all|timing|skill|citylearn|other|bounds|pv]``
+with ``--data FOLDER_OR_SCHEMA`` (default the package's CityLearn 2022 copy), ``--start-date``, ``--tz``,
+``--latitude``, ``--longitude`` and ``--altitude`` for another CityLearn data set (default: its schema's).
 Hold-out: the last third of each data set, rolling origin with retraining every 30 days, day-ahead
 (every forecast issued 24 h before its interval). ``bounds`` asks how low the community's hourly MAPE
 can go on this data: forecasts issued once a day, with perfect weather, one hour ahead, and oracles that
@@ -10,6 +12,7 @@ know each day's true energy (``evaluate.community_mape_bounds``). ``pv`` compare
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -21,10 +24,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from wattmesh.forecast import evaluate, metrics  # noqa: E402
-from wattmesh.forecast.features import FONTANA  # noqa: E402
+from wattmesh.forecast.features import Site  # noqa: E402
 from wattmesh.forecast.gbm import GradientBoostingForecaster  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "wattmesh" / "data" / "citylearn_2022"
+#: The CityLearn data set the benchmark runs on: set from the command line in ``main``.
+DATA_SET: dict[str, object] = {"folder": DATA, "site": None, "start_date": None}
 pd.set_option("display.width", 200)
 pd.set_option("display.max_columns", 20)
 
@@ -38,13 +43,18 @@ def get(result: evaluate.BacktestResult, model: str, column: str) -> float:
     return float(result.table.loc[model, column])
 
 
+def citylearn(target: str, **options) -> evaluate.BacktestResult:
+    """``evaluate.citylearn_backtest`` on the benchmark's data set and site."""
+    return evaluate.citylearn_backtest(
+        DATA_SET["folder"], target, site=DATA_SET["site"], start_date=DATA_SET["start_date"], **options
+    )
+
+
 def skill_citylearn() -> list[tuple[str, str, float]]:
     """CityLearn backtests: community and single-home load, PV per home."""
-    if not DATA.is_dir():
-        raise SystemExit(f"CityLearn 2022 data not found at {DATA}")
     rows = []
-    community = run(lambda: evaluate.citylearn_backtest(DATA, "community"))
-    community_wx = run(lambda: evaluate.citylearn_backtest(DATA, "community", use_weather_forecasts=True))
+    community = run(lambda: citylearn("community"))
+    community_wx = run(lambda: citylearn("community", use_weather_forecasts=True))
     for name, result in (("", community), (" (+ weather fc)", community_wx)):
         rows.append((f"community load{name}: MAPE hourly", "<= 10 %", get(result, "lightgbm", "mape")))
         rows.append(
@@ -75,10 +85,10 @@ def skill_citylearn() -> list[tuple[str, str, float]]:
         )
     )
     for pooling in ("global", "member"):
-        homes = run(lambda pooling=pooling: evaluate.citylearn_backtest(DATA, "load", pooling=pooling))
+        homes = run(lambda pooling=pooling: citylearn("load", pooling=pooling))
         rows += home_rows(f"{pooling} model", homes)
-    pv = run(lambda: evaluate.citylearn_backtest(DATA, "pv"))
-    pv_wx = run(lambda: evaluate.citylearn_backtest(DATA, "pv", use_weather_forecasts=True))
+    pv = run(lambda: citylearn("pv"))
+    pv_wx = run(lambda: citylearn("pv", use_weather_forecasts=True))
     for name, result in (("CityLearn PV", pv), ("CityLearn PV + weather fc", pv_wx)):
         rows += pv_rows(name, result)
     return rows
@@ -106,7 +116,9 @@ def home_rows(name: str, homes: evaluate.BacktestResult) -> list[tuple[str, str,
 def bounds() -> None:
     """How far can one get: community hourly MAPE of forecasts, oracles and a smoother of the truth."""
     clock = Clock()
-    table = evaluate.community_mape_bounds(DATA)
+    table = evaluate.community_mape_bounds(
+        DATA_SET["folder"], site=DATA_SET["site"], start_date=DATA_SET["start_date"]
+    )
     wall, cpu = clock.lap()
     print("\n== How far can one get: community load, hourly MAPE on the hold-out (issue 5 asks <= 10 %)")
     print(table.round(2).to_string())
@@ -134,11 +146,7 @@ def pv_targets() -> list[tuple[str, str, float]]:
     """CityLearn and NREL system 50 PV with each target of the PV model (``PV_SETTINGS``)."""
     rows = []
     for name, target, day_of_year in PV_SETTINGS:
-        result = run(
-            lambda t=target, d=day_of_year: evaluate.citylearn_backtest(
-                DATA, "pv", pv_target=t, day_of_year=d
-            )
-        )
+        result = run(lambda t=target, d=day_of_year: citylearn("pv", pv_target=t, day_of_year=d))
         rows += pv_rows(f"CityLearn PV, {name}", result)
     for name, target, day_of_year in PV_SETTINGS:
         result = run(
@@ -181,11 +189,20 @@ def skill_vs(result: evaluate.BacktestResult, baseline: str) -> float:
     return metrics.skill(model, result.table.loc[baseline, "rmse"])
 
 
+def benchmark_data():
+    """The benchmark's CityLearn data set, read with its site and start date."""
+    from wattmesh.community.citylearn import load_citylearn
+
+    site = DATA_SET["site"]
+    given = {} if site is None else {
+        "tz": site.tz, "latitude": site.latitude, "longitude": site.longitude, "altitude": site.altitude
+    }  # fmt: skip
+    return load_citylearn(DATA_SET["folder"], start_date=DATA_SET["start_date"], **given)
+
+
 def synthetic_homes(members: int, seed: int = 0) -> pd.DataFrame:
     """A year of 15-min load for ``members`` homes: CityLearn homes interpolated, shifted, scaled, noised."""
-    from wattmesh.community.citylearn import load_citylearn_2022
-
-    load = load_citylearn_2022(DATA).load_kwh
+    load = benchmark_data().load_kwh
     quarter = load.resample("15min").interpolate()
     base = quarter.to_numpy()
     rng = np.random.default_rng(seed)
@@ -208,9 +225,17 @@ def timing() -> None:
         "   wall = elapsed on the shared machine; cpu = this process's CPU time (1 thread: the unloaded wall)"
     )
     rows = []
+    data = benchmark_data()
+    if data.latitude is None or data.longitude is None:
+        from wattmesh.community.citylearn import CityLearnDataError
+
+        raise CityLearnDataError(
+            f"site: {data.source} states no latitude and longitude; give --latitude etc."
+        )
+    site = Site(data.latitude, data.longitude, data.tz, data.altitude or 0.0)
     for members, config, options in ((1, "default", {}), (1000, "default", {}), (1000, "fast", FAST)):
         frame = synthetic_homes(members)
-        model = GradientBoostingForecaster(site=FONTANA, **options)
+        model = GradientBoostingForecaster(site=site, **options)
         clock = Clock()
         model.fit(frame)
         fit = clock.lap()
@@ -249,8 +274,41 @@ class Clock:
         return out
 
 
-if __name__ == "__main__":
-    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "which",
+        nargs="?",
+        default="all",
+        choices=("all", "timing", "skill", "citylearn", "other", "bounds", "pv"),
+    )
+    parser.add_argument("--data", type=Path, default=DATA, help="CityLearn data set: folder or schema.json")
+    parser.add_argument("--start-date", help="local date of the data's first row (default: the schema's)")
+    parser.add_argument("--tz", help="time zone of the data's hours (with --latitude and --longitude)")
+    parser.add_argument("--latitude", type=float, help="site latitude [deg N]")
+    parser.add_argument("--longitude", type=float, help="site longitude [deg E]")
+    parser.add_argument("--altitude", type=float, default=0.0, help="site altitude [m]")
+    args = parser.parse_args()
+    site_given = [v is not None for v in (args.tz, args.latitude, args.longitude)]
+    if any(site_given) and not all(site_given):
+        parser.error("give --tz, --latitude and --longitude together (or none: the data set's site)")
+    DATA_SET.update(
+        folder=args.data,
+        start_date=args.start_date,
+        site=Site(args.latitude, args.longitude, args.tz, args.altitude) if all(site_given) else None,
+    )
+    from wattmesh.community.citylearn import CityLearnDataError
+
+    try:
+        run_benchmarks(args.which)
+    except CityLearnDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_benchmarks(which: str) -> None:
     if which in ("timing", "all"):
         timing()
     found: list[tuple[str, str, float]] = []
@@ -264,3 +322,7 @@ if __name__ == "__main__":
         found += pv_targets()
     if found:
         targets(found)
+
+
+if __name__ == "__main__":
+    main()
