@@ -299,7 +299,6 @@ def run_live(
                                       name=f"agent-{agent.member_id}")  # fmt: skip
             thread.start()
             threads.append(thread)
-        time.sleep(1.0)  # the agents subscribe and place their first orders before the clock moves
         first_gate = index[0] - pd.Timedelta(seconds=gate_closure_s) - pd.Timedelta(seconds=1)
         gate = pd.Timedelta(seconds=gate_closure_s)
 
@@ -310,6 +309,11 @@ def run_live(
                 for a, t in zip(agents.values(), threads, strict=True)
             )
 
+        # the agents subscribe and decide for the first interval before the clock starts (the clock starts
+        # a second before that interval's gate: at 60x, 119 agents starting at once would miss it)
+        deadline = time.monotonic() + 120.0
+        while not is_ready(index[0]) and time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.05)
         clock = ClockDriver(operator, first_gate, end + step, speed, gates=[(t - gate, t) for t in index],
                             is_ready=is_ready if lockstep else None)  # fmt: skip
         clock.start()
