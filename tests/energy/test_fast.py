@@ -67,3 +67,29 @@ def test_fast_planner_refuses_prices_that_would_pay_for_waste():
     load, pv, buy, _, batteries = random_homes(4, n_t=8, n_m=2)
     with pytest.raises(ValueError, match="sell_price_per_kwh"):
         plan_batteries_fast(load, pv, buy, buy + 0.1, batteries, 0.25)
+
+
+def test_fast_planner_matches_the_lp_on_a_two_level_tariff_over_two_days():
+    """Flat prices give many pieces of the same slope, which the dynamic programme joins; the optimum
+    must stay the LP's, home by home, and the plan must keep every limit and the energy balance."""
+    load, pv, _, _, batteries = random_homes(5, n_t=192, n_m=16)
+    hours = np.arange(192) % 96
+    buy = np.where((hours >= 64) & (hours < 84), 0.40, 0.32)
+    sell = 0.08
+    fast = plan_batteries_fast(load, pv, buy, sell, batteries, 0.25, wear_per_kwh=0.002)
+    single = [
+        plan_homes(
+            load[:, [m]], pv[:, [m]], buy, sell, batteries.iloc[[m]], 0.25, warn=False, method="lp"
+        ).objective
+        for m in range(load.shape[1])
+    ]
+    np.testing.assert_allclose(fast.objective, single, rtol=1e-7, atol=1e-9)
+    eta = np.sqrt(batteries["efficiency"].to_numpy())
+    soc_before = np.vstack([batteries["soc_kwh"].to_numpy()[None, :], fast.soc_kwh[:-1]])
+    np.testing.assert_allclose(
+        fast.soc_kwh - soc_before, 0.25 * (eta * fast.charge_kw - fast.discharge_kw / eta), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        fast.import_kw - fast.export_kw, load - pv + fast.charge_kw - fast.discharge_kw, atol=1e-9
+    )
+    assert (fast.discharge_kw <= batteries["power_kw"].to_numpy() + 1e-9).all()

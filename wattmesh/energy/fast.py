@@ -27,6 +27,11 @@ from wattmesh.energy.battery import validate_batteries
 from wattmesh.energy.common import RELAX_PENALTY_PER_KWH, per_home
 
 _STEEP = 1e6
+#: Relative difference up to which two neighbouring pieces count as one slope: 0, only equal slopes are
+#: joined, so that the ties between the cost-to-go's pieces and an interval's fall as without joining
+#: (the same plan to rounding; a tolerance would pick other optimal plans where slopes differ by
+#: rounding).
+_SAME_SLOPE = 0.0
 
 
 @dataclass
@@ -90,45 +95,15 @@ def plan_batteries_fast(
     x_lo = -power * eta * dt  # x = -(change of stored energy): most charging
     x_hi = power * dt / eta  # most discharging
 
-    def stage_cost(t: int, x: np.ndarray) -> np.ndarray:
-        """g_t at x (M, K): the interval's cost when the stored energy changes by -x."""
-        battery_kw = np.where(x <= 0, -x / (eta[:, None] * dt), -x * eta[:, None] / dt)
-        grid = net[t][:, None] + battery_kw
-        return dt * (
-            buy[t][:, None] * np.maximum(grid, 0)
-            - sell[t][:, None] * np.maximum(-grid, 0)
-            + wear_per_kwh * np.abs(battery_kw)
-            + RELAX_PENALTY_PER_KWH * np.maximum(grid - cap[t][:, None], 0)
-        )
-
-    def stage_segments(t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """g_t as its value at x_lo and (slope, length) of its (up to 4) linear pieces on [x_lo, x_hi]."""
-        # kinks in battery power: 0 (charge/discharge), -net (import/export), cap - net (the limit)
-        kinks_kw = np.stack([np.zeros(n_m), -net[t], cap[t] - net[t]], axis=1)
-        kinks_kw = np.where(np.isfinite(kinks_kw), kinks_kw, 0.0)
-        kinks_x = np.where(kinks_kw >= 0, -kinks_kw * eta[:, None] * dt, -kinks_kw * dt / eta[:, None])
-        points = np.sort(
-            np.concatenate(
-                [x_lo[:, None], np.clip(kinks_x, x_lo[:, None], x_hi[:, None]), x_hi[:, None]], axis=1
-            ),
-            axis=1,
-        )
-        values = stage_cost(t, points)
-        length = np.diff(points, axis=1)
-        # zero-length pieces get a slope that keeps the list sorted (see the merge)
-        slope = np.where(
-            length > 1e-12, np.diff(values, axis=1) / np.where(length > 1e-12, length, 1.0), -_STEEP
-        )
-        return values[:, 0], np.maximum.accumulate(slope, axis=1), length
-
+    g_slopes, g_lengths = _stage_segments(net, buy, sell, cap, eta, x_lo, x_hi, dt, wear_per_kwh)
     # V_T: minus the terminal value, one piece over [smin, smax]
-    v_start = -terminal * smin
     slope = -terminal[:, None] * np.ones((n_m, 1))
     length = (smax - smin)[:, None]
-    merged_store: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    merged_store: list[tuple[np.ndarray, np.ndarray]] = []
     rows = np.arange(n_m)[:, None]
+    left = smin + x_lo
     for t in range(n_t - 1, -1, -1):
-        g0, g_slope, g_len = stage_segments(t)
+        g_slope, g_len = g_slopes[t], g_lengths[t]
         # Merge two slope-sorted lists: each piece's place is its own rank plus the other list's pieces
         # with a smaller slope (ties: V's pieces first).
         n_v, n_g = slope.shape[1], g_slope.shape[1]
@@ -143,24 +118,12 @@ def plan_batteries_fast(
         all_len[rows, place_v] = length
         all_len[rows, place_g] = g_len
         from_g[rows, place_g] = True
-        # W on [smin + x_lo, smax + x_hi], starting from V(smin) + g(x_lo); keep [smin, smax]
-        left = smin + x_lo
+        # W on [smin + x_lo, smax + x_hi] (only its slopes matter for the plan); keep [smin, smax]
         end = left[:, None] + np.cumsum(all_len, axis=1)
         begin = end - all_len
-        merged_store.append((left, end - left[:, None], from_g))
-        before = np.clip(np.minimum(end, smin[:, None]) - begin, 0, None)
-        v_start = v_start + g0 + (all_slope * before).sum(axis=1)
+        merged_store.append((end - left[:, None], from_g))
         kept = np.clip(np.minimum(end, smax[:, None]) - np.maximum(begin, smin[:, None]), 0, None)
-        # compact: drop pieces of zero length, keep the rest in slope order
-        nonzero = kept > 1e-12
-        count = nonzero.sum(axis=1)
-        width = max(int(count.max()), 1)
-        place = np.cumsum(nonzero, axis=1) - 1
-        slope = np.full((n_m, width), _STEEP)
-        length = np.zeros((n_m, width))
-        r, c = np.nonzero(nonzero)
-        slope[r, place[r, c]] = all_slope[r, c]
-        length[r, place[r, c]] = kept[r, c]
+        slope, length = _compacted(all_slope, kept, n_m)
     merged_store.reverse()
 
     # Forward: the optimal x at s is x_lo plus the length of g's pieces met before s in W's sorted pieces.
@@ -169,7 +132,7 @@ def plan_batteries_fast(
     soc_path = np.zeros((n_t, n_m))
     soc = soc0.copy()
     for t in range(n_t):
-        left, end, from_g = merged_store[t]
+        end, from_g = merged_store[t]
         pos = soc - left
         begin = np.concatenate([np.zeros((n_m, 1)), end[:, :-1]], axis=1)
         covered = np.clip(np.minimum(end, pos[:, None]) - begin, 0, None)
@@ -191,3 +154,57 @@ def plan_batteries_fast(
         - terminal * soc_path[-1]
     )
     return FastPlan(charge, discharge, soc_path, imp, exp, objective)
+
+
+def _stage_segments(
+    net: np.ndarray,
+    buy: np.ndarray,
+    sell: np.ndarray,
+    cap: np.ndarray,
+    eta: np.ndarray,
+    x_lo: np.ndarray,
+    x_hi: np.ndarray,
+    dt: float,
+    wear_per_kwh: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every interval's cost g_t as the (slope, length) (T, M, 4) of its linear pieces on [x_lo, x_hi], x being minus the change of stored energy [kWh]; all intervals at once
+    (g_t does not depend on the cost-to-go)."""
+    eta_x = eta[None, :, None]
+    # kinks in battery power: 0 (charge/discharge), -net (import/export), cap - net (the limit)
+    kinks_kw = np.stack([np.zeros_like(net), -net, cap - net], axis=2)
+    kinks_kw = np.where(np.isfinite(kinks_kw), kinks_kw, 0.0)
+    kinks_x = np.where(kinks_kw >= 0, -kinks_kw * eta_x * dt, -kinks_kw * dt / eta_x)
+    lo, hi = np.broadcast_to(x_lo[None, :, None], net.shape + (1,)), x_hi[None, :, None]
+    points = np.sort(np.concatenate([lo, np.clip(kinks_x, lo, hi), np.broadcast_to(hi, lo.shape)], axis=2))
+    battery_kw = np.where(points <= 0, -points / (eta_x * dt), -points * eta_x / dt)
+    grid = net[:, :, None] + battery_kw
+    values = dt * (
+        buy[:, :, None] * np.maximum(grid, 0)
+        - sell[:, :, None] * np.maximum(-grid, 0)
+        + wear_per_kwh * np.abs(battery_kw)
+        + RELAX_PENALTY_PER_KWH * np.maximum(grid - cap[:, :, None], 0)
+    )
+    length = np.diff(points, axis=2)
+    # zero-length pieces get a slope that keeps the list sorted (see the merge)
+    slope = np.where(length > 1e-12, np.diff(values, axis=2) / np.where(length > 1e-12, length, 1.0), -_STEEP)
+    return np.maximum.accumulate(slope, axis=2), length
+
+
+def _compacted(slope: np.ndarray, length: np.ndarray, n_m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slope-sorted pieces (M, K) without those of zero length and with neighbours of the same slope
+    joined (the function is the same; without joining, a day's cost-to-go keeps hundreds of pieces where
+    a time-of-use tariff gives a handful of slopes). Rows padded with steep pieces of zero length."""
+    r, c = np.nonzero(length > 1e-12)
+    s, k = slope[r, c], length[r, c]
+    new = np.ones(len(r), dtype=bool)
+    new[1:] = (r[1:] != r[:-1]) | (s[1:] - s[:-1] > _SAME_SLOPE * (1.0 + np.abs(s[:-1])))
+    group = np.cumsum(new) - 1
+    group_row = r[new]
+    per_row = np.bincount(group_row, minlength=n_m)
+    place = np.arange(len(group_row)) - (np.cumsum(per_row) - per_row)[group_row]
+    width = max(int(per_row.max(initial=0)), 1)
+    out_slope = np.full((n_m, width), _STEEP)
+    out_length = np.zeros((n_m, width))
+    out_slope[group_row, place] = s[new]
+    out_length[group_row, place] = np.bincount(group, weights=k, minlength=len(group_row))
+    return out_slope, out_length
