@@ -134,3 +134,30 @@ def test_agent_plans_its_ev_and_delivers_the_sessions_energy_across_a_sigkill(ex
     imported_kwh = np.clip(-metered_kwh[1:5], 0, None).sum()
     assert imported_kwh == pytest.approx(plan.import_kw[1:5, 0].sum() * DT_H, abs=0.004)
     assert imported_kwh < 1.5
+
+
+def test_ev_sessions_csv_errors_name_the_line_the_field_and_what_was_expected(tmp_path):
+    from wattmesh.service.agent import ev_sessions_from_csv
+
+    path = tmp_path / "ev.csv"
+    path.write_text(
+        "arrival,departure,energy_kwh,charger_kw\n2026-06-01T10:15:00Z,2026-06-01T11:15:00Z,3,7\n"
+    )
+    table = ev_sessions_from_csv(path)
+    assert table["session_id"].tolist() == ["s0"] and table["asset_id"].tolist() == ["ev"]
+    assert table["departure"].iloc[0] - table["arrival"].iloc[0] == pd.Timedelta(hours=1)
+    path.write_text(
+        "arrival,departure,energy_kwh,charger_kw\n2026-06-01T10:15:00Z,2026-06-01T10:00:00Z,3,7\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"line 2: departure '2026-06-01T10:00:00Z' is not a time after arrival"
+    ):
+        ev_sessions_from_csv(path)
+    path.write_text(
+        "arrival,departure,energy_kwh,charger_kw\n2026-06-01T10:15:00Z,2026-06-01T11:00:00Z,3,0\n"
+    )
+    with pytest.raises(ValueError, match=r"line 2: charger_kw '0' is not a number > 0"):
+        ev_sessions_from_csv(path)
+    path.write_text("arrival,departure,energy_kwh\n2026-06-01T10:15:00Z,2026-06-01T11:00:00Z,3\n")
+    with pytest.raises(ValueError, match="column 'charger_kw' missing"):
+        ev_sessions_from_csv(path)

@@ -148,7 +148,7 @@ def ev_sessions_from_csv(path: str | Path) -> pd.DataFrame:
         rows = np.flatnonzero(bad.to_numpy())
         if rows.size:
             raise ValueError(
-                f"{path}: line {rows[0] + 2}: {column} {frame[column].iloc[rows[0]]!r} is not {expected}"
+                f"{path}: line {rows[0] + 2}: {column} {frame[column].astype(str).iloc[rows[0]]!r} is not {expected}"
             )
     if out["session_id"].duplicated().any():
         raise ValueError(
