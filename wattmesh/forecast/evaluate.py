@@ -152,7 +152,12 @@ def citylearn_backtest(
         weather = weather[["outdoor_dry_bulb_temperature", "outdoor_relative_humidity"]]
     extra = None
     if target == "pv":
-        history, kind, capacity = data.pv_kwh, "pv", data.pv_kw
+        with_pv = data.pv_kw.index[data.pv_kw > 0]  # homes without PV have nothing to forecast
+        if len(with_pv) == 0:
+            from wattmesh.community.citylearn import CityLearnDataError
+
+            raise CityLearnDataError("target pv: no building of the data set has PV")
+        history, kind, capacity = data.pv_kwh[with_pv], "pv", data.pv_kw[with_pv]
     elif target == "community":
         history, kind, capacity = data.community, "load", None
         mape_model = _community_mape_maker(horizon, data.site, data.holidays, n_estimators)
