@@ -110,6 +110,7 @@ class MqttTelemetry:
         self.problems: list[tuple[str, str]] = []
         self.connected = threading.Event()
         self._pending: list[tuple[int, int, list[Reading], str]] = []
+        self._pending_readings = 0  # readings (or refusals) in _pending, kept so a message costs O(1)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -179,7 +180,8 @@ class MqttTelemetry:
             readings, problem = [], str(exc)
         with self._lock:
             self._pending.append((message.mid, message.qos, readings, problem or message.topic))
-            full = sum(len(p[2]) or 1 for p in self._pending) >= self.batch_size
+            self._pending_readings += len(readings) or 1
+            full = self._pending_readings >= self.batch_size
         if full:
             self._wake.set()
 
@@ -189,7 +191,7 @@ class MqttTelemetry:
             self._wake.clear()
             stopping = self._stop.is_set()
             with self._lock:
-                batch, self._pending = self._pending, []
+                batch, self._pending, self._pending_readings = self._pending, [], 0
             if batch:
                 self._store(batch)
             if stopping:

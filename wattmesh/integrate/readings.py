@@ -2,8 +2,8 @@
 
 A reading is one measurement of one device at one time: a meter's energy over an interval, an inverter's
 power and energy register, a charger's power and state of charge. Adapters deduplicate by (device,
-timestamp), check values with :func:`wattmesh.quality.meter_data_problems` and hand the fresh, clean ones
-to a sink.
+timestamp), check values with :func:`quality_problems` (vectorised over the batch, with the register rule
+of :mod:`wattmesh.quality.points`) and hand the fresh, clean ones to a sink.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -152,57 +153,56 @@ class Deduplicator:
 
 
 def quality_problems(readings: list[Reading], max_power_w: float = 100_000.0) -> dict[tuple, str]:
-    """Problems of each reading, by key: out-of-range values and the meter-data checks per device.
+    """Problems of each reading, by key: out-of-range values and falling registers, checked over the batch.
+
+    The checks are vectorised over the readings (one array per quantity); a register that falls is found
+    per device by :func:`wattmesh.quality.points.register_drops`, the same rule the quality checks apply.
 
     Parameters
     ----------
-    readings : one batch
+    readings : one batch (they may span several devices, in any order)
     max_power_w : largest plausible power of one home's device [W]
 
     Returns
     -------
     dict
-        reading key -> message naming the device, the field, the value and what was expected.
+        reading key -> message naming the device, the field, the value and what was expected (the last
+        rule that applies: a fallen register, a negative value, a state of charge, a power).
     """
-    from wattmesh.quality import meter_data_problems
+    from wattmesh.quality.points import register_drops
 
-    found: dict[tuple, str] = {}
-    for r in readings:
-        for name in ("power_w", "pv_power_w"):
-            value = r.values.get(name)
-            if value is not None and abs(value) > max_power_w:
-                found[r.key] = (
-                    f"device {r.device_id!r}: {name} {value} W is beyond the plausible {max_power_w:g} W"
-                )
-        soc = r.values.get("soc_pct")
-        if soc is not None and not 0 <= soc <= 100:
-            found[r.key] = f"device {r.device_id!r}: soc_pct {soc} is outside 0..100 %"
-        for name in ("pv_power_w", "pv_energy_wh", "import_kwh", "export_kwh"):
-            value = r.values.get(name)
-            if value is not None and value < 0:
-                found[r.key] = f"device {r.device_id!r}: {name} {value} is negative; expected >= 0"
-    by_device: dict[str, list[Reading]] = {}
-    for r in readings:
-        by_device.setdefault(r.device_id, []).append(r)
-    for device, part in by_device.items():
-        part = sorted(part, key=lambda r: r.timestamp.value)
-        for name in ("import_kwh", "export_kwh", "pv_energy_wh"):
-            with_value = [r for r in part if name in r.values and r.key not in found]
-            if len(with_value) < 2:
-                continue
-            index = pd.DatetimeIndex([r.timestamp for r in with_value])
-            series = pd.Series([float(r.values[name]) for r in with_value], index=index)
-            for message in meter_data_problems(series, f"{name} {device}", allow_nan=False):
-                if "regular" in message:  # telemetry is event-driven; gaps are no fault
-                    continue
-                for r in with_value:
-                    found.setdefault(r.key, message)
-            drops = series.diff().to_numpy() < 0
-            for r, is_drop in zip(with_value, drops, strict=True):
-                if is_drop:
-                    found[r.key] = (f"device {device!r}: register {name} fell to {r.values[name]} at "
-                                    f"{r.timestamp}; expected a non-decreasing register")  # fmt: skip
-    return found
+    if not readings:
+        return {}
+    present = set().union(*(r.values.keys() for r in readings))
+    columns = {name: np.array([r.values.get(name, np.nan) for r in readings], float) for name in present}
+    nan = np.full(len(readings), np.nan)
+    message = np.full(len(readings), None, dtype=object)
+    for name in ("power_w", "pv_power_w"):
+        for k in np.flatnonzero(np.abs(columns.get(name, nan)) > max_power_w):
+            r = readings[k]
+            message[k] = (
+                f"device {r.device_id!r}: {name} {r.values[name]} W is beyond the plausible {max_power_w:g} W"
+            )
+    soc = columns.get("soc_pct", nan)
+    for k in np.flatnonzero((soc < 0) | (soc > 100)):
+        message[k] = (
+            f"device {readings[k].device_id!r}: soc_pct {readings[k].values['soc_pct']} is outside 0..100 %"
+        )
+    for name in ("pv_power_w", "pv_energy_wh", "import_kwh", "export_kwh"):
+        for k in np.flatnonzero(columns.get(name, nan) < 0):
+            r = readings[k]
+            message[k] = f"device {r.device_id!r}: {name} {r.values[name]} is negative; expected >= 0"
+    registers = [name for name in ("import_kwh", "export_kwh", "pv_energy_wh") if name in present]
+    if registers:
+        devices = np.array([r.device_id for r in readings], dtype=object)
+        times = np.array([r.timestamp.value for r in readings], dtype=np.int64)
+        for name in registers:
+            clean = message == None  # noqa: E711 (elementwise on an object array)
+            for k in np.flatnonzero(register_drops(devices, times, np.where(clean, columns[name], np.nan))):
+                r = readings[k]
+                message[k] = (f"device {r.device_id!r}: register {name} fell to {r.values[name]} at "
+                              f"{r.timestamp}; expected a non-decreasing register")  # fmt: skip
+    return {readings[k].key: message[k] for k in np.flatnonzero(message != None)}  # noqa: E711
 
 
 def exchange_rows(readings: Iterable[Reading]) -> list[dict]:

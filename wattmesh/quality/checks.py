@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pvanalytics.quality import gaps
 
 from wattmesh.quality.io import MeterData, ReadingsError
 from wattmesh.quality.schema import FLAG_DTYPE, REASON_BITS, REASONS, empty_flags
@@ -102,6 +101,8 @@ def stuck_values(values: pd.DataFrame, step: pd.Timedelta, min_duration: str = "
     flagged.
     """
     window = max(int(pd.Timedelta(min_duration) / step), 6)
+    from pvanalytics.quality import gaps  # imported here: pvlib and scipy.stats take seconds to import
+
     flags = gaps.stale_values_round(values, window=window, decimals=6, mark="tail")
     return flags & (values.abs() > 1e-9) & values.notna()
 
@@ -117,6 +118,8 @@ def interpolated_values(values: pd.DataFrame, step: pd.Timedelta, min_duration: 
     scale = pd.Series(_scale(values.to_numpy(dtype=float)), index=values.columns)
     # relative rounding: a step of 1e-6 of the meter's scale is the resolution that counts as equal
     normalised = diff / scale
+    from pvanalytics.quality import gaps
+
     runs = gaps.stale_values_round(normalised, window=window - 1, decimals=6, mark="all")
     runs &= normalised.abs() > 1e-6
     inner = runs & runs.shift(-1, fill_value=False)

@@ -31,6 +31,8 @@ import pandas as pd
 
 from wattmesh.exchange import balance_problems, clear_interval, record, settle
 from wattmesh.ledger.keys import OPERATOR_ID
+from wattmesh.quality.points import batch_flags
+from wattmesh.quality.schema import REASON_BITS, reason_names
 from wattmesh.service.coop import Coop
 from wattmesh.service.journal import Journal
 from wattmesh.service.state import (
@@ -171,6 +173,10 @@ class Exchange:
         self._stamp = ""
         self.journal: Journal | None = None
         self.ledger = None
+        # intervals cleared but waiting for readings, rechecked for settlement only when one of their
+        # readings is accepted (so a step does not scan every member of every unsettled interval)
+        self._settle_waiting: set[str] = set()
+        self._settle_touched: set[str] = set()
 
     # -- life cycle ------------------------------------------------------------------------------------
     def open(self) -> Exchange:
@@ -299,6 +305,7 @@ class Exchange:
             except Exception:
                 logger.exception("the writer failed; reloading the state from the journal")
                 self.state = rebuild_state(self.journal)
+                self._settle_waiting.clear()
         done = {id(sub) for sub, _ in results}
         for sub, outcome in results:
             sub.future.set_result(outcome)
@@ -528,55 +535,84 @@ class Exchange:
         return event, {"order_id": order["order_id"], "status": OPEN}
 
     def _event_readings(self, sub: Submission):
-        from wattmesh.quality.meter import meter_data_problems
-
-        rows = sub.body["readings"]
-        now, step = self.now(), self.coop.step
-        checked, seen = [], {}
-        for k, row in enumerate(rows):
-            member = row.get("member_id") or sub.signer
-            if sub.signer != OPERATOR_ID and member != sub.signer:
+        """A readings upload: every row is checked at once (numpy over the batch), by the market-time rule
+        (an interval is metered once it is over) and the point checks of
+        :func:`wattmesh.quality.points.batch_flags` (out of range, conflict with a stored or another uploaded
+        value); a failing reading is held with its reason, not settled. An unknown member or an off-grid
+        interval refuses the whole upload (422 naming ``readings.<k>``)."""
+        rows, signer, state = sub.body["readings"], sub.signer, self.state
+        members = [row.get("member_id") or signer for row in rows]
+        if signer != OPERATOR_ID:
+            others = np.flatnonzero(np.asarray(members, dtype=object) != signer)
+            if len(others):
+                k = int(others[0])
                 raise Rejected.field(
-                    f"readings.{k}.member_id", f"{member!r}: a member uploads its own readings only"
+                    f"readings.{k}.member_id", f"{members[k]!r}: a member uploads its own readings only"
                 )
-            if member not in self.state.members:
-                raise Rejected.field(f"readings.{k}.member_id", f"{member!r} is not a member")
-            start = self._grid_interval(row["interval"], f"readings.{k}.interval")
-            reason = ""
-            energy = int(row["energy_wh"])
-            accepted = self.state.accepted_reading(iso(start), member)
-            if start + step > now:
-                reason = f"interval {iso(start)} has not been delivered yet (market time {iso(now)})"
-            elif abs(energy) > self.coop.max_reading_wh:
-                reason = f"{energy} Wh is above the plausible {self.coop.max_reading_wh} Wh per interval"
-            elif accepted is not None and accepted != energy:
-                reason = f"conflicts with the accepted reading {accepted} Wh"
-            elif (iso(start), member) in seen and seen[(iso(start), member)] != energy:
-                reason = "the upload holds two different readings for this interval"
-            seen[(iso(start), member)] = energy
-            checked.append(
-                {"member_id": member, "interval": iso(start), "energy_wh": energy, "reason": reason}
+        unknown = set(members).difference(state.members)
+        if unknown:
+            k = next(k for k, member in enumerate(members) if member in unknown)
+            raise Rejected.field(f"readings.{k}.member_id", f"{members[k]!r} is not a member")
+        texts, start_s = self._reading_intervals([row["interval"] for row in rows])
+        energy_wh = np.array([int(row["energy_wh"]) for row in rows], dtype=np.int64)
+        found = [state.readings.get(key) for key in zip(texts, members, strict=True)]
+        stored_wh = np.array([f[0] if f is not None and f[1] == ACCEPTED else np.nan for f in found], float)
+        flags = batch_flags(
+            members, start_s, energy_wh / 1000.0, limit_kwh=self.coop.max_reading_wh / 1000.0,
+            allow_negative=True, stored_kwh=stored_wh / 1000.0,
+        )  # fmt: skip
+        now_s = self.now_s()
+        early = start_s + self.coop.interval_minutes * 60 > now_s
+        reasons = [""] * len(rows)
+        for k in np.flatnonzero(early | (flags != 0)):
+            reasons[k] = self._held_reason(
+                texts[k], int(energy_wh[k]), stored_wh[k], int(flags[k]), bool(early[k]), now_s
             )
-        frame = pd.DataFrame(checked)
-        for member, part in frame.groupby("member_id"):
-            series = pd.Series(part["energy_wh"].to_numpy(float), index=pd.DatetimeIndex(part["interval"]))
-            problems = [
-                p
-                for p in meter_data_problems(series.sort_index(), f"energy_wh {member}", allow_negative=True,
-                                             allow_nan=False)
-                # an upload may skip intervals (one reading, or a day's missing ones); gaps are no fault
-                if "regular" not in p
-            ]  # fmt: skip
-            if problems:
-                for row in checked:
-                    if row["member_id"] == member and not row["reason"]:
-                        row["reason"] = "; ".join(problems)
-        for row in checked:
-            row["status"] = HELD if row["reason"] else ACCEPTED
-        fresh = [r for r in checked if not (r["status"] == ACCEPTED and self.state.accepted_reading(r["interval"], r["member_id"]) is not None)]  # fmt: skip
-        held = [r for r in checked if r["status"] == HELD]
-        extra = {"accepted": len(checked) - len(held), "held": held}
-        return {"kind": "reading", "readings": fresh}, extra
+        checked = [
+            {"member_id": m, "interval": t, "energy_wh": e, "reason": r, "status": HELD if r else ACCEPTED}
+            for m, t, e, r in zip(members, texts, energy_wh.tolist(), reasons, strict=True)
+        ]
+        # a reading already accepted, or repeated in the upload, is journalled once
+        known = np.isfinite(stored_wh) | _repeats(members, start_s, energy_wh)
+        fresh = [row for row, old in zip(checked, known.tolist(), strict=True) if row["reason"] or not old]
+        held = [row for row in checked if row["reason"]]
+        self._settle_touched.update(row["interval"] for row in fresh if not row["reason"])
+        return {"kind": "reading", "readings": fresh}, {"accepted": len(checked) - len(held), "held": held}
+
+    def _reading_intervals(self, texts: list) -> tuple[list[str], np.ndarray]:
+        """The uploaded interval starts as canonical ISO text and epoch seconds; 422 naming the first row
+        that is not a time or not the start of an interval."""
+        try:
+            if not all(isinstance(t, str) and len(t) == 20 and t[10] == "T" and t[19] == "Z" for t in texts):
+                raise ValueError("not canonical")
+            start_s = np.array([t[:19] for t in texts], dtype="datetime64[s]").astype(np.int64)
+        except ValueError:  # a zone offset, fractions, or no time at all: row by row, for the error
+            start_s = np.array(
+                [self._interval_s(t, f"readings.{k}.interval") for k, t in enumerate(texts)], dtype=np.int64
+            )
+            return [_iso_s(s) for s in start_s.tolist()], start_s
+        off_grid = np.flatnonzero(start_s % (self.coop.interval_minutes * 60))
+        if len(off_grid):
+            k = int(off_grid[0])
+            raise Rejected.field(
+                f"readings.{k}.interval",
+                f"{texts[k]!r} is not the start of a {self.coop.interval_minutes}-min interval",
+            )
+        return texts, start_s
+
+    def _held_reason(
+        self, interval: str, energy_wh: int, stored_wh: float, flags: int, early: bool, now_s: float
+    ) -> str:
+        """Why a reading is held, naming the value and what was expected (the first reason that applies)."""
+        if early:
+            return f"interval {interval} has not been delivered yet (market time {_iso_s(now_s)})"
+        if flags & REASON_BITS["out_of_range"]:
+            return f"{energy_wh} Wh is above the plausible {self.coop.max_reading_wh} Wh per interval"
+        if flags & REASON_BITS["duplicate"]:
+            if np.isfinite(stored_wh):
+                return f"conflicts with the accepted reading {int(stored_wh)} Wh"
+            return "the upload holds two different readings for this interval"
+        return f"meter-data check failed: {', '.join(reason_names(flags))}"
 
     def _event_member_add(self, sub: Submission):
         body = sub.body
@@ -808,25 +844,69 @@ class Exchange:
         self.ledger_problem = None
 
     def _settle_due(self) -> None:
+        """Settle every cleared interval whose members' readings are all accepted: the intervals of one
+        member set in one :func:`wattmesh.exchange.settle` call, their statements journalled in one
+        transaction (an upload of a day of readings completes many intervals at once)."""
         state = self.state
+        touched, self._settle_touched = self._settle_touched, set()
+        groups: dict[tuple, list[str]] = {}
         for interval in sorted(set(state.clearings) - set(state.statements)):
-            clearing = state.clearings[interval]
-            members = clearing["members"]
-            values = [state.accepted_reading(interval, m) for m in members]
-            if not members or any(v is None for v in values):
+            if interval in self._settle_waiting and interval not in touched:
                 continue
-            metered = pd.DataFrame(
-                [np.array(values, float) / 1000.0],
-                index=pd.DatetimeIndex([pd.Timestamp(interval)]),
-                columns=members,
-            )
-            trades = pd.DataFrame(clearing["trades"], columns=list(TRADE_FIELDS))
-            lines = settle(trades, metered, clearing["retail_per_kwh"], clearing["feed_in_per_kwh"])
-            problems = balance_problems(lines, trades)
-            records = [{k: _plain(v) for k, v in line.items()} for line in lines.to_dict("records")]
-            self._system_event(
-                {"kind": "settle", "interval": interval, "lines": records, "problems": problems}
-            )
+            members = tuple(state.clearings[interval]["members"])
+            if not members or any(state.accepted_reading(interval, m) is None for m in members):
+                self._settle_waiting.add(interval)
+                continue
+            self._settle_waiting.discard(interval)
+            groups.setdefault(members, []).append(interval)
+        events = []
+        for members, intervals in groups.items():
+            events += self._settle_events(list(members), intervals)
+        if events:
+            self._system_events(sorted(events, key=lambda e: e["interval"]))
+
+    def _settle_events(self, members: list[str], intervals: list[str]) -> list[dict]:
+        """The settle events of ``intervals`` (all cleared among ``members``, all metered)."""
+        state = self.state
+        index = pd.DatetimeIndex([pd.Timestamp(i) for i in intervals])
+        metered = pd.DataFrame(
+            np.array([[state.accepted_reading(i, m) for m in members] for i in intervals], float) / 1000.0,
+            index=index,
+            columns=members,
+        )
+        clearings = [state.clearings[i] for i in intervals]
+        trades = pd.DataFrame([t for c in clearings for t in c["trades"]], columns=list(TRADE_FIELDS))
+        retail = pd.Series([c["retail_per_kwh"] for c in clearings], index=index, dtype=float)
+        feed_in = pd.Series([c["feed_in_per_kwh"] for c in clearings], index=index, dtype=float)
+        lines = settle(trades, metered, retail, feed_in)
+        problems = balance_problems(lines, trades)
+        records = [{k: _plain(v) for k, v in line.items()} for line in lines.to_dict("records")]
+        per = len(members)
+        events = []
+        for t, interval in enumerate(intervals):
+            # balance_problems names each interval by its isoformat(); give each event its own
+            mark = index[t].isoformat()
+            mine = [p for p in problems if mark in p] if problems else []
+            events.append({"kind": "settle", "interval": interval, "lines": records[t * per : (t + 1) * per],
+                           "problems": mine})  # fmt: skip
+        return events
+
+    def _system_events(self, events: list[dict]) -> None:
+        """Journal and apply events of the exchange itself in one transaction (one executemany)."""
+        payloads = [canonical_json(event) for event in events]
+        first = self.state.journal_id + 1
+        stamp = iso(pd.Timestamp(self.wall_clock(), unit="s", tz="UTC"))
+        with self.journal.engine.begin() as conn:
+            Journal.insert_many(
+                conn,
+                [{"id": first + k, "kind": event["kind"], "signer": None, "seq": None, "body_hash": None,
+                  "payload": payload, "response": None, "recorded_at": stamp}
+                 for k, (event, payload) in enumerate(zip(events, payloads, strict=True))],
+            )  # fmt: skip
+        messages: list = []
+        for k, payload in enumerate(payloads):
+            self._apply(first + k, payload, None, None, messages)
+        self._publish(messages)
 
     # -- market data -----------------------------------------------------------------------------------
     def _market_messages(self, event: dict) -> list[dict]:
@@ -936,6 +1016,18 @@ class Exchange:
     def state_hash(self) -> tuple[int, str]:
         with self.lock:
             return self.state.journal_id, self.state.state_hash()
+
+
+def _repeats(members: list, start_s: np.ndarray, energy_wh: np.ndarray) -> np.ndarray:
+    """True for each row of an upload that repeats an earlier row exactly (member, interval and value)."""
+    out = np.zeros(len(members), dtype=bool)
+    if len(members) > 1:
+        _, member_code = np.unique(np.asarray(members, dtype=object), return_inverse=True)
+        keys = np.stack([member_code, start_s, energy_wh], axis=1)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        out[:] = True
+        out[first] = False
+    return out
 
 
 def _offer(box: asyncio.Queue, messages: list[dict]) -> None:
