@@ -3,8 +3,8 @@
 Prints CityLearn's KPIs (cost, emissions, ramping, 1 - load factor, daily peak) as ratios to the homes
 without batteries, their mean (score), and the share of the perfect-foresight savings each strategy reaches.
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/citylearn_2022.py [--days N]``; another CityLearn data
-set with ``--data FOLDER_OR_SCHEMA`` (and ``--start-date``, ``--tz``, ``--latitude``, ``--longitude`` where its
-schema does not state them; ``--price-per-kwh`` without a pricing file).
+set with ``--data FOLDER_OR_SCHEMA`` (and ``--start-date``, ``--tz``, ``--latitude``, ``--longitude``
+where its schema does not state them; ``--price-per-kwh`` without a pricing file).
 """
 
 from __future__ import annotations

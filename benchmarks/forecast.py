@@ -1,8 +1,8 @@
 """Forecasting benchmark: skill on measured data against the issue's targets, and training/prediction time.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast.py [all|timing|skill|citylearn|other|bounds|pv]``
-with ``--data FOLDER_OR_SCHEMA`` (default the package's CityLearn 2022 copy), ``--start-date``, ``--tz``,
-``--latitude``, ``--longitude`` and ``--altitude`` for another CityLearn data set (default: its schema's).
+and, for another CityLearn data set than the package's 2022 copy, ``--data FOLDER_OR_SCHEMA`` with
+``--start-date``, ``--tz``, ``--latitude``, ``--longitude`` and ``--altitude`` (default: its schema's).
 Hold-out: the last third of each data set, rolling origin with retraining every 30 days, day-ahead
 (every forecast issued 24 h before its interval). ``bounds`` asks how low the community's hourly MAPE
 can go on this data: forecasts issued once a day, with perfect weather, one hour ahead, and oracles that

@@ -95,8 +95,13 @@ def _second_schema() -> dict:
         "home-m": {"energy_simulation": "home-m.csv", "weather": "weather.csv"},  # neither
         "home-out": {"include": False, "energy_simulation": "absent.csv", "weather": "weather.csv"},
     }
-    return {"start_date": START.isoformat(), "seconds_per_time_step": 3600, "site": {
-        "latitude": 52.52, "longitude": 13.40, "tz": TZ, "altitude": 34.0}, "buildings": buildings}  # fmt: skip
+    site = {"latitude": 52.52, "longitude": 13.40, "tz": TZ, "altitude": 34.0}
+    return {
+        "start_date": START.isoformat(),
+        "seconds_per_time_step": 3600,
+        "site": site,
+        "buildings": buildings,
+    }
 
 
 def _write_second(folder: Path) -> Path:

@@ -384,7 +384,9 @@ def _check_ranges(calendar: pd.DataFrame, where: str) -> None:
             )
 
 
-def calendar_index(calendar: pd.DataFrame, start_date: dt.date, tz: str, where: str) -> pd.DatetimeIndex:
+def calendar_index(
+    calendar: pd.DataFrame, start_date: dt.date, tz: str, where: str, stated_by: str = "given"
+) -> pd.DatetimeIndex:
     """The UTC hour starts of a CityLearn calendar, checked row by row against ``start_date`` in ``tz``.
 
     Parameters
@@ -393,6 +395,7 @@ def calendar_index(calendar: pd.DataFrame, start_date: dt.date, tz: str, where: 
     start_date : local date of the first row
     tz : time zone of the files' hours (IANA name, e.g. ``"Etc/GMT+8"`` for PST all year)
     where : the file named in errors
+    stated_by : where the start date and time zone come from, for errors (e.g. ``"schema.json"``)
 
     Raises
     ------
@@ -414,7 +417,8 @@ def calendar_index(calendar: pd.DataFrame, start_date: dt.date, tz: str, where: 
             "day_type": f"day_type {t.dayofweek + 1} ({DAY_NAMES[t.dayofweek]})",
         }
         raise CityLearnDataError(
-            f"calendar: {where} row {row} has {got}, but start_date {start_date} in {tz} makes it "
+            f"calendar: {where} row {row} has {got}, but start_date {start_date} in {tz} ({stated_by}) "
+            "makes it "
             f"{t:%Y-%m-%d %H:%M}, {', '.join(expected[c] for c in fields)}; "
             f"{_fits_text(_fitting_start_dates(calendar, tz))}"
         )
@@ -570,7 +574,12 @@ def load_citylearn(
             "e.g. 'Etc/GMT+8' for PST all year)"
         )
     zone = _time_zone(zone, "tz")
-    first_date = start_date if start_date is not None else schema.get("start_date", known.get("start_date"))
+    if start_date is not None:
+        first_date, date_from = start_date, "given"
+    elif schema.get("start_date") is not None:
+        first_date, date_from = schema["start_date"], f"{file.name}'s start_date"
+    else:
+        first_date, date_from = known.get("start_date"), "CITYLEARN_2022"
     _check_ranges(tables.calendar, tables.calendar_file)
     if first_date is None:
         raise CityLearnDataError(
@@ -578,7 +587,7 @@ def load_citylearn(
             f"{_fits_text(_fitting_start_dates(tables.calendar, zone))}"
         )
     first_date = _start_date(first_date, "start_date")
-    index = calendar_index(tables.calendar, first_date, zone, tables.calendar_file)
+    index = calendar_index(tables.calendar, first_date, zone, tables.calendar_file, date_from)
     site = {
         name: _site_value(name, value, schema, known, file)
         for name, value in (("latitude", latitude), ("longitude", longitude), ("altitude", altitude))

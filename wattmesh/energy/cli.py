@@ -44,7 +44,8 @@ def citylearn(
     ),
     days: int = typer.Option(14, help="Days from the start of the data."),
 ) -> None:
-    """Compare no battery, the self-consumption rule, MPC and the perfect-foresight bound on CityLearn data."""
+    """Compare no battery, the self-consumption rule, MPC and the perfect-foresight bound on CityLearn data
+    (default the 2022 homes)."""
     import numpy as np
     from rich.console import Console
     from rich.markup import escape
