@@ -225,3 +225,60 @@ def test_a_whole_run_in_the_simulators_format_is_appended_interval_by_interval(t
         pytest.raises(LedgerError, match="interval"),
     ):
         append_intervals(ledger, trades, starts[:2], "15min")
+
+
+def ledger_rows(path) -> dict[str, list]:
+    """Every row of the tables an append writes, read with plain sqlite3."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            for table, order in (("entries", "seq"), ("nodes", "level, idx"), ("tree_heads", "head_index"))
+        }
+    finally:
+        conn.close()
+
+
+def test_a_batch_of_intervals_is_written_byte_for_byte_as_interval_by_interval(
+    tmp_path, keyring, make_trades
+):
+    from wattmesh.ledger import append_intervals
+
+    sizes = [3, 0, 40, 1, 0, 0, 17, 2] * 2  # empty intervals and odd sizes: partial subtrees everywhere
+    tables = [make_trades(k, n) for k, n in enumerate(sizes)]
+    starts = pd.date_range("2025-07-15T09:00:00Z", periods=len(sizes), freq="15min")
+    ends = starts + pd.Timedelta("15min")
+    batched, one_by_one = tmp_path / "batched.sqlite", tmp_path / "one_by_one.sqlite"
+    with LocalLedger(batched, keyring) as ledger:  # two batches: the second extends nodes already on disk
+        heads = append_intervals(ledger, pd.concat(tables[:8], ignore_index=True), starts[:8], "15min")
+        heads += append_intervals(ledger, pd.concat(tables[8:], ignore_index=True), starts[8:], "15min")
+    with LocalLedger(one_by_one, keyring) as ledger:
+        reference = [ledger.append_interval(t, ends[k], starts[k]) for k, t in enumerate(tables)]
+    assert heads == reference
+    rows = ledger_rows(batched)
+    assert rows == ledger_rows(one_by_one)
+    assert [len(rows[t]) for t in ("entries", "tree_heads")] == [sum(sizes), len(sizes)]
+    assert verify(batched).ok
+
+
+def test_a_batch_with_a_bad_trade_writes_nothing(tmp_path, keyring, make_trades):
+    from wattmesh.ledger import append_intervals
+
+    tables = [make_trades(k, 3) for k in range(3)]
+    tables[2].loc[1, "transaction_id"] = tables[0]["transaction_id"].iloc[0]  # a replay two intervals later
+    starts = pd.date_range("2025-07-15T09:00:00Z", periods=3, freq="15min")
+    with LocalLedger(tmp_path / "ledger.sqlite", keyring) as ledger:
+        with pytest.raises(LedgerError, match=tables[0]["transaction_id"].iloc[0]):
+            append_intervals(ledger, pd.concat(tables, ignore_index=True), starts, "15min")
+        assert ledger.size == 0 and ledger.latest_head() is None
+
+
+def test_the_audit_reports_entries_verified_as_it_goes(filled):
+    path, tables, _ = filled
+    calls = []
+    assert verify(path, progress=lambda done, total: calls.append((done, total))).ok
+    entries = sum(len(t) for t in tables)
+    assert calls[0] == (0, entries) and calls[-1] == (entries, entries)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))

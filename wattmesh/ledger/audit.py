@@ -18,6 +18,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,7 @@ def verify(
     trusted_head: TreeHead | None = None,
     operator_public: bytes | None = None,
     workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AuditReport:
     """Audit the ledger at ``path``: OK, or every bad entry, tree head or key with the reason.
 
@@ -195,6 +197,9 @@ def verify(
         The operator's raw public key to pin; by default the key registered in the file is used.
     workers : int, optional
         Threads for signature checks (default: up to 2).
+    progress : callable, optional
+        Called as ``progress(entries_verified, entries)`` [count] after each batch of entries (every
+        :data:`CHUNK`), for a progress bar.
 
     Returns
     -------
@@ -229,7 +234,7 @@ def verify(
         if damage != ["ok"]:
             damaged(f"SQLite's integrity check fails: {'; '.join(damage[:3])}")
         try:
-            _audit(conn, report, trusted_head, operator_public, workers)
+            _audit(conn, report, trusted_head, operator_public, workers, progress)
         except sqlite3.DatabaseError as err:
             damaged(f"the file is damaged ({type(err).__name__}: {err})")
         except (
@@ -246,7 +251,7 @@ def verify(
     return report
 
 
-def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) -> None:
+def _audit(conn, report: AuditReport, trusted_head, operator_public, workers, progress=None) -> None:
     add = report.problems.append
     try:
         tables = {
@@ -320,6 +325,9 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
     unsigned = 0
 
     # entries, streamed in chunks so a log of millions of entries stays within ~100 MB
+    total = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] if progress is not None else 0
+    if progress is not None:
+        progress(0, total)
     cursor = conn.execute(
         "SELECT seq, transaction_id, interval, record, seller_sig, buyer_sig, operator_sig, leaf_hash "
         "FROM entries ORDER BY seq"
@@ -412,6 +420,8 @@ def _audit(conn, report: AuditReport, trusted_head, operator_public, workers) ->
                 why = f"{side} signature present but no valid key is registered for member {member!r}"
             entry_problems.append((at, Problem("entry", f"{seq} ({tid})", why)))
         report.signatures += len(sigs)
+        if progress is not None:
+            progress(position, max(total, position))
     report.entries = n = position
     for (seq, side), (member, _, _) in sorted(cosignatures.items()):
         add(Problem("entry", seq, f"{side} co-signature of {member!r} for an entry the log does not hold"))

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -109,6 +109,23 @@ def _chain_meta(ledger: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in rows}
 
 
+@contextmanager
+def _entries_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of entries verified on standard error, when that is a terminal (else None)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("entries"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("verify", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 @app.command()
 def verify(
     ledger: Path = typer.Argument(..., help="Ledger file, e.g. out/ledger.sqlite."),
@@ -137,7 +154,8 @@ def verify(
     with _one_line_errors():
         trusted = _trusted_head(against)
         pinned = _operator_key(operator_key)
-        report = audit(ledger, trusted_head=trusted, operator_public=pinned)
+        with _entries_bar() as progress:
+            report = audit(ledger, trusted_head=trusted, operator_public=pinned, progress=progress)
     typer.echo(report.summary())
     if report.ok and not report.incomplete:
         typer.echo(f"  {report.head_text()}")

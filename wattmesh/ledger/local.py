@@ -37,7 +37,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -385,6 +385,15 @@ class PreparedBatch:
     records: list[dict]
 
 
+@dataclass
+class PreparedIntervals:
+    """Consecutive intervals' entries, nodes and signed tree heads, not yet written."""
+
+    heads: list[TreeHead]
+    entries: list[tuple]
+    nodes: list[tuple]
+
+
 def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     """An SQLite connection to a ledger file (which must exist when ``readonly``).
 
@@ -660,11 +669,7 @@ class LocalLedger:
             for a bad trade, a transaction id already in the log, a party signature that does not verify
             under the member's registered key, or an interval end not after the last tree head's.
         """
-        if self.run_state == "complete":
-            raise LedgerError(
-                f"ledger {self.path}: the run that wrote it has finished (its closing mark is signed); "
-                "not appending to it"
-            )
+        self._refuse_finished()
         try:
             end = iso_utc([interval_end])[0]
             start = "" if interval_start is None else iso_utc([interval_start])[0]
@@ -673,12 +678,83 @@ class LocalLedger:
             raise LedgerError(str(err)) from err
         if not start and records:
             start = min(r["interval"] for r in records)
-        last = self.latest_head()
-        if last is not None and pd.Timestamp(end) <= pd.Timestamp(last.timestamp):
-            raise LedgerError(
-                f"interval_end {end} is not after the last tree head's time {last.timestamp}: "
-                "intervals must be appended in time order"
+        heads, entries, nodes = self._sign_and_hash(
+            trades, encodings, records, [end], [start], [0, len(records)]
+        )
+        return PreparedBatch(heads[0], entries, nodes, records)
+
+    def prepare_intervals(
+        self, trades: pd.DataFrame, bounds: object, interval_ends: list[str], interval_starts: list[str]
+    ) -> PreparedIntervals:
+        """Validate, sign and hash many consecutive intervals' trades at once (see :meth:`commit_intervals`).
+
+        The entries, nodes and tree heads are byte for byte those that :meth:`prepare_interval` and
+        :meth:`commit` make interval by interval; encoding, signing and hashing run once over the whole
+        batch instead of once per interval (the per-interval overhead was most of a simulated run's
+        ledger time).
+
+        Parameters
+        ----------
+        trades : DataFrame
+            The intervals' trade records in log order, with an ``interval`` column.
+        bounds : array of int
+            ``len(interval_ends) + 1`` row offsets: interval ``k`` holds rows ``bounds[k]:bounds[k + 1]``.
+        interval_ends, interval_starts : list of str
+            UTC ISO 8601 end and start of each interval (as :func:`wattmesh.ledger.records.iso_utc` writes).
+
+        Raises
+        ------
+        LedgerError
+            as :meth:`prepare_interval`, for the first bad trade or interval of the batch (nothing of the
+            batch is prepared then).
+        """
+        self._refuse_finished()
+        bounds = [int(b) for b in bounds]
+        if len(bounds) != len(interval_ends) + 1 or len(interval_starts) != len(interval_ends):
+            raise ValueError(
+                f"{len(interval_ends)} interval ends, {len(interval_starts)} starts and {len(bounds)} bounds: "
+                "expected one start per end and one bound more"
             )
+        if bounds[0] != 0 or bounds[-1] != len(trades) or np.any(np.diff(bounds) < 0):
+            raise ValueError(
+                f"bounds {bounds[:3]}...{bounds[-1:]} do not split the {len(trades)} trades in order"
+            )
+        try:
+            encodings, records = canonical_records(trades) if len(trades) else ([], [])
+        except ValueError as err:
+            raise LedgerError(str(err)) from err
+        heads, entries, nodes = self._sign_and_hash(
+            trades, encodings, records, list(interval_ends), list(interval_starts), bounds
+        )
+        return PreparedIntervals(heads, entries, nodes)
+
+    def _refuse_finished(self) -> None:
+        if self.run_state == "complete":
+            raise LedgerError(
+                f"ledger {self.path}: the run that wrote it has finished (its closing mark is signed); "
+                "not appending to it"
+            )
+
+    def _sign_and_hash(
+        self,
+        trades: pd.DataFrame,
+        encodings: list[bytes],
+        records: list[dict],
+        ends: list[str],
+        starts: list[str],
+        bounds: list[int],
+    ) -> tuple[list[TreeHead], list[tuple], list[tuple]]:
+        """The signed tree heads, entry rows and new node rows of consecutive intervals (rows
+        ``bounds[k]:bounds[k + 1]`` of ``records`` in interval ``k``, ending at ``ends[k]``)."""
+        last = self.latest_head()
+        previous = None if last is None else last.timestamp
+        for end in ends:
+            if previous is not None and pd.Timestamp(end) <= pd.Timestamp(previous):
+                raise LedgerError(
+                    f"interval_end {end} is not after the last tree head's time {previous}: "
+                    "intervals must be appended in time order"
+                )
+            previous = end
         ids = [r["transaction_id"] for r in records]
         self._refuse_replays(ids)
         old_size = self.size
@@ -700,25 +776,31 @@ class LocalLedger:
             if level > 0
             for k in range(len(hashes) // 32)
         }
-        new_size = old_size + len(records)
 
         def node(level: int, index: int) -> bytes:
             if level == 0 and index >= old_size:
                 return leaves[index - old_size]
             return cache.get((level, index)) or self._node(level, index)
 
-        head = TreeHead(
-            0 if last is None else last.head_index + 1,
-            new_size,
-            old_size,
-            end,
-            start,
-            merkle.root_from_nodes(new_size, node),
-            merkle.root(leaf_level),
+        # A full aligned node never changes once its leaves are in, so the nodes of the batch's last size
+        # also give the root at every earlier interval's size.
+        first_index = 0 if last is None else last.head_index + 1
+        unsigned = [
+            TreeHead(
+                first_index + k,
+                old_size + bounds[k + 1],
+                old_size + bounds[k],
+                end,
+                start,
+                merkle.root_from_nodes(old_size + bounds[k + 1], node),
+                merkle.root(leaf_level[32 * bounds[k] : 32 * bounds[k + 1]]),
+            )
+            for k, (end, start) in enumerate(zip(ends, starts, strict=True))
+        ]
+        signatures = sign_many(
+            [self.keyring.operator_secret] * len(unsigned), [h.message() for h in unsigned], self.workers
         )
-        head = TreeHead(
-            **{**asdict(head), "signature": sign_many([self.keyring.operator_secret], [head.message()])[0]}
-        )
+        heads = [replace(h, signature=sig) for h, sig in zip(unsigned, signatures, strict=True)]
         entries = [
             (seq, tid, rec_dict["interval"], rec, s, b, o, leaf)
             for seq, tid, rec_dict, rec, s, b, o, leaf in zip(
@@ -726,25 +808,29 @@ class LocalLedger:
             )
         ]
         nodes = [(level, index, value) for (level, index), value in cache.items()]
-        return PreparedBatch(head, entries, nodes, records)
+        return heads, entries, nodes
 
     def commit(self, batch: PreparedBatch) -> TreeHead:
         """Write a prepared batch and its tree head in one SQLite transaction."""
-        if self.size != batch.head.first_seq:
+        return self.commit_intervals(PreparedIntervals([batch.head], batch.entries, batch.nodes))[0]
+
+    def commit_intervals(self, batch: PreparedIntervals) -> list[TreeHead]:
+        """Write prepared intervals (entries, nodes, every tree head) in one SQLite transaction."""
+        first = batch.heads[0].first_seq
+        if self.size != first:
             raise LedgerError(
-                f"ledger {self.path}: the batch was prepared at size {batch.head.first_seq}, "
+                f"ledger {self.path}: the batch was prepared at size {first}, "
                 f"the log now holds {self.size} entries"
             )
-        h = batch.head
         with self.conn:
             self.conn.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.entries)
             self.conn.executemany("INSERT INTO nodes VALUES (?, ?, ?)", batch.nodes)
-            self.conn.execute(
+            self.conn.executemany(
                 "INSERT INTO tree_heads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (h.head_index, h.tree_size, h.first_seq, h.timestamp, h.interval, h.root_hash,
-                 h.interval_root, h.signature),
+                [(h.head_index, h.tree_size, h.first_seq, h.timestamp, h.interval, h.root_hash,
+                  h.interval_root, h.signature) for h in batch.heads],
             )  # fmt: skip
-        return h
+        return batch.heads
 
     def append_interval(
         self, trades: pd.DataFrame, interval_end: object, interval_start: object = None
@@ -1338,6 +1424,8 @@ def append_intervals(ledger, trades: pd.DataFrame, starts: object, step: object 
     order = np.argsort(codes, kind="stable")
     ordered = trades.iloc[order]
     bounds = np.searchsorted(codes[order], np.arange(len(starts_iso) + 1))
+    if isinstance(ledger, LocalLedger) and len(starts_iso):  # one batch: the same bytes, one transaction
+        return ledger.commit_intervals(ledger.prepare_intervals(ordered, bounds, ends_iso, starts_iso))
     return [
         ledger.append_interval(ordered.iloc[bounds[k] : bounds[k + 1]], ends_iso[k], starts_iso[k])
         for k in range(len(starts_iso))

@@ -58,6 +58,7 @@ def record_fields(version: int) -> tuple[str, ...]:
         raise ValueError(f"ledger format {version!r}: expected 1 or 2") from None
 
 
+_DECODE = json.JSONDecoder().decode
 _PLAIN_ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -286,8 +287,10 @@ def decode_record(data: bytes, version: int = 2) -> dict:
         wrong type (text where text is declared, a finite number where a number is).
     """
     fields = record_fields(version)
-    try:
-        record = json.loads(data)
+    try:  # UTF-8 as json.loads decodes it, without its per-call detection of UTF-16 and UTF-32
+        record = _DECODE(
+            data.decode("utf-8", "surrogatepass") if isinstance(data, bytes | bytearray) else data
+        )
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"record is not valid JSON ({err})") from err
     if not isinstance(record, dict) or tuple(record) != fields:

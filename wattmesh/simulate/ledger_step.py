@@ -12,8 +12,6 @@ from pathlib import Path
 
 from wattmesh.simulate.engine import SimulationResult
 
-WEEK = 96 * 7
-
 
 @dataclass(frozen=True)
 class LedgerOutputs:
@@ -58,9 +56,12 @@ def record_trades(
     # The records' interval column is categorical over the run's interval starts: its codes are the rows.
     rows = trades["interval"].cat.codes.to_numpy()
     head = None
+    # A day of intervals per batch: each batch is encoded, signed and hashed at once and written in one
+    # transaction (wattmesh.ledger.append_intervals); the progress bar advances once a day.
+    day = max(1, int(round(24 / community.interval_h)))
     try:
-        for start in range(0, len(community.index), WEEK):
-            stop = min(start + WEEK, len(community.index))
+        for start in range(0, len(community.index), day):
+            stop = min(start + day, len(community.index))
             chunk = trades[(rows >= start) & (rows < stop)]
             heads = record(ledger, chunk, community.index[start:stop], step)
             head = heads[-1] if heads else head
