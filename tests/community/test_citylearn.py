@@ -259,7 +259,7 @@ BROKEN = {
     "time zone off after the switch": (
         _shift_hours,
         "row 722 has hour 4",
-        "in Etc/GMT-1 makes it 2019-03-31",
+        "in Etc/GMT-1 (schema.json's start_date) makes it 2019-03-31 02:00",
     ),
     "load column missing": (
         lambda f: pd.read_csv(f / "home-m.csv").drop(columns="non_shiftable_load").to_csv(f / "home-m.csv"),
