@@ -897,11 +897,15 @@ class HomeAgent:
         from wattmesh.ledger import verify_proof
 
         head = self.state.last_head
-        for key in list(self.state.ordered):
-            if key in self.state.checked or pd.Timestamp(key) >= next_interval:
-                continue
+        open_key = iso(next_interval)  # ISO 8601 UTC strings of one format order as the times do
+        checked = set(self.state.checked)
+        for key in [k for k in self.state.ordered if k < open_key and k not in checked]:
             if head is None or head["interval"] < key:
                 return  # the ledger has not recorded the interval yet
+            if self.market.get("next_interval", open_key) != open_key:
+                # a gate passed meanwhile: the next order comes before the audit (it has a deadline)
+                self._wake.set()
+                return
             response = self.http.get(f"/intervals/{key}")
             if response.status_code != 200:
                 return
