@@ -34,7 +34,8 @@ def _groups(meter_ids, times) -> tuple[np.ndarray, np.ndarray]:
 def conflicting_duplicates(meter_ids, times, values) -> np.ndarray:
     """True for every row whose (meter, time) appears again in the batch with a different value.
 
-    Rows repeated with the same value (a retried upload) are not flagged: they say the same thing.
+    Rows repeated with the same value (a retried upload) are not flagged: they say the same thing; missing
+    values (NaN) are left out of the comparison.
 
     Parameters
     ----------
@@ -56,9 +57,9 @@ def conflicting_duplicates(meter_ids, times, values) -> np.ndarray:
     v = values[order]
     lo = np.full(group[-1] + 1, np.inf)
     hi = np.full(group[-1] + 1, -np.inf)
-    np.minimum.at(lo, group, v)
-    np.maximum.at(hi, group, v)
-    out[order] = lo[group] != hi[group]
+    np.fmin.at(lo, group, v)  # fmin/fmax skip NaN: a missing value conflicts with nothing
+    np.fmax.at(hi, group, v)
+    out[order] = lo[group] < hi[group]
     return out
 
 
