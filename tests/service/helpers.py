@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +15,7 @@ import pandas as pd
 
 from wattmesh.service.auth import secret_from_key_file
 from wattmesh.service.coop import load_coop, write_coop
+from wattmesh.service.live import free_port  # noqa: F401 (the tests' free port)
 
 START = "2026-06-01T10:00:00Z"
 WATTMESH = str(Path(sys.executable).with_name("wattmesh"))  # the command a user runs
@@ -39,10 +40,44 @@ def secret_of(coop, signer: str) -> bytes:
     return secret_from_key_file(coop.key_dir / f"{signer}.key")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class InLoopClient:
+    """An ASGI app's client for the whole-day tests: each request runs to its end on one event loop in the
+    calling thread (the app's lifespan too), with none of the thread round trips of FastAPI's
+    TestClient (about 2.5x faster per order). Same requests, same app, no network."""
+
+    def __init__(self, app) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        self.lifespan = app.router.lifespan_context(app)
+
+    def __enter__(self) -> InLoopClient:
+        self.loop.run_until_complete(self.lifespan.__aenter__())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.loop.run_until_complete(self.lifespan.__aexit__(None, None, None))
+            self.loop.run_until_complete(self.http.aclose())
+        finally:
+            self.loop.close()
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return self.loop.run_until_complete(self.http.request(method, path, **kwargs))
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def send_all(self, requests: list) -> list[httpx.Response]:
+        """Send signed requests (:class:`wattmesh.service.client.SignedRequest`) all at once, as many
+        members do before a gate; the exchange's writer takes them in batches. Answers in request order."""
+
+        async def send(r):
+            return await self.http.request(r.method, r.path, headers=r.headers, content=r.body)
+
+        async def everything():
+            return await asyncio.gather(*(send(r) for r in requests))
+
+        return self.loop.run_until_complete(everything())
 
 
 def serve(
@@ -71,6 +106,9 @@ def serve(
 def trade_day(coop, members, index, position_wh, price_e5, metered_wh, month: str):
     """Send a day of orders through the API (in process) and return ``(exchange, bills)``.
 
+    Each interval's orders go in at once (signed by their members as :meth:`ExchangeClient.place_order`
+    signs them), as a community's agents send them before a gate.
+
     Member ``m`` sells ``position_wh[t, m]`` (> 0) or buys its negative at ``price_e5[t, m]`` in interval
     ``index[t]``; the operator's manual clock closes each gate in turn, then uploads ``metered_wh`` as the
     meters' readings; ``bills`` is the operator's bill CSV of ``month`` (YYYY-MM), indexed by member id.
@@ -78,7 +116,6 @@ def trade_day(coop, members, index, position_wh, price_e5, metered_wh, month: st
     import io
 
     import numpy as np
-    from fastapi.testclient import TestClient
 
     from wattmesh.service.app import create_app
     from wattmesh.service.client import ExchangeClient
@@ -87,16 +124,20 @@ def trade_day(coop, members, index, position_wh, price_e5, metered_wh, month: st
     stamps = index.strftime("%Y-%m-%dT%H:%M:%SZ")
     n_intervals, n_members = position_wh.shape
     exchange = Exchange(coop, synchronous="NORMAL")
-    with TestClient(create_app(exchange)) as http:
+    with InLoopClient(create_app(exchange)) as http:
         clients = [ExchangeClient("http://testserver", m, secret_of(coop, m), http=http) for m in members]
         operator = ExchangeClient("http://testserver", "operator", secret_of(coop, "operator"), http=http)
         for t in range(n_intervals):
             if t:  # close the gate of interval t - 1
                 operator.set_clock((index[t - 1] - pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            for m in np.flatnonzero(position_wh[t]):
-                side = "sell" if position_wh[t, m] > 0 else "buy"
-                response = clients[m].place_order(f"{members[m]}-{t}", side, stamps[t], abs(int(position_wh[t, m])),
-                                                  int(price_e5[t, m]))  # fmt: skip
+            orders = [
+                clients[m].sign("POST", "/orders", {
+                    "order_id": f"{members[m]}-{t}", "side": "sell" if position_wh[t, m] > 0 else "buy",
+                    "delivery_start": stamps[t], "energy_wh": abs(int(position_wh[t, m])),
+                    "price_per_kwh_e5": int(price_e5[t, m])})
+                for m in np.flatnonzero(position_wh[t])
+            ]  # fmt: skip
+            for response in http.send_all(orders):
                 assert response.status_code == 200, response.text
         operator.set_clock((index[-1] + pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"))
         rows = pd.DataFrame({"interval": np.repeat(stamps, n_members), "member_id": np.tile(members, n_intervals),
