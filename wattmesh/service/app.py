@@ -99,6 +99,27 @@ class CosignIn(Strict):
     )
 
 
+class DrEventIn(Strict):
+    """A demand-response event: a cap on import (``limit_kw``) or a cut below the expected import
+    (``reduction_kw``) over a window, for one member or the whole community."""
+
+    event_id: str = Field(
+        pattern=ID_PATTERN, description="unique name; a later event with this id replaces it"
+    )
+    start: str = Field(pattern=ISO_PATTERN, description="first moment of the window, UTC")
+    end: str = Field(pattern=ISO_PATTERN, description="end of the window (exclusive), UTC")
+    limit_kw: float | None = Field(None, ge=0, le=1e6, description="cap on the import over the window [kW]")
+    reduction_kw: float | None = Field(None, ge=0, le=1e6, description="cut below the expected import [kW]")
+    member_id: str = Field(
+        "", pattern=r"^$|" + MEMBER_PATTERN, description="the member asked; empty: everyone"
+    )
+    source: str = Field("operator", pattern=ID_PATTERN, description="where it came from (operator, openadr)")
+
+
+class DrEventsIn(Strict):
+    events: list[DrEventIn] = Field(min_length=1, max_length=1000)
+
+
 class EmptyIn(Strict):
     """No fields."""
 
@@ -247,7 +268,7 @@ def create_app(exchange: Exchange, manage: bool = True, fast_orders: bool = True
     @app.get("/market/stream", response_class=StreamingResponse)
     async def market_stream(request: Request, max_messages: Annotated[int, Query(ge=1, le=10**9)] = 10**9):
         """Server-Sent Events: a ``snapshot`` then every change (``level``, ``trade``, ``clearing``, ``gate``,
-        ``tree_head``, ``settled``), each with ``seq`` one above the last. A client that sees a gap (or whose
+        ``tree_head``, ``settled``, ``dr_event``), each with ``seq`` one above the last. A client that sees a gap (or whose
         stream ends) reconnects and starts again from the new snapshot."""
         loop = asyncio.get_running_loop()
         snapshot, token, box = exchange.subscribe(loop)
@@ -421,6 +442,20 @@ def create_app(exchange: Exchange, manage: bool = True, fast_orders: bool = True
         """Replace a member's request-signing key."""
         body = {"member_id": member_id, "public_key": rotate.public_key}
         return await _decide(request, "member_rotate", auth, body, operator=True)
+
+    @app.post("/operator/dr-events", response_model=Ack, responses=SIGNED)
+    async def post_dr_events(request: Request, events: DrEventsIn, auth: Annotated[Signed, Depends(signed)]):
+        """Demand-response events (the DSO's, forwarded by the operator): journaled, shown on the market
+        page, streamed as ``dr_event`` messages and planned with by the home agents."""
+        body = {"events": [e.model_dump() for e in events.events]}
+        return await _decide(request, "operator_dr_events", auth, body, operator=True)
+
+    @app.get("/market/dr-events")
+    async def market_dr_events() -> dict:
+        """Every demand-response event the exchange knows, by start: times UTC, caps in kW (null: none)."""
+        with exchange.lock:
+            rows = list(exchange.state.dr_events.values())
+        return {"events": sorted(rows, key=lambda row: (row["start"], row["event_id"]))}
 
     @app.post("/operator/clock", response_model=Ack, responses=SIGNED)
     async def move_clock(request: Request, clock: ClockIn, auth: Annotated[Signed, Depends(signed)]):

@@ -103,6 +103,9 @@ class Outcome:
     body: dict | list | str
 
 
+SYSTEM_DR_EVENTS = "system_dr_events"  # a submission of the exchange itself (see Exchange.add_dr_events)
+
+
 @dataclass
 class Submission:
     """A signature-checked request waiting for the writer."""
@@ -294,11 +297,17 @@ class Exchange:
         """One turn of the writer: close due gates, decide and commit ``batch``, close the gates its clock
         moves passed, settle, publish; the answers go out last, so an acknowledged clock move has cleared."""
         results: list = []
+        requests = [sub for sub in batch if sub.kind != SYSTEM_DR_EVENTS]
         with self.lock:
             try:
                 self._close_due_gates()
-                if batch:
-                    results = self._process(batch)
+                for sub in batch:
+                    if sub.kind == SYSTEM_DR_EVENTS:  # the exchange's own (its OpenADR VEN's) events
+                        journal_id = self._system_event({"kind": "dr_events", "events": sub.body["events"]})
+                        body = {"accepted": True, "journal_id": journal_id, "events": len(sub.body["events"])}
+                        results.append((sub, Outcome(200, body)))
+                if requests:
+                    results += self._process(requests)
                     self._close_due_gates()
                 self._settle_due()
                 self._gate_message()
@@ -671,6 +680,66 @@ class Exchange:
                  "signature": body["signature"]}  # fmt: skip
         return event, {"transaction_id": body["transaction_id"], "sides": sides}
 
+    def _event_operator_dr_events(self, sub: Submission):
+        rows = self.dr_rows(sub.body["events"])
+        return {"kind": "dr_events", "events": rows}, {"events": len(rows)}
+
+    def dr_rows(self, events: list[dict]) -> list[dict]:
+        """Demand-response events (dicts with the ``DR_EVENTS`` fields, times as text or timestamps) checked
+        and in the journal's form: UTC ISO 8601 times, kW or None.
+
+        Raises
+        ------
+        Rejected
+            422 naming ``events[i].<field>`` and the value (a time that does not parse, an end not after its
+            start, neither or both of limit_kw and reduction_kw, an unknown member).
+        """
+        from wattmesh.tables import conform_events
+
+        table = pd.DataFrame(events)
+        for name in ("start", "end"):
+            if name in table:
+                table[name] = [parse_time(str(v), f"events[{i}].{name}") if not isinstance(v, pd.Timestamp)
+                               else v.tz_convert("UTC") for i, v in enumerate(table[name])]  # fmt: skip
+        for name in ("limit_kw", "reduction_kw"):
+            if name in table:
+                table[name] = pd.to_numeric(table[name], errors="coerce").astype(float)
+        try:
+            table = conform_events(table)
+        except ValueError as err:
+            raise Rejected.field("events", str(err)) from None
+        for i, member in enumerate(table["member_id"]):
+            if member and member not in self.state.members:
+                raise Rejected.field(f"events[{i}].member_id", f"no member {member!r}")
+        return [
+            {"event_id": row.event_id, "start": iso(row.start), "end": iso(row.end),
+             "limit_kw": None if np.isnan(row.limit_kw) else float(row.limit_kw),
+             "reduction_kw": None if np.isnan(row.reduction_kw) else float(row.reduction_kw),
+             "member_id": row.member_id, "source": row.source}
+            for row in table.itertuples(index=False)
+        ]  # fmt: skip
+
+    def add_dr_events(self, events: pd.DataFrame) -> concurrent.futures.Future:
+        """Journal demand-response events the exchange received itself (its OpenADR VEN), as one event of
+        the exchange; the future's result is the :class:`Outcome`. Raises :class:`Rejected` for a bad row."""
+        with self.lock:
+            rows = self.dr_rows(events.to_dict("records"))
+        return self.submit(SYSTEM_DR_EVENTS, "", 0, "", {"events": rows})
+
+    def dr_events_table(self) -> pd.DataFrame:
+        """The demand-response events the exchange knows, as a ``DR_EVENTS`` table sorted by start."""
+        from wattmesh.tables import conform_events
+
+        with self.lock:
+            rows = list(self.state.dr_events.values())
+        table = pd.DataFrame(rows, columns=["event_id", "start", "end", "limit_kw", "reduction_kw", "member_id",
+                                            "source"])  # fmt: skip
+        table["start"] = pd.to_datetime(table["start"], utc=True)
+        table["end"] = pd.to_datetime(table["end"], utc=True)
+        for name in ("limit_kw", "reduction_kw"):
+            table[name] = pd.to_numeric(table[name]).astype(float)
+        return conform_events(table).sort_values(["start", "event_id"]).reset_index(drop=True)
+
     def _event_operator_clock(self, sub: Submission):
         if self.coop.clock != "manual":
             raise Rejected(409, 'the market runs on the wall clock; set market.clock = "manual" to move it')
@@ -931,6 +1000,8 @@ class Exchange:
             return out
         if kind == "settle":
             return [{"type": "settled", "interval": event["interval"]}]
+        if kind == "dr_events":
+            return [{"type": "dr_event", **row} for row in event["events"]]
         return []
 
     def _touched(self, event: dict, order: dict) -> list[int]:

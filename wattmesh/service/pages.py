@@ -84,7 +84,8 @@ def _session(request: Request) -> str | None:
 def market_data(exchange) -> dict:
     """What the market page shows: clearings of the market day (the co-op's local day of now, or of the
     latest trades while the new day has none yet: price, volume, utility prices), the next
-    interval's order book depth, the gate, the trade tape, today's self-sufficiency and the ledger.
+    interval's order book depth, the gate, the trade tape, today's self-sufficiency, the ledger and the
+    demand-response events that end after the day's start (``active`` while the market clock is in one).
 
     Prices in currency/kWh, energy in kWh, times UTC ISO 8601; ``day`` is the co-op's local date.
     """
@@ -114,6 +115,10 @@ def market_data(exchange) -> dict:
             if len(tape) >= TAPE_LENGTH:
                 break
         members = len(state.members)
+        dr_events = sorted(
+            (row for row in state.dr_events.values() if pd.Timestamp(row["end"]) > day_start),
+            key=lambda row: (row["start"], row["event_id"]),
+        )
     index = pd.date_range(day_start, day_end, freq=coop.step, inclusive="left")
     retail, feed_in = zip(*(coop.tariffs(t) for t in index), strict=True) if len(index) else ((), ())
     bids = sorted(((p, e) for i, s, p, e in levels if s == "buy"), reverse=True)
@@ -159,6 +164,7 @@ def market_data(exchange) -> dict:
             "share": None if consumption <= 0 else max(0.0, 1.0 - imported / consumption),
         },
         "ledger": {"entries": head["tree_size"] if head else 0, "tree_head": head},
+        "dr_events": [row | {"active": row["start"] <= _iso(now) < row["end"]} for row in dr_events],
     }
 
 

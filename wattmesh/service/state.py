@@ -53,6 +53,9 @@ class State:
     statements : interval -> statement lines (dicts, :data:`wattmesh.exchange.STATEMENT_LINES`)
     cosignatures : (transaction id, member id) -> the member's co-signature of its trade (hex), which
         the ledger stores beside the entry (members who hold their own key)
+    dr_events : event id -> a demand-response event (start, end UTC ISO 8601, limit_kw, reduction_kw as
+        kW or None, member_id "" for the whole community, source): the DSO's caps on import, which the
+        pages show and the home agents plan with (a later event with the same id replaces it)
     journal_id : id of the last applied event
     """
 
@@ -67,6 +70,7 @@ class State:
     readings: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
     statements: dict[str, list[dict]] = field(default_factory=dict)
     cosignatures: dict[tuple[str, str], str] = field(default_factory=dict)
+    dr_events: dict[str, dict] = field(default_factory=dict)
     journal_id: int = 0
     #: (delivery start, member id) -> side -> open orders: derived from ``orders``, for self-trade prevention
     open_sides: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
@@ -163,6 +167,10 @@ class State:
     def _cosign(self, event: dict) -> None:
         self.cosignatures[(event["transaction_id"], event["member_id"])] = event["signature"]
 
+    def _dr_events(self, event: dict) -> None:
+        for row in event["events"]:
+            self.dr_events[row["event_id"]] = row
+
     # -- reading ---------------------------------------------------------------------------------------
     def accepted_reading(self, interval: str, member_id: str) -> int | None:
         """The accepted meter reading of a member in an interval [Wh], or None."""
@@ -175,19 +183,24 @@ class State:
     def snapshot(self) -> dict:
         """Everything the state holds as plain, sorted JSON values (what :meth:`state_hash` hashes)."""
         cosigned = {"cosignatures": sorted([*k, v] for k, v in self.cosignatures.items())}
-        return (cosigned if self.cosignatures else {}) | {
-            "members": {m: vars(v) for m, v in sorted(self.members.items())},
-            "last_seq": dict(sorted(self.last_seq.items())),
-            "orders": dict(sorted(self.orders.items())),
-            "book": {k: sorted(v) for k, v in sorted(self.book.items()) if v},
-            "levels": sorted([*k, v] for k, v in self.levels.items()),
-            "next_interval": self.next_interval,
-            "now": self.now,
-            "clearings": dict(sorted(self.clearings.items())),
-            "readings": sorted([*k, *v] for k, v in self.readings.items()),
-            "statements": dict(sorted(self.statements.items())),
-            "journal_id": self.journal_id,
-        }
+        dr = {"dr_events": dict(sorted(self.dr_events.items()))}
+        return (
+            (cosigned if self.cosignatures else {})
+            | (dr if self.dr_events else {})
+            | {
+                "members": {m: vars(v) for m, v in sorted(self.members.items())},
+                "last_seq": dict(sorted(self.last_seq.items())),
+                "orders": dict(sorted(self.orders.items())),
+                "book": {k: sorted(v) for k, v in sorted(self.book.items()) if v},
+                "levels": sorted([*k, v] for k, v in self.levels.items()),
+                "next_interval": self.next_interval,
+                "now": self.now,
+                "clearings": dict(sorted(self.clearings.items())),
+                "readings": sorted([*k, *v] for k, v in self.readings.items()),
+                "statements": dict(sorted(self.statements.items())),
+                "journal_id": self.journal_id,
+            }
+        )
 
     def state_hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of :meth:`snapshot`."""

@@ -64,6 +64,23 @@ function draw(data) {
     cell(row, c.trades[k], "num");
     body.appendChild(row);
   }
+  const dr = data.dr_events || [];
+  document.getElementById("dr-none").hidden = dr.length > 0;
+  document.getElementById("dr-table").hidden = dr.length === 0;
+  const drBody = document.getElementById("dr-body");
+  drBody.replaceChildren();
+  for (const e of dr) {
+    const row = document.createElement("tr");
+    row.className = "dr-row";
+    cell(row, e.event_id);
+    cell(row, e.start);
+    cell(row, e.end);
+    cell(row, e.limit_kw !== null ? `import at most ${fmt(e.limit_kw, 1)} kW` : `import ${fmt(e.reduction_kw, 1)} kW less`);
+    cell(row, e.member_id || "everyone");
+    cell(row, e.source);
+    cell(row, e.active ? "active" : (e.end <= data.market_time ? "over" : "coming"));
+    drBody.appendChild(row);
+  }
   const tape = document.getElementById("tape-body");
   tape.replaceChildren();
   for (const t of data.tape) {
