@@ -107,6 +107,18 @@ def test_impossible_battery_is_rejected_with_field_and_value(column, value, mess
     assert message.split()[0] in str(info.value) and str(value).rstrip("0").rstrip(".") in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("efficiency", 1.2, "efficiency 1.2 is above 1"), ("soc_kwh", 99.0, "soc_kwh 99 is outside")],
+)
+def test_a_validated_table_made_impossible_is_still_rejected(column, value, message):
+    # a table validate_batteries returned is taken as it is when checked again; its values are checked
+    table = validate_batteries(one_battery(name="b7"))
+    assert validate_batteries(table) is table
+    with pytest.raises(ValueError, match=f"battery 'b7': {message}"):
+        validate_batteries(table.assign(**{column: value}))
+
+
 def evening_case():
     index = pd.date_range("2024-06-01 12:00", periods=24, freq="1h", tz="UTC")
     price = np.where((index.hour >= 16) & (index.hour < 21), 0.45, np.where(index.hour < 6, 0.12, 0.25))

@@ -99,11 +99,20 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
         charge outside [0, capacity] or limits with soc_min_fraction > soc_max_fraction.
     """
     n = len(batteries)
+    numeric = [col.name for col in PLAN_BATTERIES.columns if col.dtype == "float"]
+    if (
+        list(batteries.columns) == ["battery_id", *numeric]
+        and (batteries.dtypes[numeric] == np.float64).all()
+    ):
+        # already a validated table (a planner re-plans the same batteries every interval): checked, not
+        # rebuilt
+        values = batteries[numeric].to_numpy()
+        if not _impossible(values).any():
+            return batteries
     if "battery_id" in batteries.columns:
         ids = batteries["battery_id"].astype(str).to_numpy()
     else:
         ids = np.array([str(i) for i in range(n)], dtype=object)
-    numeric = [col.name for col in PLAN_BATTERIES.columns if col.dtype == "float"]
     columns = {}
     for col in PLAN_BATTERIES.columns:
         if col.dtype != "float":
@@ -120,17 +129,7 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
             raise ValueError("\n".join(PLAN_BATTERIES.problems(table))) from None
     table = pd.DataFrame({"battery_id": ids, **columns})
     values = np.column_stack([columns[name] for name in numeric]) if n else np.zeros((0, len(numeric)))
-    capacity, power, efficiency, soc, soc_min, soc_max = values.T
-    bad = (
-        ~np.isfinite(values).all(axis=1)
-        | (capacity < 0)
-        | (power < 0)
-        | (efficiency > 1)
-        | (efficiency <= 0)
-        | ~((0 <= soc_min) & (soc_min <= soc_max) & (soc_max <= 1))
-        | (soc < -1e-9)
-        | (soc > np.maximum(capacity, 0) + 1e-9)
-    )
+    bad = _impossible(values)
     if not bad.any():
         return table
     problems = []
@@ -155,6 +154,22 @@ def validate_batteries(batteries: pd.DataFrame) -> pd.DataFrame:
         if not -1e-9 <= row.soc_kwh <= max(row.capacity_kwh, 0) + 1e-9:
             problems.append(f"{name}: soc_kwh {row.soc_kwh:g} is outside 0..{row.capacity_kwh:g} (capacity)")
     raise ValueError("\n".join(problems))
+
+
+def _impossible(values: np.ndarray) -> np.ndarray:
+    """(N,) which rows of (N, 6) capacity, power, efficiency, soc, soc_min_fraction, soc_max_fraction
+    (``PLAN_BATTERIES``' numeric columns in order) are impossible batteries."""
+    capacity, power, efficiency, soc, soc_min, soc_max = values.T
+    return (
+        ~np.isfinite(values).all(axis=1)
+        | (capacity < 0)
+        | (power < 0)
+        | (efficiency > 1)
+        | (efficiency <= 0)
+        | ~((0 <= soc_min) & (soc_min <= soc_max) & (soc_max <= 1))
+        | (soc < -1e-9)
+        | (soc > np.maximum(capacity, 0) + 1e-9)
+    )
 
 
 def apply_battery_kw(

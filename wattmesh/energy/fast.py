@@ -32,6 +32,9 @@ _STEEP = 1e6
 #: (the same plan to rounding; a tolerance would pick other optimal plans where slopes differ by
 #: rounding).
 _SAME_SLOPE = 0.0
+#: Whether neighbouring pieces of the same slope are joined; off, the cost-to-go keeps every piece (the
+#: method as it was before joining, which ``benchmarks/energy_planning.py`` times against it).
+JOIN_EQUAL_SLOPES = True
 
 
 @dataclass
@@ -197,7 +200,8 @@ def _compacted(slope: np.ndarray, length: np.ndarray, n_m: int) -> tuple[np.ndar
     r, c = np.nonzero(length > 1e-12)
     s, k = slope[r, c], length[r, c]
     new = np.ones(len(r), dtype=bool)
-    new[1:] = (r[1:] != r[:-1]) | (s[1:] - s[:-1] > _SAME_SLOPE * (1.0 + np.abs(s[:-1])))
+    if JOIN_EQUAL_SLOPES:
+        new[1:] = (r[1:] != r[:-1]) | (s[1:] - s[:-1] > _SAME_SLOPE * (1.0 + np.abs(s[:-1])))
     group = np.cumsum(new) - 1
     group_row = r[new]
     per_row = np.bincount(group_row, minlength=n_m)
