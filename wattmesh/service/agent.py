@@ -423,14 +423,19 @@ def battery_step(
 
 
 # -- persistent state ----------------------------------------------------------------------------------
-def write_json_atomic(path: Path, value: dict) -> None:
-    """Write ``value`` as JSON to ``path`` so that a crash leaves the old file or the new one, never half."""
+def write_json_atomic(path: Path, value: dict, durable: bool = True) -> None:
+    """Write ``value`` as JSON to ``path`` so that a crash leaves the old file or the new one, never half;
+    ``durable``: on disk before it returns (fsync of the file and the folder), so that it survives the
+    machine's crash too (a killed process loses nothing written either way)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as handle:
         json.dump(value, handle, separators=(",", ":"))
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -477,8 +482,11 @@ class AgentState:
             return cls(**json.loads(path.read_text()))
         return cls(seq=int(time.time() * 1e6))
 
-    def save(self, path: Path) -> None:
-        write_json_atomic(path, self.__dict__)
+    def save(self, path: Path, durable: bool = True) -> None:
+        """Write the state (see :func:`write_json_atomic`); only a request about to be sent must be
+        durable: what is saved after an answer, a check or an empty decision is restored by resending the
+        request in flight (the exchange answers with the original acknowledgement) or by checking again."""
+        write_json_atomic(path, self.__dict__, durable)
 
 
 def _same(recorded, announced) -> bool:
@@ -597,7 +605,7 @@ class HomeAgent:
             self.state.ev_delivered.update(what.get("ev_delivered_kwh", {}))
             self.state.ev_delivered = dict(list(self.state.ev_delivered.items())[-200:])
         self.state.pending = None
-        self.state.save(self.state_path)
+        self.state.save(self.state_path, durable=False)
 
     def _log_request(self, pending: dict, response: httpx.Response) -> None:
         line = {"seq": pending["seq"], "path": pending["path"], "status": response.status_code,
@@ -756,7 +764,7 @@ class HomeAgent:
         if self.state.next_reading is None:
             self.state.next_reading = next_interval
             self.state.soc_kwh = self.meter.soc_initial_kwh
-            self.state.save(self.state_path)
+            self.state.save(self.state_path, durable=False)
         self._upload_readings(pd.Timestamp(market_time))
         self._order(pd.Timestamp(next_interval))
         self._check_tree_head()
@@ -791,7 +799,7 @@ class HomeAgent:
             self.state.ev_plan = dict(list(self.state.ev_plan.items())[-500:])
         if decision.orders.empty:
             self.state.ordered.append(key)
-            self.state.save(self.state_path)
+            self.state.save(self.state_path, durable=False)
             return
         order = decision.orders.iloc[0]
         body = {"order_id": str(order["order_id"]), "side": str(order["side"]), "delivery_start": key,
@@ -919,7 +927,7 @@ class HomeAgent:
                 self._verify_trade(announced, verify_proof)
             self.state.checked.append(key)
             self.state.checked = self.state.checked[-500:]
-            self.state.save(self.state_path)
+            self.state.save(self.state_path, durable=False)
             self._cosign_trades()  # co-signing (members who hold their own key; see _cosign_trades)
 
     # -- co-signing (added with the exchange's co-signatures; members who hold their own key) ----------
@@ -999,7 +1007,7 @@ class HomeAgent:
             self.alarm(f"tree head {new['head_index']} is not signed by the operator's pinned key")
             return
         self.state.last_head = new
-        self.state.save(self.state_path)
+        self.state.save(self.state_path, durable=False)
 
     # -- the loop --------------------------------------------------------------------------------------
     def resync(self) -> None:
