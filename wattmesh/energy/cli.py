@@ -40,7 +40,7 @@ def citylearn(
         None, help="Time zone of the data's hours, e.g. Etc/GMT+8 (default: the schema's)."
     ),
     price_per_kwh: float = typer.Option(
-        None, help="Flat import price [currency/kWh] (replaces the pricing file; needed without one)."
+        None, help="Flat import price \\[currency/kWh] (replaces the pricing file; needed without one)."
     ),
     days: int = typer.Option(14, help="Days from the start of the data."),
 ) -> None:

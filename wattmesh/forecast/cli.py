@@ -63,9 +63,9 @@ def backtest(
     tz: str = typer.Option(
         None, help="Time zone of the data's hours, e.g. Etc/GMT+8 (default: the schema's)."
     ),
-    latitude: float = typer.Option(None, help="Site latitude [deg N] (with --longitude and --tz)."),
-    longitude: float = typer.Option(None, help="Site longitude [deg E] (with --latitude and --tz)."),
-    altitude: float = typer.Option(None, help="Site altitude [m]."),
+    latitude: float = typer.Option(None, help="Site latitude \\[deg N] (with --longitude and --tz)."),
+    longitude: float = typer.Option(None, help="Site longitude \\[deg E] (with --latitude and --tz)."),
+    altitude: float = typer.Option(None, help="Site altitude \\[m]."),
     source: str = typer.Option("citylearn", help="citylearn, nrel-system50 (PV, 15 min) or dwd-wind."),
     target: str = typer.Option("load", help="CityLearn target: load (each home), community or pv."),
     horizon: list[str] = typer.Option(["24h"], "--horizon", help="Lead time; repeat for several."),
