@@ -18,6 +18,7 @@ from wattmesh.agents.cli import tournament
 from wattmesh.energy.cli import app as energy_app
 from wattmesh.forecast.cli import app as forecast_app
 from wattmesh.grid.cli import app as grid_app
+from wattmesh.integrate.cli import openadr_ven
 from wattmesh.ledger.cli import app as ledger_app
 from wattmesh.maintenance.cli import app as maintenance_app
 from wattmesh.market.cli import app as market_app
@@ -51,6 +52,7 @@ app.command("tournament")(tournament)
 app.add_typer(community_app, name="community")
 app.add_typer(member_app, name="member")
 app.command("serve")(serve)
+app.command("openadr-ven")(openadr_ven)
 app.command("agent")(agent_command)
 app.command("live")(live_command)
 

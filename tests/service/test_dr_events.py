@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 import time
 import warnings
@@ -131,33 +132,41 @@ class Vtn:
 
 
 @pytest.mark.slow
-def test_serve_as_the_dsos_ven_journals_its_event(tmp_path):
+def test_the_openadr_ven_bridge_posts_the_dsos_event_to_the_exchange(tmp_path):
     coop = make_coop(tmp_path / "coop", n_members=2)
     start = pd.Timestamp.now(tz="UTC").ceil("1h")  # openleadr drops events whose window is over
     vtn_port, port = free_port(), free_port()
-    with Vtn(vtn_port, start) as vtn:
-        url = f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b"
-        server = serve(coop.folder, port, [WATTMESH, "serve", "--openadr-vtn", url, "--ven-name", "exchange"])
-        try:
+    server = serve(coop.folder, port)
+    bridge = None
+    try:
+        with Vtn(vtn_port, start) as vtn:
+            url = f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b"
+            bridge = subprocess.Popen([WATTMESH, "openadr-ven", str(coop.folder), "--vtn", url, "--server",
+                                       f"http://127.0.0.1:{port}", "--ven-name", "exchange"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
             events = []
-            deadline = time.monotonic() + 60
-            while not events and time.monotonic() < deadline:
+            deadline = time.monotonic() + 90
+            while not events and time.monotonic() < deadline and bridge.poll() is None:
                 events = httpx.get(f"http://127.0.0.1:{port}/market/dr-events", timeout=5).json()["events"]
                 time.sleep(0.3)
             page = httpx.get(f"http://127.0.0.1:{port}/pages/market.json", timeout=5).json()
-        finally:
-            os.kill(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        assert vtn.answers == ["optIn"]
+            os.kill(bridge.pid, signal.SIGTERM)
+            printed = bridge.communicate(timeout=30)[0]
+            assert bridge.returncode == 0, printed
+            assert vtn.answers == ["optIn"]
+    finally:
+        for process in (bridge, server):
+            if process is not None and process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
     # the VTN's event as sent: a 40 kW setpoint for 30 min from `start`, one interval
-    assert len(events) == 1, events
+    assert len(events) == 1, printed
     event = events[0]
     assert pd.Timestamp(event["start"]) == start and pd.Timestamp(event["end"]) == start + pd.Timedelta(
         "30min"
     )
     assert event["limit_kw"] == 40.0 and event["reduction_kw"] is None and event["source"] == "openadr"
-    assert event["event_id"].startswith("dso-ev-1")
+    assert event["event_id"].startswith("dso-ev-1") and "journaled" in printed
     assert [e["event_id"] for e in page["dr_events"]] == [event["event_id"]]
-    # journaled: the restarted exchange's state holds it
-    rebuilt = rebuild_state(Journal(Exchange(coop).db_url))
-    assert list(rebuilt.dr_events.values()) == [event]
+    # journaled: a rebuild of the exchange's state from its journal holds it
+    assert list(rebuild_state(Journal(Exchange(coop).db_url)).dr_events.values()) == [event]

@@ -31,6 +31,7 @@ from wattmesh.service.engine import Exchange, Outcome, request_hash
 
 ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$"
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:#-]{0,79}$"  # OpenADR's event intervals: ``EVENT#i``
 MEMBER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 HEX_KEY = r"^[0-9a-f]{64}$"
 MAX_WH = 10**9
@@ -104,7 +105,7 @@ class DrEventIn(Strict):
     (``reduction_kw``) over a window, for one member or the whole community."""
 
     event_id: str = Field(
-        pattern=ID_PATTERN, description="unique name; a later event with this id replaces it"
+        pattern=EVENT_ID_PATTERN, description="unique name; a later event with this id replaces it"
     )
     start: str = Field(pattern=ISO_PATTERN, description="first moment of the window, UTC")
     end: str = Field(pattern=ISO_PATTERN, description="end of the window (exclusive), UTC")

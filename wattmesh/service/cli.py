@@ -24,20 +24,8 @@ def serve(
     ),
     host: str = typer.Option(None, help="Address to listen on (default exchange.toml's, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default exchange.toml's, 8000)."),
-    openadr_vtn: str = typer.Option(
-        None,
-        "--openadr-vtn",
-        help="The DSO's OpenADR 2.0b VTN (e.g. http://dso:8080/OpenADR2/Simple/2.0b): the exchange registers "
-        "as its VEN and journals the events it sends (shown on the market page, planned with by the agents).",
-    ),
-    ven_name: str = typer.Option(
-        "wattmesh-exchange", "--ven-name", help="The exchange's VEN name at the VTN."
-    ),
 ) -> None:
     """Run the co-op's live exchange: the HTTP API, clearing at every gate closure, the ledger."""
-    import asyncio
-    import contextlib
-
     import uvicorn
 
     from wattmesh.service.app import create_app
@@ -63,40 +51,7 @@ def serve(
     lock.flush()
     exchange = Exchange(coop, db)
     typer.echo(f"wattmesh exchange '{coop.name}' on http://{host}:{port} (journal {exchange.db_url})")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(exchange), host=host, port=port, log_level="warning", access_log=False)
-    )
-    if not openadr_vtn:
-        server.run()
-        return
-    ven = _exchange_ven(exchange, ven_name, openadr_vtn)
-
-    async def serve_with_ven() -> None:
-        # the VEN registers (and retries) in the background: the exchange serves whether or not the VTN is up
-        registering = asyncio.create_task(ven.start())
-        try:
-            await server.serve()
-        finally:
-            registering.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await ven.stop()
-
-    typer.echo(f"OpenADR: VEN {ven_name!r} of {openadr_vtn}")
-    asyncio.run(serve_with_ven())
-
-
-def _exchange_ven(exchange, ven_name: str, vtn_url: str):
-    """The exchange as the DSO's VEN: each event it accepts is journaled (``Exchange.add_dr_events``)."""
-    from wattmesh.integrate.openadr import ExchangeVen
-    from wattmesh.service.engine import Rejected
-
-    def on_events(rows) -> None:
-        try:
-            exchange.add_dr_events(rows)
-        except Rejected as err:
-            typer.echo(f"OpenADR: event not journaled: {err.detail}", err=True)
-
-    return ExchangeVen(ven_name, vtn_url, on_events)
+    uvicorn.run(create_app(exchange), host=host, port=port, log_level="warning", access_log=False)
 
 
 def _lock_url(folder: Path) -> str | None:

@@ -103,9 +103,6 @@ class Outcome:
     body: dict | list | str
 
 
-SYSTEM_DR_EVENTS = "system_dr_events"  # a submission of the exchange itself (see Exchange.add_dr_events)
-
-
 @dataclass
 class Submission:
     """A signature-checked request waiting for the writer."""
@@ -297,17 +294,11 @@ class Exchange:
         """One turn of the writer: close due gates, decide and commit ``batch``, close the gates its clock
         moves passed, settle, publish; the answers go out last, so an acknowledged clock move has cleared."""
         results: list = []
-        requests = [sub for sub in batch if sub.kind != SYSTEM_DR_EVENTS]
         with self.lock:
             try:
                 self._close_due_gates()
-                for sub in batch:
-                    if sub.kind == SYSTEM_DR_EVENTS:  # the exchange's own (its OpenADR VEN's) events
-                        journal_id = self._system_event({"kind": "dr_events", "events": sub.body["events"]})
-                        body = {"accepted": True, "journal_id": journal_id, "events": len(sub.body["events"])}
-                        results.append((sub, Outcome(200, body)))
-                if requests:
-                    results += self._process(requests)
+                if batch:
+                    results = self._process(batch)
                     self._close_due_gates()
                 self._settle_due()
                 self._gate_message()
@@ -718,13 +709,6 @@ class Exchange:
              "member_id": row.member_id, "source": row.source}
             for row in table.itertuples(index=False)
         ]  # fmt: skip
-
-    def add_dr_events(self, events: pd.DataFrame) -> concurrent.futures.Future:
-        """Journal demand-response events the exchange received itself (its OpenADR VEN), as one event of
-        the exchange; the future's result is the :class:`Outcome`. Raises :class:`Rejected` for a bad row."""
-        with self.lock:
-            rows = self.dr_rows(events.to_dict("records"))
-        return self.submit(SYSTEM_DR_EVENTS, "", 0, "", {"events": rows})
 
     def dr_events_table(self) -> pd.DataFrame:
         """The demand-response events the exchange knows, as a ``DR_EVENTS`` table sorted by start."""
