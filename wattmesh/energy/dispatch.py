@@ -26,6 +26,12 @@ class DispatchPlan:
     forecasts_kw : the planner's day-ahead (load, PV) forecasts [kW] of the planned homes (interval
         starts x member ids), where it made them (similar-days or LightGBM forecasts), else None; what
         a later run over part of the span (the report's planner vs bound) reuses instead of refitting
+    events : the demand-response events the planner was asked to honour (a conformed ``DR_EVENTS`` table),
+        or None where there were none
+    import_cap_kw : (T, M) the cap on each member's import it planned with, NaN where none [kW]
+    community_import_cap_kw : (T,) the cap on the planned homes' summed net import, NaN where none [kW]
+    expected_import_kw : (T, M) each member's import expected without demand response, from which a
+        reduction event is cut (0 for members not planned) [kW]
     """
 
     planned: np.ndarray
@@ -35,6 +41,10 @@ class DispatchPlan:
     ev_kw: np.ndarray
     label: str
     forecasts_kw: tuple[pd.DataFrame, pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    events: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    import_cap_kw: np.ndarray | None = field(default=None, repr=False, compare=False)
+    community_import_cap_kw: np.ndarray | None = field(default=None, repr=False, compare=False)
+    expected_import_kw: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def plan_rows(plan: DispatchPlan | None, rows: slice, interval_h: float):

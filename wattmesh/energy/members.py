@@ -19,7 +19,7 @@ import pandas as pd
 
 from wattmesh.community.model import Community
 from wattmesh.energy.dispatch import DispatchPlan
-from wattmesh.energy.events import event_caps
+from wattmesh.energy.events import conform_events, event_caps
 from wattmesh.energy.planner import PlanWarning
 from wattmesh.forecast.features import Site
 
@@ -299,7 +299,8 @@ def plan_dispatch(
         advance: their import caps (``event_caps``) bound the planned homes' import, a community-wide event
         the planned homes' summed net import (members without a battery or an EV cannot respond); a
         reduction is measured from :func:`expected_import_kw`. Where a cap cannot be met, the planner
-        exceeds it as little as it can and a ``PlanWarning`` names the event
+        exceeds it as little as it can and a ``PlanWarning`` names the event; the plan keeps the events,
+        the caps and the expected import (``DispatchPlan.events`` and after)
     past : the same community before its start (:func:`past_community`): the homes' measured past,
         which the day-ahead forecasts learn from
     retrain_days, train_days : LightGBM retraining schedule and window (``forecast="gbm"``) [days]
@@ -348,10 +349,19 @@ def plan_dispatch(
             warnings.warn(message, PlanWarning, stacklevel=2)
     shape = community.load_kw.shape
 
-    def widen(a: np.ndarray) -> np.ndarray:
-        out = np.zeros(shape)
+    def widen(a: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        out = np.full(shape, fill)
         out[:, planned] = a
         return out
+
+    caps = {}
+    if import_cap_kw is not None:
+        caps = {
+            "events": conform_events(events),
+            "import_cap_kw": widen(import_cap_kw, np.nan),
+            "community_import_cap_kw": community_cap_kw,
+            "expected_import_kw": widen(expected),
+        }
 
     return DispatchPlan(
         planned=planned,
@@ -362,6 +372,7 @@ def plan_dispatch(
         label=f"MPC planner ({FORECAST_NAMES[forecast]} forecasts, re-planned every {replan_every} intervals"
         + (f", {len(events)} demand-response event(s))" if import_cap_kw is not None else ")"),
         forecasts_kw=frames,
+        **caps,
     )
 
 
@@ -400,8 +411,6 @@ def _exceeded_events(
     dispatch,
 ) -> list[str]:
     """One message per event whose cap the dispatched import exceeds, saying by how much."""
-    from wattmesh.energy.events import conform_events
-
     interval_h = (index[1] - index[0]).total_seconds() / 3600 if len(index) > 1 else 0.25
     messages = []
     table = conform_events(events)

@@ -465,6 +465,83 @@ def health_section(health) -> str:
     return "\n".join(parts)
 
 
+#: Events drawn in the report's demand-response section (the table lists every one).
+MAX_EVENT_FIGURES = 8
+
+
+def dr_event_figure(event: pd.Series, window: pd.DataFrame, timezone: str) -> go.Figure:
+    """The import an event capped, with and without the plan, and its cap, over its window and a margin [kW]."""
+    x = _local(window.index, timezone)
+    fig = go.Figure()
+    for column, name, colour in (
+        ("no_plan_kw", "without the plan (P2P, no batteries)", "#999999"),
+        ("plan_kw", "with the plan (P2P + batteries)", COLOURS["local"]),
+    ):
+        fig.add_trace(
+            go.Scatter(x=x, y=window[column].round(3), name=name, line={"shape": "hv", "color": colour})
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=window["cap_kw"].round(3),
+            name="the event's cap",
+            line={"shape": "hv", "color": "#aa0000", "dash": "dash"},
+        )
+    )
+    who = f"home {event['member_id']}'s import" if event["member_id"] else "the planned homes' net import"
+    start = pd.Timestamp(event["start"]).tz_convert(timezone)
+    end = pd.Timestamp(event["end"]).tz_convert(timezone)
+    fig.update_layout(
+        title=f"Demand-response event {event['event_id']}: {who}, {start:%d %b %H:%M} to {end:%d %b %H:%M}"
+    )
+    return _time_axis(fig, timezone, "import [kW]" if event["member_id"] else "net import [kW]")
+
+
+def dr_events_section(
+    table: pd.DataFrame, windows: dict[str, pd.DataFrame], timezone: str
+) -> tuple[str, list[go.Figure]]:
+    """What the demand-response events asked and how the plan kept to them: the table and a figure per event."""
+    met = int(table["met"].sum())
+    shown = pd.DataFrame(
+        {
+            "event": table["event_id"],
+            "who": [f"home {m}" if m else "community" for m in table["member_id"]],
+            "from (local)": [
+                f"{pd.Timestamp(t).tz_convert(timezone):%Y-%m-%d %H:%M}" for t in table["start"]
+            ],
+            "to (local)": [f"{pd.Timestamp(t).tz_convert(timezone):%Y-%m-%d %H:%M}" for t in table["end"]],
+            "asked": [
+                f"at most {limit:g} kW" if limit == limit else f"{cut:g} kW less than expected"
+                for limit, cut in zip(table["limit_kw"], table["reduction_kw"], strict=True)
+            ],
+            "intervals": [f"{n}" for n in table["intervals"]],
+            "cap [kW]": table["cap_kw"],
+            "peak import with the plan [kW]": table["peak_import_plan_kw"],
+            "peak import without [kW]": table["peak_import_no_plan_kw"],
+            "over the cap with the plan [kWh]": table["over_cap_plan_kwh"],
+            "over the cap without [kWh]": table["over_cap_no_plan_kwh"],
+            "met": table["met"].map({True: "yes", False: "no"}),
+        }
+    )
+    drawn = table[table["event_id"].isin(list(windows))]
+    figures = [
+        dr_event_figure(event, windows[event["event_id"]], timezone)
+        for _, event in drawn.head(MAX_EVENT_FIGURES).iterrows()
+    ]
+    more = len(drawn) - len(figures)
+    text = (
+        f"<h2>Demand response</h2>\n<p>{len(table)} demand-response event(s) asked the community or single "
+        "homes to keep their import at or below a limit, or to cut it below what they were expected to "
+        "draw, over a window (dr_events.csv). The planner knew them in advance and kept the planned homes' "
+        "import under the caps where their batteries and EVs could (a community event caps the planned "
+        "homes' summed net import: members without a battery or an EV cannot respond). With the plan "
+        f"(P2P + batteries) {met} of {len(table)} were met; without it (P2P market: no batteries, EVs "
+        "charging on arrival) the same homes draw what the second columns show.</p>"
+    )
+    note = f"<p>{more} more event(s) are in the table, not drawn.</p>" if more > 0 else ""
+    return text + "\n" + _numbers(shown) + note, figures
+
+
 def headline(members: pd.DataFrame, kpis: pd.DataFrame, currency: str) -> str:
     """The headline: a typical (median) household's saving with and without PV, self-sufficiency and
     the transformer's peak import, each with the no-sharing figure beside."""
@@ -591,8 +668,13 @@ def write_report(
     assets: pd.DataFrame | None = None,
     fairness: tuple[pd.DataFrame, tuple[str, float], bool] | None = None,
     health=None,
+    dr_events: tuple[pd.DataFrame, dict[str, pd.DataFrame]] | None = None,
 ) -> None:
-    """Write the self-contained HTML report to ``path``: Plotly inlined once, time axes in ``timezone``."""
+    """Write the self-contained HTML report to ``path``: Plotly inlined once, time axes in ``timezone``.
+
+    ``dr_events``: the demand-response events' table (dr_events.csv) and each event's capped import over
+    its window (``wattmesh.simulate.outputs.dr_event_windows``), for the demand-response section.
+    """
     interval_h = (intervals.index[1] - intervals.index[0]).total_seconds() / 3600
     week = typical_week(intervals)
     label = span_label(week.index, typical=len(week) < len(intervals))
@@ -628,6 +710,7 @@ def write_report(
     fairness_html = "" if fairness is None else fairness_section(fairness, currency)
     assets_html = "" if assets is None else assets_section(assets, currency)
     health_html = "" if health is None else health_section(health)
+    dr_html, dr_figures = ("", []) if dr_events is None else dr_events_section(*dr_events, timezone)
     meta_html = "".join(
         f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in meta.items()
     )
@@ -670,6 +753,8 @@ community battery too.</p>
 {assets_html}
 <h2>Energy and prices over time</h2>
 {embed(overview)}
+{dr_html}
+{embed(dr_figures)}
 {grid_html}
 {embed(grid_figures)}
 {health_html}

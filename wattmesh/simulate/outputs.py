@@ -329,6 +329,73 @@ def fair_access_table(
     return pd.DataFrame(columns), transfers
 
 
+#: Hours of the report's demand-response figures either side of each event's window.
+EVENT_MARGIN_H = 3.0
+
+
+def _event_net_kw(result: SimulationResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planned homes' mask and their net import [kW] (T, planned) with the plan (the full case: the
+    plan's batteries and EVs) and without it (the ``p2p`` case: no batteries, EVs charging on arrival)."""
+    community, plan = result.community, result.home_plan
+    planned = plan.planned
+    own = community.load_kw - community.generation_kw
+    with_plan = own + plan.ev_kw + plan.charge_kw - plan.discharge_kw
+    without = own + result.ev_kw
+    return planned, with_plan[:, planned], without[:, planned]
+
+
+def dr_event_table(result: SimulationResult) -> pd.DataFrame | None:
+    """The demand-response events the planner was asked to honour, one row each: what each asked, its
+    cap, and the capped import with the plan (case ``p2p_battery``) and without it (case ``p2p``); None
+    where the run had no events. Columns: see :func:`wattmesh.energy.events.event_outcomes` and
+    ``docs/outputs.md`` (dr_events.csv)."""
+    from wattmesh.energy.events import event_outcomes
+
+    plan = result.home_plan
+    if plan is None or plan.events is None:
+        return None
+    planned, with_plan, without = _event_net_kw(result)
+    community = result.community
+    ids = list(community.member_ids[planned])
+    return event_outcomes(
+        plan.events, community.index, ids, plan.expected_import_kw[:, planned], with_plan, without
+    )
+
+
+def dr_event_windows(result: SimulationResult, margin_h: float = EVENT_MARGIN_H) -> dict[str, pd.DataFrame]:
+    """Per event id, the capped import [kW] over its window and ``margin_h`` either side (within the span):
+    columns ``plan_kw`` (case ``p2p_battery``), ``no_plan_kw`` (case ``p2p``) and ``cap_kw`` (the event's
+    own cap, NaN outside its window), indexed by the UTC interval start. Events outside the span are left
+    out; empty where the run had no events."""
+    from wattmesh.energy.events import capped_import_kw, event_caps
+
+    plan = result.home_plan
+    if plan is None or plan.events is None:
+        return {}
+    planned, with_plan, without = _event_net_kw(result)
+    community = result.community
+    index = community.index
+    ids = list(community.member_ids[planned])
+    expected = plan.expected_import_kw[:, planned]
+    margin = pd.Timedelta(hours=margin_h)
+    windows = {}
+    for i, event in enumerate(plan.events.itertuples(index=False)):
+        home_cap, community_cap = event_caps(plan.events.iloc[[i]], index, ids, expected)
+        cap = home_cap[:, ids.index(event.member_id)] if event.member_id else community_cap
+        if not np.isfinite(cap).any():
+            continue
+        rows = (index >= event.start - margin) & (index < event.end + margin)
+        windows[event.event_id] = pd.DataFrame(
+            {
+                "plan_kw": capped_import_kw(event.member_id, ids, with_plan)[rows],
+                "no_plan_kw": capped_import_kw(event.member_id, ids, without)[rows],
+                "cap_kw": cap[rows],
+            },
+            index=pd.Index(index[rows], name="time"),
+        )
+    return windows
+
+
 def write_outputs(
     result: SimulationResult,
     out: Path,
@@ -344,7 +411,9 @@ def write_outputs(
     ``fairness`` is the scenario's fair-access rule (``fairness.battery_share``,
     ``fairness.solidarity_percent``): when it moves money, members.csv gets the transfers and the bill
     after them. With ``health`` (:class:`wattmesh.maintenance.community.CommunityHealth`) pv_alarms.csv
-    (and faults.csv where faults were injected) and the report's equipment-health section.
+    (and faults.csv where faults were injected) and the report's equipment-health section. Where the
+    planner had demand-response events (``result.home_plan.events``), dr_events.csv
+    (:func:`dr_event_table`) and the report's demand-response section.
     """
     from wattmesh.kpi.report import typical_week, write_report
 
@@ -403,6 +472,12 @@ def write_outputs(
     rounded(members, community.currency).to_csv(paths["members"], index=False)
     kpi_file_table(kpis).to_csv(paths["kpis"], index=False)
     rounded(assets, community.currency).to_csv(paths["community_assets"], index=False)
+    dr_events = dr_event_table(result)
+    if dr_events is not None:
+        paths["dr_events"] = out / "dr_events.csv"
+        rounded(dr_events, community.currency).to_csv(
+            paths["dr_events"], index=False, date_format="%Y-%m-%dT%H:%M:%SZ"
+        )
     if health is not None:
         paths["pv_alarms"] = out / "pv_alarms.csv"
         health.alarms.round(3).to_csv(paths["pv_alarms"], index=False, date_format="%Y-%m-%d")
@@ -425,6 +500,7 @@ def write_outputs(
         assets=assets,
         fairness=(fair, fairness if is_rule else ILLUSTRATED_FAIRNESS, is_rule),
         health=health,
+        dr_events=None if dr_events is None else (dr_events, dr_event_windows(result)),
         meta={
             "feeder": community.meta.get("feeder", ""),
             "seed": community.meta.get("seed", ""),
