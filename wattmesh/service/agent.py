@@ -11,7 +11,9 @@ interval it
    prices off the plan (:func:`wattmesh.agents.strategies.marginal_value_per_kwh`),
 3. turns the first open interval of the plan into an order with the configured strategy
    (:func:`wattmesh.agents.positions.orders_from_positions`; truthful or zero-intelligence prices),
-   signs it and posts it before the gate closes,
+   signs it and posts it before the gate closes; the exchange's demand-response events (in its snapshot,
+   streamed as ``dr_event``) cap the planned import (:func:`member_import_cap_kw`: the home's own events
+   and an equal share of the community's),
 4. uploads its meter reading of every interval once delivered: the EV charges as planned for the
    interval (on arrival at full power where no plan was made, and never less than it must to get its
    energy by departure), the battery tracks the traded position on what the home really used and made,
@@ -299,6 +301,7 @@ def plan_home_order(
     rng: np.random.Generator | None = None,
     balances_feeder: bool = False,
     ev_sessions: pd.DataFrame | None = None,
+    import_cap_kw: np.ndarray | None = None,
 ) -> HomeOrder:
     """The home's order for interval ``row`` of its plan: energy plan -> marginal values -> order rows.
 
@@ -330,6 +333,9 @@ def plan_home_order(
         needs [kWh] and ``arrival`` no earlier than the first interval the plan may charge in (a session
         under way at ``index[0]`` counts from there; see :func:`wattmesh.energy.ev_sessions.ev_slots`);
         None or empty: no EV. The EV's charging is part of the planned position
+    import_cap_kw : (H,) demand-response cap on the home's import, NaN where none [kW]
+        (:func:`member_import_cap_kw`); the planner keeps under it where the battery and the EV's
+        flexibility allow and exceeds it as little as it can elsewhere
 
     Returns
     -------
@@ -355,6 +361,9 @@ def plan_home_order(
     has_battery = storage["capacity_kwh"][0] > 0 and storage["power_kw"][0] > 0
     ev_kwh = np.zeros_like(net)
     session_kwh = {}
+    cap = None
+    if import_cap_kw is not None and not balances_feeder and np.isfinite(import_cap_kw).any():
+        cap = np.asarray(import_cap_kw, float).reshape(-1, 1)
     if has_battery or ev is not None:
         if not has_battery:
             storage = {
@@ -364,7 +373,8 @@ def plan_home_order(
             }
         batteries = pd.DataFrame({**storage, "soc_kwh": [min(max(soc_kwh, 0.0), storage["capacity_kwh"][0])]})
         plan = plan_homes(load / interval_h, generation / interval_h, retail, np.minimum(feed_in, retail),
-                          batteries, interval_h, ev=ev, member_ids=[member_id], warn=False, method="lp")  # fmt: skip
+                          batteries, interval_h, ev=ev, member_ids=[member_id], warn=False, method="lp",
+                          import_cap_kw=cap)  # fmt: skip
         charge, discharge, soc = plan.charge_kw * interval_h, plan.discharge_kw * interval_h, plan.soc_kwh
         if ev is not None:
             ev_kwh = plan.ev_kw * interval_h
@@ -396,6 +406,43 @@ def plan_home_order(
     return HomeOrder(orders, float(traded[row, 0]), float(charge[row, 0]), float(discharge[row, 0]),
                      charge[:, 0], discharge[:, 0], soc[:, 0], float(ev_kwh[row, 0]), ev_kwh[:, 0],
                      session_kwh)  # fmt: skip
+
+
+def member_import_cap_kw(
+    events: pd.DataFrame | list[dict],
+    index: pd.DatetimeIndex,
+    member_id: str,
+    n_members: int,
+    expected_import_kw: np.ndarray,
+) -> np.ndarray:
+    """The cap [kW] (H,) on one home's import over ``index`` from the exchange's demand-response events.
+
+    An event for this member caps (or cuts from ``expected_import_kw``) its import as the simulator's
+    planner does (:func:`wattmesh.energy.events.event_caps`); a community event is shared equally: each of
+    the ``n_members`` homes keeps under ``limit_kw / n_members`` or cuts ``reduction_kw / n_members``
+    from its own expected import (a home agent plans alone; it does not know its neighbours' plans). Other
+    members' events do not concern it. NaN where no event holds; where events overlap the lowest cap holds.
+    """
+    from wattmesh.energy.events import conform_events, event_caps
+
+    table = pd.DataFrame(events, columns=["event_id", "start", "end", "limit_kw", "reduction_kw", "member_id",
+                                          "source"])  # fmt: skip
+    expected = np.asarray(expected_import_kw, float).reshape(-1, 1)
+    if table.empty:
+        return np.full(len(index), np.nan)
+    for name in ("start", "end"):
+        table[name] = pd.to_datetime(table[name], utc=True)
+    for name in ("limit_kw", "reduction_kw"):
+        table[name] = pd.to_numeric(table[name]).astype(float)
+    table = conform_events(table.assign(member_id=table["member_id"].fillna("").astype(str),
+                                        source=table["source"].fillna("exchange").astype(str)))  # fmt: skip
+    table = table[table["member_id"].isin(["", member_id])].copy()
+    shared = table["member_id"] == ""
+    table.loc[shared, ["limit_kw", "reduction_kw"]] /= max(int(n_members), 1)
+    home_cap, _ = event_caps(
+        table.assign(member_id=member_id), pd.DatetimeIndex(index), [member_id], expected
+    )
+    return home_cap[:, 0]
 
 
 def battery_step(
@@ -552,6 +599,8 @@ class HomeAgent:
         self._forecasts: dict[str, pd.Series] = {}
         self._forecast_day = None
         self.market: dict = {}
+        #: the exchange's demand-response events (event id -> row, as ``GET /market/dr-events`` lists them)
+        self.dr_events: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stream_seq: int | None = None
         self.resyncs = 0
@@ -661,6 +710,9 @@ class HomeAgent:
         self.market.update(next_interval=snapshot["next_interval"], market_time=snapshot["market_time"])
         if snapshot.get("tree_head"):
             self.market["tree_head"] = snapshot["tree_head"]
+        if "dr_events" in snapshot:
+            self.dr_events = {row["event_id"]: row for row in snapshot["dr_events"]}
+            self.market["members"] = snapshot.get("members", 1)
         self._wake.set()
 
     def _on_message(self, message: dict) -> None:
@@ -677,6 +729,9 @@ class HomeAgent:
         elif kind == "tree_head":
             self.market["tree_head"] = {k: v for k, v in message.items() if k not in ("type", "seq")}
             self._wake.set()
+        elif kind == "dr_event":
+            row = {k: v for k, v in message.items() if k not in ("type", "seq")}
+            self.dr_events = {**self.dr_events, row["event_id"]: row}  # replaced whole: read by the turns
 
     # -- forecasting -----------------------------------------------------------------------------------
     def forecast_kwh(self, first_row: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -788,10 +843,15 @@ class HomeAgent:
         sessions = None
         if meter.has_ev:
             load, sessions = self._ev_to_plan(index, row_target - first, load)
+        cap = None
+        if self.dr_events and not meter.balances_feeder:
+            expected_kw = np.maximum(load - generation, 0.0) / meter.interval_h
+            cap = member_import_cap_kw(list(self.dr_events.values()), index, self.member_id,
+                                       self.market.get("members", 1), expected_kw)  # fmt: skip
         decision = plan_home_order(load, generation, float(self.state.soc_kwh), self.battery, retail, feed_in,
                                    meter.interval_h, index, self.member_id, row_target - first,
                                    self.fee_per_kwh, self.strategy, self.rng, meter.balances_feeder,
-                                   ev_sessions=sessions)  # fmt: skip
+                                   ev_sessions=sessions, import_cap_kw=cap)  # fmt: skip
         self.state.positions[key] = decision.position_kwh
         self.state.positions = dict(list(self.state.positions.items())[-500:])
         if meter.has_ev:

@@ -1050,6 +1050,13 @@ class Exchange:
                 for k in last
             ],  # fmt: skip
             "tree_head": self.heads[-1] if self.heads else None,
+            # what a home agent plans with: the members (a community event's equal share) and the
+            # demand-response events not yet over, by start
+            "members": len(state.members),
+            "dr_events": sorted(
+                (row for row in state.dr_events.values() if row["end"] > iso(self.now())),
+                key=lambda row: (row["start"], row["event_id"]),
+            ),
         }
 
     def subscribe(
