@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wattmesh.energy.events import event_caps, read_events
+from wattmesh.energy.events import event_caps, event_outcomes, read_events
 from wattmesh.energy.planner import PlanWarning, plan_homes
 
 INDEX = pd.date_range("2030-01-01 00:00", periods=8, freq="1h", tz="UTC")
@@ -116,3 +116,29 @@ def test_mpc_honours_a_community_cap_known_ahead_when_forecasts_are_right():
     )
     assert dispatch.net_kw[3:6].sum(axis=1).max() <= 3.0 + 1e-6
     assert not dispatch.warnings
+
+
+def test_event_outcomes_measure_each_event_against_its_own_cap_with_and_without_a_plan():
+    events = pd.DataFrame(
+        {
+            "event_id": ["home", "all", "outside"],
+            "start": pd.to_datetime(["2030-01-01 03:00", "2030-01-01 04:00", "2030-02-01 00:00"], utc=True),
+            "end": pd.to_datetime(["2030-01-01 06:00", "2030-01-01 06:00", "2030-02-01 01:00"], utc=True),
+            "limit_kw": [1.5, np.nan, 1.0],
+            "reduction_kw": [np.nan, 1.0, np.nan],
+            "member_id": ["h2", "", ""],
+        }
+    )
+    load, pv, _ = homes()  # 2 kW per home from 03:00 to 06:00, 1 kW otherwise
+    with_plan = load - pv - np.array([0.0, 0.5, 0.0])  # h2 down to 1.5 kW: on its cap
+    with_plan[5, 0] = -1.0  # h1 exports 1 kW at 05:00
+    table = event_outcomes(events, INDEX, MEMBERS, load - pv, with_plan, load - pv).set_index("event_id")
+    home, community, outside = table.loc["home"], table.loc["all"], table.loc["outside"]
+    assert home["intervals"] == 3 and home["cap_kw"] == 1.5 and home["met"]
+    assert home["peak_import_plan_kw"] == 1.5 and home["over_cap_plan_kwh"] == 0.0
+    assert home["peak_import_no_plan_kw"] == 2.0 and home["over_cap_no_plan_kwh"] == pytest.approx(1.5)
+    # community: cap 6 - 1 = 5 kW; with the plan 5.5 kW at 04:00, 2.5 kW at 05:00 (h1's export counts)
+    assert community["intervals"] == 2 and community["cap_kw"] == 5.0 and not community["met"]
+    assert community["peak_import_plan_kw"] == 5.5 and community["over_cap_plan_kwh"] == pytest.approx(0.5)
+    assert community["over_cap_no_plan_kwh"] == pytest.approx(2.0)
+    assert outside["intervals"] == 0 and np.isnan(outside["cap_kw"]) and outside["met"]

@@ -3,7 +3,13 @@
 import numpy as np
 import pandas as pd
 
-from wattmesh.kpi.report import format_kpi, human_header, span_label, typical_week
+from wattmesh.kpi.report import (
+    dr_events_section,
+    format_kpi,
+    human_header,
+    span_label,
+    typical_week,
+)
 
 
 def test_typical_week_is_the_window_with_median_generation():
@@ -43,3 +49,44 @@ def test_headers_read_as_text_with_their_units():
     assert human_header("local_price_eur_per_kwh", "EUR") == "local price [EUR/kWh]"
     assert human_header("outage_powered_alone_h") == "outage powered alone [h]"
     assert human_header("traded locally [kWh]") == "traded locally [kWh]"
+
+
+def dr_event(event_id: str, start: str, end: str, intervals: int, met: bool) -> dict:
+    return {
+        "event_id": event_id,
+        "member_id": "h1",
+        "source": "file",
+        "start": pd.Timestamp(start, tz="UTC"),
+        "end": pd.Timestamp(end, tz="UTC"),
+        "limit_kw": 1.0,
+        "reduction_kw": np.nan,
+        "intervals": intervals,
+        "cap_kw": 1.0,
+        "peak_import_plan_kw": 1.0,
+        "peak_import_no_plan_kw": 2.0,
+        "over_cap_plan_kwh": 0.0 if met else 0.5,
+        "over_cap_no_plan_kwh": 1.0,
+        "met": met,
+    }
+
+
+def test_dr_section_counts_events_in_the_span_and_draws_the_cap_through_its_last_interval():
+    index = pd.date_range("2030-01-01 00:00", periods=6, freq="1h", tz="UTC")
+    cap = np.array([np.nan, 1.0, 1.0, np.nan, np.nan, np.nan])
+    window = pd.DataFrame({"plan_kw": 0.5, "no_plan_kw": 2.0, "cap_kw": cap}, index=index)
+    table = pd.DataFrame(
+        [
+            dr_event("e1", "2030-01-01 01:00", "2030-01-01 03:00", 2, True),
+            dr_event("e2", "2030-01-01 02:00", "2030-01-01 04:00", 2, False),
+            dr_event("outside", "2031-01-01 02:00", "2031-01-01 04:00", 0, True),
+        ]
+    )
+    text, figures = dr_events_section(table, {"e1": window, "e2": window}, "Europe/Berlin")
+    assert "Of the 2 in the simulated span, the plan (P2P + batteries) met 1" in text
+    assert len(figures) == 2
+    [cap_trace] = [t for t in figures[0].data if t.name == "the event's cap"]
+    # held from 01:00 to 03:00 (UTC): a point at 03:00 ends the step, nothing after
+    np.testing.assert_array_equal(cap_trace.y, [np.nan, 1.0, 1.0, 1.0, np.nan, np.nan])
+    assert list(cap_trace.x[:2]) == list(pd.to_datetime(["2030-01-01 01:00", "2030-01-01 02:00"]))
+    assert figures[0].layout.xaxis.title.text == "local time (Europe/Berlin)"
+    assert figures[0].layout.yaxis.title.text == "import [kW]"

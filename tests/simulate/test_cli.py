@@ -42,6 +42,9 @@ def test_simulate_writes_every_output_for_a_short_span(tmp_path):
     assert "Plotly.newPlot" in page
     for section in ("Market mechanisms compared", "Battery planning against the bound", "Trading strategies"):
         assert section in page, section
+    # the planner without demand-response events: no events file, no section
+    assert not (out / "dr_events.csv").exists()
+    assert "<h2>Demand response</h2>" not in page
 
 
 def test_invalid_scenario_stops_with_exit_code_2_and_names_each_field(tmp_path):

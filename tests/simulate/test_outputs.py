@@ -80,8 +80,9 @@ def test_every_output_column_is_defined_in_docs_outputs_and_every_defined_one_is
         "kpis.csv": set(pd.read_csv(run_folder / "kpis.csv", nrows=1).columns),
         "community_assets.csv": set(pd.read_csv(run_folder / "community_assets.csv", nrows=1).columns),
     }
-    # Written only when a scenario scans its PV or injects faults: checked in tests/maintenance/test_community.py
-    assert set(documented) - {"pv_alarms.csv", "faults.csv"} == set(written)
+    # Written only when a scenario scans its PV or injects faults (checked in tests/maintenance/test_community.py)
+    # or has demand-response events (tests/simulate/test_dr_events.py)
+    assert set(documented) - {"pv_alarms.csv", "faults.csv", "dr_events.csv"} == set(written)
     for name, columns in written.items():
         assert columns == documented[name], (
             name,
@@ -159,3 +160,8 @@ def test_community_assets_file_adds_up_to_the_battery_row_of_members(run_folder)
     assert -row["net_result_eur"] == pytest.approx(
         members.loc[row["member_id"], "bill_p2p_battery_eur"], abs=0.011
     )
+
+
+def test_a_run_without_demand_response_events_writes_no_events_file_and_no_section(run_folder):
+    assert not (run_folder / "dr_events.csv").exists()
+    assert "Demand response" not in (run_folder / "report.html").read_text()

@@ -480,19 +480,25 @@ def dr_event_figure(event: pd.Series, window: pd.DataFrame, timezone: str) -> go
         fig.add_trace(
             go.Scatter(x=x, y=window[column].round(3), name=name, line={"shape": "hv", "color": colour})
         )
+    # The cap held over the whole of its last interval: repeat it at the next interval's start.
+    cap = window["cap_kw"].where(window["cap_kw"].notna(), window["cap_kw"].shift(1))
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=window["cap_kw"].round(3),
+            y=cap.round(3),
             name="the event's cap",
             line={"shape": "hv", "color": "#aa0000", "dash": "dash"},
         )
     )
-    who = f"home {event['member_id']}'s import" if event["member_id"] else "the planned homes' net import"
+    who = (
+        f"home {html.escape(event['member_id'])}'s import"
+        if event["member_id"]
+        else "the planned homes' net import"
+    )
     start = pd.Timestamp(event["start"]).tz_convert(timezone)
     end = pd.Timestamp(event["end"]).tz_convert(timezone)
     fig.update_layout(
-        title=f"Demand-response event {event['event_id']}: {who}, {start:%d %b %H:%M} to {end:%d %b %H:%M}"
+        title=f"Demand-response event {html.escape(event['event_id'])}: {who}, {start:%d %b %H:%M} to {end:%d %b %H:%M}"
     )
     return _time_axis(fig, timezone, "import [kW]" if event["member_id"] else "net import [kW]")
 
@@ -501,11 +507,12 @@ def dr_events_section(
     table: pd.DataFrame, windows: dict[str, pd.DataFrame], timezone: str
 ) -> tuple[str, list[go.Figure]]:
     """What the demand-response events asked and how the plan kept to them: the table and a figure per event."""
-    met = int(table["met"].sum())
+    in_span = table[table["intervals"] > 0]
+    met = int(in_span["met"].sum())
     shown = pd.DataFrame(
         {
             "event": table["event_id"],
-            "who": [f"home {m}" if m else "community" for m in table["member_id"]],
+            "member": [m or "community" for m in table["member_id"]],
             "from (local)": [
                 f"{pd.Timestamp(t).tz_convert(timezone):%Y-%m-%d %H:%M}" for t in table["start"]
             ],
@@ -534,9 +541,10 @@ def dr_events_section(
         "homes to keep their import at or below a limit, or to cut it below what they were expected to "
         "draw, over a window (dr_events.csv). The planner knew them in advance and kept the planned homes' "
         "import under the caps where their batteries and EVs could (a community event caps the planned "
-        "homes' summed net import: members without a battery or an EV cannot respond). With the plan "
-        f"(P2P + batteries) {met} of {len(table)} were met; without it (P2P market: no batteries, EVs "
-        "charging on arrival) the same homes draw what the second columns show.</p>"
+        "homes' summed net import: members without a battery or an EV cannot respond). Of the "
+        f"{len(in_span)} in the simulated span, the plan (P2P + batteries) met {met}; the columns without "
+        "the plan show the same homes in the P2P market case (no batteries, EVs charging on arrival). An "
+        "event is met where the import stayed at or below its cap in every interval.</p>"
     )
     note = f"<p>{more} more event(s) are in the table, not drawn.</p>" if more > 0 else ""
     return text + "\n" + _numbers(shown) + note, figures
