@@ -241,6 +241,9 @@ def conform_events(events: pd.DataFrame) -> pd.DataFrame:
         naming the event and field, e.g. an end before the start or neither a limit nor a reduction.
     """
     table = DR_EVENTS.conform(events)
+    # rows that leave a text column out (a column other rows have) take its default
+    table["member_id"] = table["member_id"].fillna("")
+    table["source"] = table["source"].fillna("file")
     problems = []
     for row in table.itertuples(index=False):
         if row.end <= row.start:

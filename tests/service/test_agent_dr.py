@@ -123,3 +123,30 @@ def test_member_import_cap_shares_community_events_and_ignores_other_homes():
     cap = member_import_cap_kw(events, index, "home_1", 4, expected_kw)
     np.testing.assert_allclose(cap, [1.75, 1.0, 1.0, np.nan])
     assert np.isnan(member_import_cap_kw([], index, "home_1", 4, expected_kw)).all()
+
+
+def test_live_posts_the_scenarios_events_of_its_day_to_the_exchange(exchange):
+    """`wattmesh live` hands the scenario's events (energy.events) to its exchange as the operator: those of
+    the traded span, for members in the run; the exchange lists them as it got them."""
+    from wattmesh.service.live import post_events
+    from wattmesh.tables import conform_events
+
+    coop, url = exchange
+    operator = ExchangeClient(url, "operator", secret_of(coop, "operator"))
+    events = conform_events(pd.DataFrame([
+        {"event_id": "in", "start": START_TS + STEP, "end": START_TS + 3 * STEP, "limit_kw": 1.5},
+        {"event_id": "mine", "start": START_TS, "end": START_TS + STEP, "reduction_kw": 0.5, "member_id": "home_1"},
+        {"event_id": "absent", "start": START_TS, "end": START_TS + STEP, "limit_kw": 0.0, "member_id": "home_9"},
+        {"event_id": "tomorrow", "start": START_TS + pd.Timedelta(days=1), "end": START_TS + pd.Timedelta(days=1, hours=1),
+         "limit_kw": 1.0},
+    ]))  # fmt: skip
+    end = START_TS + pd.Timedelta(hours=4)
+    assert post_events(operator, events, START_TS, end, ["home_0", "home_1"]) == 2
+    listed = {e["event_id"]: e for e in operator.http.get("/market/dr-events").json()["events"]}
+    assert listed == {
+        "mine": {"event_id": "mine", "start": iso(START_TS), "end": iso(START_TS + STEP), "limit_kw": None,
+                 "reduction_kw": 0.5, "member_id": "home_1", "source": "file"},
+        "in": {"event_id": "in", "start": iso(START_TS + STEP), "end": iso(START_TS + 3 * STEP), "limit_kw": 1.5,
+               "reduction_kw": None, "member_id": "", "source": "file"},
+    }  # fmt: skip
+    assert post_events(operator, events.iloc[3:], START_TS, end, ["home_0"]) == 0

@@ -283,6 +283,10 @@ def run_live(
         meters = meters_from_community(community)
         tariffs = coop_tariffs(coop)
         end = index[-1] + step
+        if scenario["energy.events"]:
+            from wattmesh.tables import read_events
+
+            post_events(operator, read_events(scenario["energy.events"]), index[0], end, list(meters))
         for member_id, meter in meters.items():
             agent = HomeAgent(url, member_id, secret_from_key_file(coop.key_dir / f"{member_id}.key"), meter,
                               out / "agents" / member_id, strategy=strategy, forecaster=forecaster,
@@ -336,6 +340,40 @@ def run_live(
     result.late, result.on_time_share = on_time(out, coop, index, agents)
     result.server = server
     return result
+
+
+def post_events(
+    operator, events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, member_ids: list[str]
+) -> int:
+    """Post the scenario's demand-response events (a ``DR_EVENTS`` table) that overlap ``[start, end)`` to the
+    exchange as the operator, as a DSO's would arrive (``POST /operator/dr-events``); the agents plan with
+    them and the market page shows them. An event for a member not in the run is left out (logged).
+    Returns the number posted.
+
+    Raises
+    ------
+    ValueError
+        the exchange refused the events (its answer names the event and field).
+    """
+    overlap = (events["start"] < end) & (events["end"] > start)
+    absent = overlap & (events["member_id"] != "") & ~events["member_id"].isin(member_ids)
+    for event_id, member_id in events.loc[absent, ["event_id", "member_id"]].itertuples(index=False):
+        logger.info("dr event %r: member %r is not in this run; left out", event_id, member_id)
+    rows = [
+        {"event_id": row.event_id, "start": iso(row.start), "end": iso(row.end),
+         "limit_kw": None if np.isnan(row.limit_kw) else float(row.limit_kw),
+         "reduction_kw": None if np.isnan(row.reduction_kw) else float(row.reduction_kw),
+         "member_id": row.member_id, "source": row.source}
+        for row in events[overlap & ~absent].itertuples(index=False)
+    ]  # fmt: skip
+    if not rows:
+        return 0
+    answer = operator.call("POST", "/operator/dr-events", {"events": rows})
+    if answer.status_code != 200:
+        raise ValueError(
+            f"energy.events: the exchange refused them ({answer.status_code}): {answer.text[:300]}"
+        )
+    return len(rows)
 
 
 def _run_agent(agent: HomeAgent, stop: threading.Event, end: pd.Timestamp) -> None:
