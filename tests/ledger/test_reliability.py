@@ -527,3 +527,29 @@ def test_ledgers_that_are_not_a_runs_keep_their_behaviour_and_report_their_lates
         ledger.finish_run()
     with pytest.raises(LedgerError, match="holds entries of another writer"):
         LocalLedger(ledger_path, keyring, run=True)
+
+
+# -- an audit of a ledger that is being appended to -------------------------------------------------------
+def test_verify_reads_one_snapshot_while_the_exchange_appends(tmp_path, keyring, make_trades, interval_end):
+    """A writer appends an interval (5 trades: new entries, nodes and a tree head) after the audit has
+    read the entries and before it reads the tree heads and the node cache; the audit checks the log as it
+    was when it began, whole, and reports no problem."""
+    path = tmp_path / "ledger.sqlite"
+    with LocalLedger(path, keyring) as ledger:
+        for k in range(3):
+            ledger.append_interval(make_trades(k, 3), interval_end(k))  # 9 entries: level 1 holds 4 nodes
+    writer = LocalLedger(path, keyring)
+    appended = []
+
+    def append_meanwhile(done: int, total: int) -> None:
+        if done and not appended:  # the entries are read
+            appended.append(writer.append_interval(make_trades(3, 5), interval_end(3)))
+
+    try:
+        report = verify(path, progress=append_meanwhile)
+        assert appended and appended[0].tree_size == 14  # the writer did append while the audit ran
+        assert report.problems == [] and report.entries == 9 and report.tree_heads == 3
+        after = verify(path)
+        assert after.problems == [] and after.entries == 14 and after.tree_heads == 4
+    finally:
+        writer.close()

@@ -22,7 +22,7 @@ import pytest
 from wattmesh.exchange import clear_interval
 from wattmesh.ledger import export, verify
 from wattmesh.service.client import ExchangeClient
-from wattmesh.service.engine import interval_seed, rebuild_state
+from wattmesh.service.engine import Exchange, interval_seed, rebuild_state
 from wattmesh.service.journal import Journal
 
 from .helpers import START, free_port, make_coop, secret_of, serve
@@ -160,3 +160,34 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_order_and_no_trade(tmp_
     assert len(final_heads) == len(state.clearings)
     assert kills_done == KILLS and len(acked) > 50 and len(state.clearings) >= 5
     assert START <= min(state.clearings)
+
+
+def test_a_clock_move_journaled_before_a_crash_closes_its_gate_before_the_exchange_is_ready(tmp_path):
+    """The crash between journaling an operator's clock move and clearing the gate it passes: the reopened
+    exchange clears that interval and appends it to the ledger within ``open()``, before it serves anyone
+    (the first readers of a restarted exchange see it caught up, and no append runs under them)."""
+    coop = make_coop(tmp_path / "coop", n_members=2)
+    exchange = Exchange(coop, synchronous="OFF").open()
+    interval = exchange.state.next_interval
+    for seq, (member, side, price) in enumerate([("home_0", "sell", 8000), ("home_1", "buy", 20000)], 1):
+        outcome = exchange.call("order", member, seq, {"order_id": f"{member}-1", "side": side,
+                                                       "delivery_start": interval, "energy_wh": 1500,
+                                                       "price_per_kwh_e5": price}, path="/orders")  # fmt: skip
+        assert outcome.status == 200, outcome.body
+    exchange._close_due_gates = lambda: None  # killed after the clock move's commit, before its clearing
+    gate = (pd.Timestamp(interval) - pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert exchange.call("operator_clock", "operator", 1, {"now": gate}, path="/operator/clock").status == 200
+    assert interval not in exchange.state.clearings
+    exchange.close()
+
+    reopened = Exchange(coop, synchronous="OFF").open()
+    try:
+        trades = reopened.state.clearings[interval]["trades"]
+        assert [(t["seller"], t["buyer"], t["energy_amount_kwh"]) for t in trades] == [
+            ("home_0", "home_1", 1.5)
+        ]
+        report = verify(coop.ledger_path)
+        assert report.problems == [] and report.entries == 1 and report.tree_heads == 1
+        assert reopened.heads[-1]["interval"] == interval
+    finally:
+        reopened.close()

@@ -226,6 +226,9 @@ def verify(
     with closing(conn):
         conn.text_factory = bytes
         try:
+            # one read transaction: a live exchange appending meanwhile is not seen half-way (in WAL mode
+            # every statement would otherwise read the newest commit, entries and nodes of different sizes)
+            conn.execute("BEGIN")
             damage = [_text(row[0]) for row in conn.execute("PRAGMA integrity_check(20)")]
         except (sqlite3.DatabaseError, UnicodeError) as err:  # SQLite's message may quote damaged bytes
             damaged(f"not an SQLite database, or a damaged one ({err})")

@@ -180,12 +180,24 @@ class Exchange:
 
     # -- life cycle ------------------------------------------------------------------------------------
     def open(self) -> Exchange:
-        """Open the journal, rebuild the state, bootstrap an empty journal, open and catch up the ledger."""
+        """Open the journal, rebuild the state, bootstrap an empty journal, open and catch up the ledger,
+        close the gates that are due and settle what can be."""
         self.journal = Journal(self.db_url, self.synchronous)
         self.state = rebuild_state(self.journal)
         if self.state.journal_id == 0:
             self._bootstrap()
         self._open_ledger()
+        # A clock move journaled just before a crash (or gates that fell due while the exchange was down)
+        # closes its gates now, before the exchange reports ready: a restarted exchange is caught up when
+        # it first answers, instead of clearing and appending to the ledger under its first readers.
+        with self.lock:
+            try:
+                self._close_due_gates()
+                self._settle_due()
+            except Exception:
+                logger.exception("catching up on opening failed; reloading the state from the journal")
+                self.state = rebuild_state(self.journal)
+                self._settle_waiting.clear()
         return self
 
     def start(self, timeout: float = 120.0) -> Exchange:
