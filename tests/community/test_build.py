@@ -74,3 +74,32 @@ def test_coarser_market_interval_keeps_energy():
     coarse = build_community(load_scenario(overrides={**span, "time.interval_minutes": 60}))
     assert len(coarse.index) == len(fine.index) // 4
     assert np.isclose(coarse.load_kw.sum() * 1.0, fine.load_kw.sum() * 0.25)
+
+
+def test_the_lv_code_list_is_simbenchs_own_kept_whole_per_version(tmp_path, monkeypatch):
+    """The code list a scenario is checked against equals simbench's, is read from its cache file
+    without importing simbench, and a half-written file (no end mark) is made again, never taken."""
+    import importlib.metadata
+
+    import simbench
+
+    from wattmesh.community import simbench_source
+
+    monkeypatch.setenv("WATTMESH_CACHE", str(tmp_path))
+    expected = tuple(c for c in simbench.collect_all_simbench_codes() if c.startswith("1-LV-"))
+    path = tmp_path / "simbench" / f"lv_codes-{importlib.metadata.version('simbench')}.txt"
+    try:
+        simbench_source.simbench_lv_codes.cache_clear()
+        assert simbench_source.simbench_lv_codes() == expected and len(expected) > 10
+        assert path.read_text().split() == [*expected, "#end"]
+
+        path.write_text("1-LV-made-up--0-sw\n#end\n")  # the file, not simbench, is what a later process reads
+        simbench_source.simbench_lv_codes.cache_clear()
+        assert simbench_source.simbench_lv_codes() == ("1-LV-made-up--0-sw",)
+
+        path.write_text("\n".join(expected[:3]))  # cut short: no end mark
+        simbench_source.simbench_lv_codes.cache_clear()
+        assert simbench_source.simbench_lv_codes() == expected
+        assert path.read_text().split() == [*expected, "#end"]
+    finally:
+        simbench_source.simbench_lv_codes.cache_clear()

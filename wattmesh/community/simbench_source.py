@@ -57,10 +57,32 @@ def cache_root() -> Path:
 
 @cache
 def simbench_lv_codes() -> tuple[str, ...]:
-    """Every SimBench low-voltage feeder code (the ones whose grid is a single LV feeder)."""
+    """Every SimBench low-voltage feeder code (the ones whose grid is a single LV feeder).
+
+    Importing simbench (and pandapower with it) takes about 3.5 s, so the list is kept in the cache
+    folder, one file per installed simbench version; a scenario's check and a worker's first task read
+    that file instead.
+    """
+    from importlib.metadata import version
+
+    path = cache_root() / "simbench" / f"lv_codes-{version('simbench')}.txt"
+    try:
+        codes = tuple(path.read_text(encoding="utf-8").split())
+        if codes and codes[-1] == "#end":  # a whole file (a half-written one is never taken for it)
+            return codes[:-1]
+    except (OSError, UnicodeDecodeError):
+        pass
     import simbench
 
-    return tuple(c for c in simbench.collect_all_simbench_codes() if c.startswith("1-LV-"))
+    codes = tuple(c for c in simbench.collect_all_simbench_codes() if c.startswith("1-LV-"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+        partial.write_text("\n".join(codes + ("#end",)) + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only cache: the list is made again next time
+    return codes
 
 
 def simbench_index() -> pd.DatetimeIndex:
