@@ -66,13 +66,13 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def serial():
-    return run_city(CITY)
+    return run_city(CITY, detail=True)
 
 
 def test_process_pool_equals_serial_bitwise(serial):
     executor = ProcessExecutor(2)
     try:
-        pooled = run_city(CITY, executor=executor)
+        pooled = run_city(CITY, executor=executor, detail=True)
     finally:
         executor.close()
     assert [o.feeder_name for o in pooled.feeders] == [
@@ -85,6 +85,36 @@ def test_process_pool_equals_serial_bitwise(serial):
     import os
 
     assert all(not o.where.endswith(f":{os.getpid()}") for o in pooled.feeders)
+
+
+def test_a_feeder_returns_its_totals_and_net_position_unless_asked_for_detail(serial):
+    """The default outcome is the detailed one without the per-interval series and trades: every array
+    it keeps is bitwise the detailed run's, its net position is the detailed import minus export, the
+    city's table and substation are the same, and what it sends is a small part of the detail."""
+    import pickle
+
+    reduced = run_city(CITY)
+    kept = reduced.arrays()
+    full = serial.arrays()
+    assert set(kept) < set(full) and not any(".by_interval." in k or k.startswith("trades") for k in kept)
+    assert_bitwise_equal(kept, {k: full[k] for k in kept})
+    for small, big in zip(reduced.feeders, serial.feeders, strict=True):
+        assert np.array_equal(small.net_import_kwh, big.unmatched_import_kwh - big.unmatched_export_kwh)
+        assert small.trades is None and small.by_interval is None
+        with pytest.raises(ValueError, match="detail=True"):
+            small.unmatched_import_kwh  # noqa: B018
+    pd.testing.assert_frame_equal(
+        reduced.table().drop(columns="task_seconds"), serial.table().drop(columns="task_seconds")
+    )
+    sizes = [
+        (len(pickle.dumps(a)), len(pickle.dumps(b)))
+        for a, b in zip(reduced.feeders, serial.feeders, strict=True)
+    ]
+    assert all(a < b / 4 for a, b in sizes), sizes
+    # arriving from a worker, the feeders' equal index and prices are one object in the driver
+    arrived = [pickle.loads(pickle.dumps(o)) for o in reduced.feeders]  # one message per task
+    assert len({id(o.index) for o in arrived}) == 1 and len({id(o.retail_per_kwh) for o in arrived}) == 1
+    assert arrived[0].index.equals(reduced.feeders[0].index)
 
 
 def test_each_feeder_gets_its_own_seed_and_a_city_is_its_feeders(serial):
@@ -127,7 +157,8 @@ def outcome(name: str, deficit, surplus, retail, feed_in) -> FeederOutcome:
     empty = BatchTrades(*[np.zeros(0, np.int64)] * 3, *[np.zeros(0)] * 3)
     return FeederOutcome(
         "", 0, name, 0, pd.date_range("2016-06-01", periods=n, freq="h", tz="UTC"), np.array([name]),
-        {}, {"p2p_battery": full}, {}, empty, np.full(n, retail), np.full(n, feed_in), 0.0,
+        {}, full["import_kwh"] - full["export_kwh"], np.full(n, retail), np.full(n, feed_in), 0.0,
+        by_interval={"p2p_battery": full}, local_price_per_kwh={}, trades=empty,
     )  # fmt: skip
 
 

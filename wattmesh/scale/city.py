@@ -88,16 +88,20 @@ def submit_city(executor, tasks: list[FeederTask], substation_seed_: int):
     return handles, executor.submit(substation_task, substation_seed_, *handles)
 
 
-def run_city(raw: dict, source: str = "<memory>", executor=None, scenario_key: str = "") -> CityResult:
+def run_city(
+    raw: dict, source: str = "<memory>", executor=None, scenario_key: str = "", detail: bool = False
+) -> CityResult:
     """Run the scenario ``raw`` (TOML-shaped) as a city: a task per feeder, then the substation market.
 
     ``executor`` is a :mod:`wattmesh.scale.executors` executor (serial when None). The result is bitwise
-    the same on every executor.
+    the same on every executor. ``detail`` keeps every feeder's per-interval series and trades (see
+    :class:`~wattmesh.scale.tasks.FeederOutcome`); by default a feeder returns its totals and its net
+    unmatched position only.
     """
     from wattmesh.scale.executors import SerialExecutor
 
     executor = executor or SerialExecutor()
-    tasks = feeder_tasks(raw, source, scenario_key)
+    tasks = feeder_tasks(raw, source, scenario_key, detail)
     seed = substation_seed(raw.get("seed", 42), scenario_key)
     handles, substation = submit_city(executor, tasks, seed)
     feeders = executor.gather(handles)

@@ -138,7 +138,7 @@ def clear_substation(outcomes: list, seed: int, bin_per_kwh: float = BIN_PER_KWH
     names = np.array([o.feeder_name for o in outcomes], dtype=object)
     # A feeder's own import and export of one interval (slivers below the local market's smallest trade)
     # net at its transformer: it offers only its net position, and never trades with itself.
-    net = np.column_stack([o.unmatched_import_kwh - o.unmatched_export_kwh for o in outcomes])
+    net = np.column_stack([o.net_import_kwh for o in outcomes])
     deficit, surplus = np.maximum(net, 0.0), np.maximum(-net, 0.0)
     retail = np.column_stack([o.retail_per_kwh for o in outcomes])
     feed_in = np.column_stack([o.feed_in_per_kwh for o in outcomes])
