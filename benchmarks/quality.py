@@ -169,9 +169,13 @@ def clock_faults(sets) -> None:
             flags, _ = check_readings(faulty, kinds=kinds)
             j = kinds.index.get_loc(meter)
             lab = labels[meter].to_numpy() & np.isfinite(values[meter].to_numpy())
-            tp += int((hit(flags, *CLOCK)[:, j] & lab).sum())
+            got = int((hit(flags, *CLOCK)[:, j] & lab).sum())
+            tp += got
             labelled += int(lab.sum())
             trials.append(name)
+            end = start + pd.Timedelta(days=length - 1)
+            print(f"    {name} {meter} {start:%Y-%m-%d}..{end:%Y-%m-%d} ({length} d) {minutes:+.0f} min: "
+                  f"{got} of {int(lab.sum())} values ({got / max(int(lab.sum()), 1) * 100:.0f} %)")  # fmt: skip
     recall = tp / labelled
     record(
         "time shifts >= 60 min recall",

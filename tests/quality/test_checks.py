@@ -169,6 +169,50 @@ def test_a_two_hour_time_shift_of_pv_is_flagged(homes):
     assert (hit(flags, "time_shift", "clock_drift", "dst_shift")[:, j] & lab).sum() / lab.sum() >= 0.9
 
 
+@pytest.mark.parametrize(
+    ("start", "days", "minutes"),
+    [("2012-05-16", 9, -60), ("2012-10-01", 15, 120)],
+    ids=["may_-60min_gaps_at_the_end", "october_+120min_overcast_at_the_end"],
+)
+def test_both_ends_of_a_time_shift_of_nrel_50_are_located_to_the_day(start, days, minutes):
+    # the days at the end of these shifts are overcast or have gaps in the measured series: the 3-day median
+    # lost them (2-3 days short at the end); each end day is now decided on its own offset
+    pv = nrel_system50(relabel=True).loc["2012-01-01":"2012-12-31 23:45"].to_frame()
+    first = pd.Timestamp(start, tz="UTC")
+    last = first + pd.Timedelta(days=days)
+    faulty, labels, _ = inject.inject_time_shift(pv, "nrel_system50", first, days, minutes)
+    flags, report = check_readings(faulty, kinds="generation")
+    ev = report.events[report.events["reason"] == "time_shift"]
+    ev = ev[(ev["end"] > first) & (ev["start"] < last)]
+    assert len(ev) == 1, ev
+    assert abs(ev["start"].iloc[0] - first) <= pd.Timedelta("1D"), ev
+    assert abs(ev["end"].iloc[0] - last) <= pd.Timedelta("1D"), ev
+    lab = labels["nrel_system50"].to_numpy() & np.isfinite(pv.to_numpy()[:, 0])
+    assert (hit(flags, "time_shift")[:, 0] & lab).sum() / lab.sum() >= 0.95
+
+
+def test_a_shift_run_gains_and_loses_end_days_on_their_own_offsets():
+    from wattmesh.quality.checks import _refine_ends
+
+    nan = np.nan
+    days = pd.date_range("2024-03-01", periods=16, freq="D", tz="UTC")
+    # offset per day [min]: a -60 min shift on days 2-11, overcast days (nan) inside it and after it
+    y = pd.Series([2, -5, -58, nan, -62, -61, -59, -63, nan, nan, nan, -57, 4, nan, -70, 3.0], index=days)
+    run = pd.Series((days >= days[4]) & (days <= days[7]), index=days)  # as the 3-day median found it
+    none = pd.Series(False, index=days)
+    found = lambda mask: np.flatnonzero(mask.to_numpy()).tolist()  # noqa: E731
+    # gained: the shifted days 2 and 11 behind up to three unknown days; day 14 lies behind the clean day 12
+    assert found(_refine_ends(run, y, 40.0, none)) == list(range(2, 12))
+    # behind four unknown days, day 11 is not reached
+    assert found(_refine_ends(run, y.where(days != days[11]), 40.0, none)) == list(range(2, 8))
+    # lost: a clean end day (here day 11) and the unknown days it held in the run; DST days never added
+    run2 = pd.Series((days >= days[2]) & (days <= days[11]), index=days)
+    y2 = y.copy()
+    y2.iloc[1], y2.iloc[11] = -60.0, 1.0
+    assert found(_refine_ends(run2, y2, 40.0, none)) == list(range(1, 8))
+    assert found(_refine_ends(run2, y2, 40.0, pd.Series(days < days[2], index=days))) == list(range(2, 8))
+
+
 def test_the_real_dst_logging_error_of_nrel_system_50_is_found_at_each_change():
     raw = nrel_system50(relabel=False)
     _, report = check_readings(raw.to_frame(), kinds="generation", tz="America/Denver")

@@ -471,6 +471,7 @@ def time_shifts(
         # a shift lasts: require two neighbouring days
         shifted &= shifted.rolling(3, center=True, min_periods=1).sum() >= 2
         shifted = _bridge(shifted, y.isna())
+        shifted = _refine_ends(shifted, y, shift_min, dst_mask)
         drifting = _drift_days(y.where(~shifted), drift_min) & ~shifted & ~dst_mask
         for name, mask in (("dst_shift", dst_mask), ("time_shift", shifted), ("clock_drift", drifting)):
             if mask.any():
@@ -495,6 +496,63 @@ def _neighbour_offsets(arr: np.ndarray, shift_min: float) -> np.ndarray:
         s3 = (y - y.median()).rolling(3, center=True, min_periods=2).median().to_numpy()
         offsets[:, j] = np.where(np.abs(np.nan_to_num(s3)) >= shift_min, s3, 0.0)
     return offsets
+
+
+def _refine_ends(
+    mask: pd.Series, y: pd.Series, shift_min: float, fixed: pd.Series, longest_unknown: int = 3
+) -> pd.Series:
+    """``mask`` of shifted days with each run's ends decided day by day on the days' own offsets ``y``.
+
+    The runs are found on a 3-day median, which at a run's end mixes shifted and clean days: a shifted
+    day next to overcast days (no offset) is lost, a clean day next to two shifted ones is taken. At either
+    end of each run, a day is shifted when its own offset is at least ``shift_min`` with the run's sign,
+    not shifted when it is smaller (or of the other sign), unknown without an offset (overcast, gaps). The
+    run loses the end days that are not shifted (and the unknown days behind them) and gains the shifted
+    days beyond its ends, across up to ``longest_unknown`` unknown days; it stops at the first day that is
+    not shifted. Days of ``fixed`` (the DST stretches) are never added.
+    """
+    marked = mask.to_numpy(dtype=bool)
+    yy = y.to_numpy(dtype=float)
+    block = fixed.to_numpy(dtype=bool)
+    n = len(marked)
+    out = marked.copy()
+    for start, end, _size in _runs(marked):
+        known = yy[start:end][np.isfinite(yy[start:end])]
+        if not known.size:
+            continue
+        sign = np.sign(np.median(known))
+
+        def vote(d: int, sign: float = sign) -> int:
+            v = yy[d]
+            if not np.isfinite(v):
+                return 0
+            return 1 if v * sign >= shift_min else -1
+
+        a, b = start, end
+        # a day not shifted leaves the run, and so do the unknown days it held in it
+        while a < b and vote(a) <= 0 and (vote(a) < 0 or a > start):
+            a += 1
+        while b > a and vote(b - 1) <= 0 and (vote(b - 1) < 0 or b < end):
+            b -= 1
+        out[start:a] = False
+        out[b:end] = False
+        if a == b:
+            continue
+        for direction in (1, -1):
+            d, unknown, last = (b if direction == 1 else a - 1), 0, None
+            while 0 <= d < n and not block[d] and unknown <= longest_unknown:
+                v = vote(d)
+                if v < 0:
+                    break
+                if v > 0:
+                    last, unknown = d, 0
+                else:
+                    unknown += 1
+                d += direction
+            if last is not None:
+                lo, hi = (b, last + 1) if direction == 1 else (last, a)
+                out[lo:hi] = True
+    return pd.Series(out, index=mask.index)
 
 
 def _bridge(mask: pd.Series, unknown: pd.Series, longest: int = 3) -> pd.Series:
