@@ -393,7 +393,8 @@ def time_shifts(
     it is a constant. Its departures from the meter's own median are read as clock offsets [minutes]:
     - ``dst_shift``: with ``tz``, a jump of 40-80 min across a daylight-saving change of ``tz`` (7 days on
       either side), the stretch between the changes is flagged (pvanalytics' ``has_dst`` test, on centres);
-    - ``time_shift``: a 3-day rolling median offset of at least ``shift_min`` minutes;
+    - ``time_shift``: a 3-day rolling median offset of at least ``shift_min`` minutes, the days at each end
+      of such a run then decided one by one on their own offset (:func:`_refine_ends`);
     - ``clock_drift``: a 5-day rolling median offset of at least ``drift_min`` that is not a shift.
     Consumption meters have no such clock of their own and are not checked (listed in ``skipped``).
 
