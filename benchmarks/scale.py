@@ -1,10 +1,18 @@
-"""Speed-up of a city run on processes vs serial, overhead, driver memory, and a scale model.
+"""Speed-up of a city run on processes (and on a 2-node Ray cluster) vs serial, overhead, driver memory, and a
+scale model.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --feeders 8 --days 7 --workers 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --feeders 200 --days 7 --workers 2 --repeat 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --feeders 200 --days 7 --ray --repeat 5
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scale.py --driver-memory 1000 --days 7
 
-N feeders (the three cached SimBench codes in turn, each with its own seed) x a week at 15-minute
-intervals, run serially and on a process pool; then a scale model from the measured task costs and result
-sizes for 1,000 feeders x 100 homes x 1 year on 64 CPUs.
+N feeders (the three cached SimBench codes in turn, each with its own seed) x D days at 15-minute intervals,
+run serially and on a fresh process pool (or a fresh Ray driver on a 2-node loopback cluster, one CPU per
+node), interleaved ``--repeat`` times: the speed-up is the median of the paired ratios. Each parallel run
+starts cold (new worker processes), as ``wattmesh simulate --workers 2`` does. Overhead is the share of the
+workers' wall time not spent inside tasks (start-up, transfer, idle tail). ``--driver-memory N`` runs only
+the pool for N feeders, in a fresh process that builds no community itself, and prints its peak RSS. Then a
+scale model from the measured task costs and result sizes for 1,000 feeders x 100 homes x 1 year on 64
+CPUs.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import math
 import os
 import pickle
 import resource
+import statistics
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -41,65 +50,154 @@ def city(n_feeders: int, days: int) -> dict:
     }
 
 
+def cpu_s() -> float:
+    """This process's user + system CPU and that of its waited-for children [s]."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(run):
+    """(result, wall s, CPU s of this process and its reaped children)."""
+    cpu, began = cpu_s(), time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - began, cpu_s() - cpu
+
+
+def driver_memory(n_feeders: int, days: int, workers: int) -> None:
+    """The pool alone for ``n_feeders``: this process's peak RSS, before and after (it builds nothing)."""
+    from wattmesh.scale.city import run_city
+    from wattmesh.scale.executors import ProcessExecutor
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    executor = ProcessExecutor(workers)
+    try:
+        result, wall, _ = timed(lambda: run_city(city(n_feeders, days), executor=executor))
+    finally:
+        executor.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    held = sum(len(pickle.dumps(o)) for o in result.feeders) / 1e6
+    print(
+        f"driver of {n_feeders} feeders x {days} days on {workers} processes: peak RSS {peak:.0f} MB "
+        f"(after imports {before:.0f} MB); results as sent {held:.1f} MB; {wall:.1f} s wall"
+    )
+
+
 def main() -> None:
     import numpy as np
-
-    from wattmesh.scale.city import run_city
-    from wattmesh.scale.executors import ProcessExecutor, SerialExecutor
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeders", type=int, default=8)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved serial/parallel pairs")
+    parser.add_argument("--ray", action="store_true", help="a 2-node loopback Ray cluster, not processes")
+    parser.add_argument(
+        "--driver-memory", type=int, default=0, metavar="N", help="only the pool's driver RSS"
+    )
     args = parser.parse_args()
-    raw = city(args.feeders, args.days)
-    run_city(city(len(CODES), 1))  # warm the feeder cache, so both runs read it
+    if args.driver_memory:
+        driver_memory(args.driver_memory, args.days, args.workers)
+        return
 
-    began = time.perf_counter()
-    serial = run_city(raw, executor=SerialExecutor())
-    serial_s = time.perf_counter() - began
-    executor = ProcessExecutor(args.workers)
-    began = time.perf_counter()
-    pooled = run_city(raw, executor=executor)
-    pooled_s = time.perf_counter() - began
-    executor.close()
+    from wattmesh.scale.city import run_city
+    from wattmesh.scale.executors import ProcessExecutor, RayExecutor, SerialExecutor
+
+    raw = city(args.feeders, args.days)
+    run_city(city(len(CODES), 1))  # warm the feeder cache on disk, so every run reads it
+    cluster = None
+    if args.ray:
+        from wattmesh.scale.local_cluster import LocalCluster
+
+        cluster = LocalCluster(nodes=args.workers, cpus_per_node=1).start()
+
+    def parallel():
+        executor = RayExecutor(cluster.address) if cluster else ProcessExecutor(args.workers)
+        try:
+            if cluster:
+                import ray
+
+                cluster.wait_for_nodes(ray)
+            return run_city(raw, executor=executor)
+        finally:
+            executor.close()
+
+    kind = f"{args.workers}-node Ray" if cluster else f"{args.workers} processes"
+    load = [os.getloadavg()[0]]
+    pairs = []
+    try:
+        for k in range(args.repeat):
+            serial, serial_s, serial_cpu = timed(lambda: run_city(raw, executor=SerialExecutor()))
+            pooled, pooled_s, pooled_cpu = timed(parallel)
+            pairs.append((serial_s, serial_cpu, pooled_s, pooled_cpu, pooled))
+            print(
+                f"run {k + 1}: serial {serial_s:.1f} s wall / {serial_cpu:.1f} CPU s; {kind} {pooled_s:.1f} s "
+                f"wall / {pooled_cpu:.1f} CPU s{' (driver only)' if cluster else ' (driver + workers)'}; "
+                f"ratio {serial_s / pooled_s:.2f}x; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            load.append(os.getloadavg()[0])
+    finally:
+        if cluster:
+            cluster.stop()
     a, b = serial.arrays(), pooled.arrays()
-    equal = all(np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a)
+    equal = a.keys() == b.keys() and all(
+        np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f") for k in a
+    )
+    ratios = [s / p for s, _, p, _, _ in pairs]
+    speedup = statistics.median(ratios)
+    serial_s = statistics.median(s for s, _, _, _, _ in pairs)
+    pooled_s = statistics.median(p for _, _, p, _, _ in pairs)
 
     task_s = np.array([o.seconds for o in serial.feeders])
+    overheads = []
+    for _, _, wall, _, run in pairs:
+        overheads.append(1 - sum(o.seconds for o in run.feeders) / (wall * args.workers))
     pooled_task_s = np.array([o.seconds for o in pooled.feeders])
     members = np.array([len(o.member_ids) for o in serial.feeders])
     intervals = len(serial.feeders[0].index)
     result_bytes = np.array([len(pickle.dumps(o)) for o in serial.feeders])
     task_bytes = len(pickle.dumps(raw)) / args.feeders
-    speedup = serial_s / pooled_s
-    # overhead: the pool's wall x workers not spent inside tasks (spawn, import, pickling, idle tail)
-    overhead = 1 - pooled_task_s.sum() / (pooled_s * args.workers)
-    driver_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"{args.feeders} feeders x {args.days} days x {intervals} intervals, {members.sum()} members in all"
+        f"{args.feeders} feeders x {args.days} days x {intervals} intervals, {members.sum()} members in all; "
+        f"{args.repeat} interleaved pair(s); load average {min(load):.1f}-{max(load):.1f}"
     )
-    print(f"serial {serial_s:.1f} s; {args.workers} processes {pooled_s:.1f} s; speed-up {speedup:.2f}x")
+    print(
+        f"median: serial {serial_s:.1f} s; {kind} {pooled_s:.1f} s; speed-up {speedup:.2f}x "
+        f"(pairs {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
     print(f"bitwise equal: {equal}")
     print(f"task seconds serial: mean {task_s.mean():.2f} (min {task_s.min():.2f}, max {task_s.max():.2f})")
-    print(f"task seconds in the pool: mean {pooled_task_s.mean():.2f}; pool overhead {100 * overhead:.1f} %")
-    print(f"task size {task_bytes:.0f} B; result size mean {result_bytes.mean() / 1e6:.2f} MB")
-    print(f"driver peak RSS {driver_mb:.0f} MB")
+    print(
+        f"task seconds in parallel: mean {pooled_task_s.mean():.2f}; overhead median "
+        f"{100 * statistics.median(overheads):.1f} % (runs {', '.join(f'{100 * o:.1f}' for o in overheads)} %)"
+    )
+    print(f"task size {task_bytes:.0f} B; result size mean {result_bytes.mean() / 1e3:.1f} kB")
+    print(
+        f"driver peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (serial runs too)"
+    )
 
-    # Scale model: cost per member-interval and bytes per interval, measured above.
+    # Scale model: cost per member-interval and a result's bytes (a fixed part: the by-member totals; and
+    # the per-interval series: the net position, the two prices and the index), measured above.
     per_member_interval_s = task_s.sum() / (members.sum() * intervals)
-    per_interval_bytes = result_bytes.sum() / (args.feeders * intervals)
+    series = [(o.net_import_kwh, o.retail_per_kwh, o.feed_in_per_kwh, o.index.asi8) for o in serial.feeders]
+    series_bytes = np.array([sum(a.nbytes for a in arrays) for arrays in series])
+    fixed_bytes = float(np.mean(result_bytes - series_bytes))
+    per_interval_bytes = float(series_bytes.mean()) / intervals
+    own_interval_bytes = float(np.mean([s[0].nbytes for s in series])) / intervals  # not shared
     n_f, homes, year, cpus = 1000, 100, 35040, 64
     task_year_s = per_member_interval_s * homes * year
     rounds = math.ceil(n_f / cpus)
     efficiency = n_f / (rounds * cpus)
-    driver_gb = per_interval_bytes * year * n_f / 1e9
+    unshared_gb = (fixed_bytes + per_interval_bytes * year) * n_f / 1e9
+    shared_gb = (fixed_bytes + own_interval_bytes * year) * n_f / 1e9
     print(
         f"model: 1,000 feeders x 100 homes x 1 year on 64 CPUs: a task ~{task_year_s:.0f} s "
         f"({per_member_interval_s * 1e6:.2f} us per member-interval), {rounds} rounds, "
         f"makespan ~{rounds * task_year_s / 60:.0f} min, efficiency <= {100 * efficiency:.1f} % before overhead; "
-        f"results ~{per_interval_bytes * year / 1e6:.0f} MB per feeder-year, {driver_gb:.1f} GB at the driver "
-        "if it keeps every per-interval array"
+        f"a result {fixed_bytes / 1e3:.0f} kB + {per_interval_bytes:.0f} B per interval "
+        f"({(fixed_bytes + per_interval_bytes * year) / 1e6:.2f} MB per feeder-year); results at the driver "
+        f"for 1,000 feeder-years {unshared_gb:.2f} GB as sent, {shared_gb:.2f} GB once the index and prices "
+        "are shared"
     )
 
 
