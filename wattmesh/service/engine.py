@@ -195,9 +195,7 @@ class Exchange:
                 self._close_due_gates()
                 self._settle_due()
             except Exception:
-                logger.exception("catching up on opening failed; reloading the state from the journal")
-                self.state = rebuild_state(self.journal)
-                self._settle_waiting.clear()
+                self._reload("catching up on opening failed")
         return self
 
     def start(self, timeout: float = 120.0) -> Exchange:
@@ -315,15 +313,19 @@ class Exchange:
                 self._settle_due()
                 self._gate_message()
             except Exception:
-                logger.exception("the writer failed; reloading the state from the journal")
-                self.state = rebuild_state(self.journal)
-                self._settle_waiting.clear()
+                self._reload("the writer failed")
         done = {id(sub) for sub, _ in results}
         for sub, outcome in results:
             sub.future.set_result(outcome)
         for sub in batch:
             if id(sub) not in done and not sub.future.done():
                 sub.future.set_result(Outcome(503, {"detail": "the exchange failed; retry the same request"}))
+
+    def _reload(self, what: str) -> None:
+        """Log the exception being handled and rebuild the state from the journal (what was committed)."""
+        logger.exception("%s; reloading the state from the journal", what)
+        self.state = rebuild_state(self.journal)
+        self._settle_waiting.clear()
 
     def _process(self, batch: list[Submission]) -> list:
         """Decide a batch and commit its accepted requests in one transaction (one fsync for all).
