@@ -8,7 +8,19 @@ from pathlib import Path
 import wattmesh
 
 PACKAGE = Path(wattmesh.__file__).parent
-CORE = ("community", "market", "ledger", "forecast", "energy", "grid", "kpi", "quality", "agents", "exchange")
+CORE = (
+    "community",
+    "market",
+    "ledger",
+    "forecast",
+    "energy",
+    "grid",
+    "kpi",
+    "quality",
+    "agents",
+    "exchange",
+    "maintenance",
+)
 DRIVERS = ("wattmesh.simulate", "wattmesh.service", "wattmesh.scale")
 
 
