@@ -252,14 +252,24 @@ def _daily(values: pd.DataFrame, step: pd.Timedelta) -> tuple[pd.DataFrame, pd.D
 
 
 def level_shifts(
-    values: pd.DataFrame, kinds: pd.Series, step: pd.Timedelta, min_step: float = 0.1, min_days: int = 14
+    values: pd.DataFrame,
+    kinds: pd.Series,
+    step: pd.Timedelta,
+    min_step: float = 0.1,
+    min_days: int = 14,
+    peers: int = 5,
 ) -> tuple[pd.DataFrame, list[dict], list[str]]:
     """Lasting steps in a meter's daily energy against its neighbours', by change-point detection.
 
     For each kind with at least three meters, each meter's daily energy over its median is divided by the
-    median of the other meters' (the feeder's weather and season cancel), and ``ruptures``' PELT finds the
-    change points of the log ratio. A stretch of at least ``min_days`` whose median differs from the
-    meter's overall median by more than ``min_step`` is flagged.
+    median of the other meters' (the feeder's weather and season cancel), and ``ruptures``' KernelCPD finds
+    the change points of the log ratio. A generation meter is divided by the median of its ``peers`` closest
+    neighbours only (:func:`_peers`, by their day-to-day changes): PV of other orientations gains more or less
+    on clear days than on overcast ones, and against the whole fleet its ratio follows the sky (CityLearn's
+    homes form two such groups, 20-30 % apart on clear winter days). A step of at least ``min_step`` and four
+    times the meter's usual ``min_days``-day change that lasts ``min_days`` is flagged; it ends where the
+    ratio returns to the level before it, and a second step within it starts a shift of its own. Its start
+    is the best single split (least absolute deviation) of the ``min_days`` either side of the change point.
 
     Returns
     -------
@@ -285,8 +295,11 @@ def level_shifts(
         norm = daily[members] / daily[members].median().replace(0, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log(norm.where(norm > 0).to_numpy(dtype=float))
+        # PV meters of other orientations gain differently on clear and overcast days: their reference is
+        # the median of the peers that rise and fall with them from day to day
+        peer_cols = _peers(logs, peers) if kind == "generation" else None
         for j, meter in enumerate(members):
-            others = np.delete(logs, j, axis=1)
+            others = np.delete(logs, j, axis=1) if peer_cols is None else logs[:, peer_cols[j]]
             with np.errstate(all="ignore"):
                 ref = np.nanmedian(others, axis=1) if others.shape[1] else np.zeros(len(days))
             y = logs[:, j] - ref
@@ -316,9 +329,16 @@ def level_shifts(
                     continue
                 # the shift lasts while the following segments stay off the level before it
                 last = k
+                # (a segment off the shift's own level by the threshold is a second step, a shift of its own)
                 while last + 1 < len(levels) and abs(levels[last + 1] - before) >= threshold / 2:
+                    if abs(levels[last + 1] - float(np.median(yg[c : bounds[last + 1]]))) >= threshold:
+                        break
                     last += 1
                 end = bounds[last + 1]
+                # the change point may stand a short segment off the step (min_size is 7 days): the step is
+                # the best single split of the days around it
+                c = _best_split(yg, max(c - min_days, 0), min(c + min_days, end))
+                before = float(np.median(yg[max(c - min_days, 0) : c]))
                 if end - c >= min_days:
                     first_day, last_day = days[gd[c]], days[gd[end - 1]]
                     mask = (day_of_value >= first_day) & (day_of_value <= last_day)
@@ -329,6 +349,37 @@ def level_shifts(
                     )  # fmt: skip
                 k = last + 1
     return flags & values.notna(), events, skipped
+
+
+def _best_split(y: np.ndarray, lo: int, hi: int, min_seg: int = 3) -> int:
+    """The index splitting ``y[lo:hi]`` into two runs (each of at least ``min_seg``) with the least total
+    absolute deviation from their medians; the middle when the window is too short."""
+    best, arg = np.inf, lo + (hi - lo) // 2
+    for t in range(lo + min_seg, hi - min_seg + 1):
+        a, b = y[lo:t], y[t:hi]
+        cost = float(np.abs(a - np.median(a)).sum() + np.abs(b - np.median(b)).sum())
+        if cost < best:
+            best, arg = cost, t
+    return arg
+
+
+def _peers(logs: np.ndarray, n: int, min_days: int = 28) -> list[list[int]]:
+    """Per meter (column of ``logs``, the log daily energy), the ``n`` other meters whose day-to-day changes are
+    closest (median absolute difference over at least ``min_days`` days both have); all the others when fewer
+    than two have enough days. The day-to-day changes carry a level shift on one day only, so a shifted meter
+    keeps its peers."""
+    d = np.diff(logs, axis=0)
+    finite = np.isfinite(d)
+    out = []
+    for j in range(logs.shape[1]):
+        with np.errstate(all="ignore"):
+            dist = np.nanmedian(np.abs(d[:, [j]] - d), axis=0)
+        enough = (finite[:, [j]] & finite).sum(axis=0) >= min_days
+        dist = np.where(enough & np.isfinite(dist), dist, np.inf)
+        dist[j] = np.inf
+        order = [int(k) for k in np.argsort(dist, kind="stable") if np.isfinite(dist[k])]
+        out.append(order[:n] if len(order) >= 2 else [k for k in range(logs.shape[1]) if k != j])
+    return out
 
 
 def _daily_midpoints(values: pd.DataFrame, step: pd.Timedelta) -> tuple[pd.DataFrame, pd.Timedelta]:
