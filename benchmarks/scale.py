@@ -8,7 +8,10 @@ scale model.
 N feeders (the three cached SimBench codes in turn, each with its own seed) x D days at 15-minute intervals,
 run serially and on a fresh process pool (or a fresh Ray driver on a 2-node loopback cluster, one CPU per
 node), interleaved ``--repeat`` times: the speed-up is the median of the paired ratios. Each parallel run
-starts cold (new worker processes), as ``wattmesh simulate --workers 2`` does. Overhead is the share of the
+starts cold (new worker processes), as ``wattmesh simulate --workers 2`` does. With ``--ray`` each pair
+starts a new cluster after the serial run and stops it after the Ray run, so that the serial reference never
+shares the cores with an idle cluster; a first driver (not timed) waits for the nodes, and the Ray run's
+CPU is the driver's and the whole cluster's (its workers, raylets, GCS and agents). Overhead is the share of the
 workers' wall time not spent inside tasks (start-up, transfer, idle tail). ``--driver-memory N`` runs only
 the pool for N feeders, in a fresh process that builds no community itself, and prints its peak RSS. Then a
 scale model from the measured task costs and result sizes for 1,000 feeders x 100 homes x 1 year on 64
@@ -54,6 +57,28 @@ def cpu_s() -> float:
     """This process's user + system CPU and that of its waited-for children [s]."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def tree_cpu_s(roots: list[int]) -> float:
+    """User + system CPU of the processes under ``roots`` (Ray's nodes), with their reaped children's [s]."""
+    hz = os.sysconf("SC_CLK_TCK")
+    parent, ticks = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(pid)] = int(fields[1])
+        ticks[int(pid)] = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    seen = set(roots)
+    for pid in parent:
+        up, chain = pid, []
+        while up > 1 and up not in seen:
+            chain.append(up)
+            up = parent.get(up, 0)
+        if up in seen:
+            seen.update(chain)
+    return sum(ticks.get(pid, 0) for pid in seen) / hz
 
 
 def timed(run):
@@ -106,32 +131,67 @@ def main() -> None:
     run_city(city(len(CODES), 1))  # warm the feeder cache on disk, so every run reads it
     cluster = None
     if args.ray:
+        import secrets
+
         from wattmesh.scale.local_cluster import LocalCluster
 
-        cluster = LocalCluster(nodes=args.workers, cpus_per_node=1).start()
+        token = secrets.token_hex(32)  # one for every cluster: Ray reads the token once, on import
+
+    cluster_cpu = [0.0]  # the cluster's CPU at the end of a Ray run, before its workers exit with the driver
 
     def parallel():
         executor = RayExecutor(cluster.address) if cluster else ProcessExecutor(args.workers)
         try:
+            result = run_city(raw, executor=executor)
             if cluster:
-                import ray
-
-                cluster.wait_for_nodes(ray)
-            return run_city(raw, executor=executor)
+                cluster_cpu[0] = tree_cpu_s([p.pid for p in cluster.processes])
+            return result
         finally:
             executor.close()
 
-    kind = f"{args.workers}-node Ray" if cluster else f"{args.workers} processes"
+    def start_cluster():
+        """A fresh cluster, its nodes joined and its agents started by a first driver (not timed), so that
+        the timed driver is a user's `--ray` on a running cluster and the serial run never shares the
+        cores with an idle cluster (its GCS, raylets and agents slowed a serial run by up to 10 %)."""
+        started = LocalCluster(nodes=args.workers, cpus_per_node=1, token=token).start()
+        import ray  # after start(): Ray reads the token from the environment once, when it is imported
+
+        try:
+            for attempt in range(60):  # the head's port listens before its raylet has registered
+                try:
+                    ray.init(address=started.address, log_to_driver=False, configure_logging=False)
+                    break
+                except ConnectionError:
+                    if attempt == 59:
+                        raise
+                    time.sleep(1.0)
+            try:
+                started.wait_for_nodes(ray)
+            finally:
+                ray.shutdown()
+        except BaseException:
+            started.stop()
+            raise
+        return started
+
+    kind = f"{args.workers}-node Ray" if args.ray else f"{args.workers} processes"
     load = [os.getloadavg()[0]]
     pairs = []
     try:
         for k in range(args.repeat):
             serial, serial_s, serial_cpu = timed(lambda: run_city(raw, executor=SerialExecutor()))
+            if args.ray:
+                cluster = start_cluster()
+            before = tree_cpu_s([p.pid for p in cluster.processes]) if cluster else 0.0
             pooled, pooled_s, pooled_cpu = timed(parallel)
+            if cluster:
+                pooled_cpu += cluster_cpu[0] - before
+                cluster.stop()
+                cluster = None
             pairs.append((serial_s, serial_cpu, pooled_s, pooled_cpu, pooled))
             print(
                 f"run {k + 1}: serial {serial_s:.1f} s wall / {serial_cpu:.1f} CPU s; {kind} {pooled_s:.1f} s "
-                f"wall / {pooled_cpu:.1f} CPU s{' (driver only)' if cluster else ' (driver + workers)'}; "
+                f"wall / {pooled_cpu:.1f} CPU s{' (driver + cluster)' if args.ray else ' (driver + workers)'}; "
                 f"ratio {serial_s / pooled_s:.2f}x; load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )

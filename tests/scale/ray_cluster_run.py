@@ -38,17 +38,16 @@ def main(out: Path, scenario_toml: Path) -> None:
             result = run_city(tomllib.loads(scenario_toml.read_text()), executor=executor)
         finally:
             executor.close()
-        out.write_bytes(
-            pickle.dumps(
-                {
-                    "arrays": result.arrays(),
-                    "where": [o.where for o in result.feeders],
-                    "nodes": nodes,
-                    "stranger_returncode": stranger.returncode,
-                    "stranger_says": stranger.stderr[-2000:],
-                }
-            )
-        )
+        ran = {
+            "arrays": result.arrays(),
+            "where": [o.where for o in result.feeders],
+            "nodes": nodes,
+            "stranger_returncode": stranger.returncode,
+            "stranger_says": stranger.stderr[-2000:],
+            "temp": cluster.temp,
+        }
+    ran["temp_left"] = Path(cluster.temp).exists()  # after the cluster stopped
+    out.write_bytes(pickle.dumps(ran))
 
 
 if __name__ == "__main__":

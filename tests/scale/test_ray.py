@@ -64,3 +64,4 @@ def test_a_two_node_cluster_runs_the_city_on_both_nodes_bitwise_equal_to_serial(
         if not np.array_equal(serial[k], ran["arrays"][k], equal_nan=serial[k].dtype.kind == "f")
     ]
     assert different == []
+    assert not ran["temp_left"], f"the cluster's temp folder {ran['temp']} is still there after it stopped"
