@@ -154,21 +154,8 @@ def main() -> None:
         the timed driver is a user's `--ray` on a running cluster and the serial run never shares the
         cores with an idle cluster (its GCS, raylets and agents slowed a serial run by up to 10 %)."""
         started = LocalCluster(nodes=args.workers, cpus_per_node=1, token=token).start()
-        import ray  # after start(): Ray reads the token from the environment once, when it is imported
-
         try:
-            for attempt in range(60):  # the head's port listens before its raylet has registered
-                try:
-                    ray.init(address=started.address, log_to_driver=False, configure_logging=False)
-                    break
-                except ConnectionError:
-                    if attempt == 59:
-                        raise
-                    time.sleep(1.0)
-            try:
-                started.wait_for_nodes(ray)
-            finally:
-                ray.shutdown()
+            started.join()
         except BaseException:
             started.stop()
             raise

@@ -113,6 +113,25 @@ class LocalCluster:
             time.sleep(0.5)
         return [n["NodeID"] for n in ray.nodes() if n["Alive"]]
 
+    def join(self) -> list[str]:
+        """Connect a first driver (retrying, bounded, while the head's raylet registers: its port listens
+        first), wait for every node, disconnect; the node ids. Import ray after :meth:`start` (the token)."""
+        import ray
+
+        deadline = time.monotonic() + self.bound_s
+        while True:
+            try:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+                break
+            except ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+        try:
+            return self.wait_for_nodes(ray)
+        finally:
+            ray.shutdown()
+
     def stop(self) -> None:
         """Stop the nodes this object started, by their PIDs, the others before the head; then remove the
         temp folder it made (Ray's sessions, logs and sockets: about 11 MB per cluster)."""
